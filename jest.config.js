@@ -1,0 +1,22 @@
+/** Two tiers: unit tests beside the code, end-to-end suites in test/ against the built app, real PostgreSQL and Redis. */
+const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] };
+
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      rootDir: '.',
+      testMatch: ['<rootDir>/src/**/*.spec.ts'],
+      transform,
+    },
+    {
+      displayName: 'e2e',
+      testEnvironment: 'node',
+      rootDir: '.',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      transform,
+      testTimeout: 60000,
+    },
+  ],
+};

@@ -1,0 +1,32 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ChatsModule } from './chats/chats.module';
+import { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { GraphqlApiModule } from './graphql/graphql-api.module';
+import { HealthModule } from './health/health.module';
+import { MessagesModule } from './messages/messages.module';
+import { PubSubModule } from './pubsub/pubsub.module';
+import { AuthGuard } from './users/auth.guard';
+import { UsersModule } from './users/users.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        PubSubModule,
+        GraphqlApiModule,
+        UsersModule,
+        ChatsModule,
+        MessagesModule,
+        HealthModule,
+      ],
+      providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
+    };
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * A bounded push-to-pull queue that backs a subscription's AsyncIterator. The producer pushes; graphql-ws
+ * pulls at the pace the socket drains. Past `capacity` the push is refused and the owner decides what to do
+ * (close the slow client), so one client that stops reading cannot grow memory without bound.
+ */
+export class AsyncQueue<T> implements AsyncIterableIterator<T> {
+  private readonly items: T[] = [];
+  private readonly waiting: ((result: IteratorResult<T>) => void)[] = [];
+  private drainWaiters: { level: number; resolve: () => void }[] = [];
+  private done = false;
+  private readonly onClose: (() => void)[] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  get closed(): boolean {
+    return this.done;
+  }
+
+  /** Returns false, and keeps nothing, when the queue is full or closed. */
+  push(item: T): boolean {
+    if (this.done) return false;
+    const waiter = this.waiting.shift();
+    if (waiter) {
+      waiter({ value: item, done: false });
+      return true;
+    }
+    if (this.items.length >= this.capacity) return false;
+    this.items.push(item);
+    return true;
+  }
+
+  /** Resolves when at most `level` items are queued (or the queue is closed): back-pressure for bulk producers. */
+  whenBelow(level: number): Promise<void> {
+    if (this.done || this.items.length <= level) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push({ level, resolve }));
+  }
+
+  /** Ends the stream after the queued items; registered close handlers run once. */
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    for (const waiter of this.waiting.splice(0)) waiter({ value: undefined, done: true });
+    for (const waiter of this.drainWaiters.splice(0)) waiter.resolve();
+    for (const handler of this.onClose.splice(0)) handler();
+  }
+
+  onEnd(handler: () => void): void {
+    if (this.done) handler();
+    else this.onClose.push(handler);
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    const item = this.items.shift();
+    if (item !== undefined) {
+      this.releaseDrainWaiters();
+      return Promise.resolve({ value: item, done: false });
+    }
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.items.length = 0;
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.items.length = 0;
+    this.end();
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private releaseDrainWaiters(): void {
+    if (!this.drainWaiters.length) return;
+    const size = this.items.length;
+    this.drainWaiters = this.drainWaiters.filter((waiter) => {
+      if (size > waiter.level) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+}

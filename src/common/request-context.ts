@@ -1,0 +1,19 @@
+import type { Viewer } from '../users/token.service';
+
+/**
+ * What every resolver sees, built by one function for HTTP and WebSocket alike (src/graphql/context.ts).
+ * `connection` is present for operations that arrive over graphql-ws.
+ */
+export interface RequestContext {
+  viewer: Viewer | null;
+  /** Who to rate-limit anonymous calls by: the client address. */
+  clientKey: string;
+  connection?: ConnectionInfo;
+}
+
+export interface ConnectionInfo {
+  /** Unique per WebSocket connection on this instance. */
+  id: string;
+  /** Closes the socket; used to shed slow consumers. */
+  close(code: number, reason: string): void;
+}

@@ -1,0 +1,20 @@
+import DataLoader from 'dataloader';
+
+/**
+ * One DataLoader per request context and per loader name, so a list of N parents costs one batched query
+ * per field rather than N. Keyed weakly by the context object: it goes away with the request.
+ */
+export class RequestLoader<K, V> {
+  private readonly loaders = new WeakMap<object, DataLoader<K, V>>();
+
+  constructor(private readonly batch: (keys: readonly K[]) => Promise<V[]>) {}
+
+  load(context: object, key: K): Promise<V> {
+    let loader = this.loaders.get(context);
+    if (!loader) {
+      loader = new DataLoader<K, V>((keys) => this.batch(keys), { maxBatchSize: 500 });
+      this.loaders.set(context, loader);
+    }
+    return loader.load(key);
+  }
+}

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Env, parseEnv } from './config.schema';
+
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/**
+ * Typed configuration, built once from the environment and injected everywhere.
+ * Nothing outside src/config reads process.env.
+ */
+export class AppConfig {
+  readonly nodeEnv: Env['NODE_ENV'];
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl?: string;
+  readonly dataDir: string;
+  readonly redisUrl?: string;
+  readonly jwtSecret: string;
+  readonly jwtExpiresInSeconds: number;
+  readonly instanceId: string;
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly passwordHash: { memoryCost: number; timeCost: number };
+  readonly graphql: { maxDepth: number; maxComplexity: number; introspection: boolean };
+  readonly httpBodyLimit: string;
+  readonly rateLimits: { messages: RateLimit; typing: RateLimit; authPerMinute: number };
+  readonly ws: { maxQueuedEvents: number; maxBufferedBytes: number };
+  readonly presence: {
+    heartbeatMs: number;
+    leaseTtlMs: number;
+    typingTimeoutMs: number;
+    maxMetasPerUser: number;
+  };
+  readonly shutdownTimeoutMs: number;
+
+  constructor(env: Env) {
+    this.nodeEnv = env.NODE_ENV;
+    this.port = env.PORT;
+    this.host = env.HOST ?? '127.0.0.1';
+    this.databaseUrl = env.DATABASE_URL;
+    this.dataDir = resolve(env.DATA_DIR);
+    this.redisUrl = env.REDIS_URL;
+    this.jwtSecret = env.JWT_SECRET ?? loadOrCreateDevSecret(this.dataDir);
+    this.jwtExpiresInSeconds = durationToSeconds(env.JWT_EXPIRES_IN);
+    this.instanceId = env.INSTANCE_ID ?? `i-${randomBytes(4).toString('hex')}`;
+    this.logLevel = env.LOG_LEVEL;
+    this.passwordHash = { memoryCost: env.PASSWORD_HASH_MEMORY_KIB, timeCost: env.PASSWORD_HASH_ITERATIONS };
+    this.graphql = {
+      maxDepth: env.GRAPHQL_MAX_DEPTH,
+      maxComplexity: env.GRAPHQL_MAX_COMPLEXITY,
+      introspection: env.GRAPHQL_INTROSPECTION ?? true,
+    };
+    this.httpBodyLimit = env.HTTP_BODY_LIMIT;
+    this.rateLimits = {
+      messages: { perSecond: env.RATE_LIMIT_MESSAGES_PER_SECOND, burst: env.RATE_LIMIT_MESSAGES_BURST },
+      typing: { perSecond: env.RATE_LIMIT_TYPING_PER_SECOND, burst: env.RATE_LIMIT_TYPING_BURST },
+      authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE,
+    };
+    this.ws = { maxQueuedEvents: env.WS_MAX_QUEUED_EVENTS, maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES };
+    this.presence = {
+      heartbeatMs: env.PRESENCE_HEARTBEAT_MS,
+      leaseTtlMs: env.PRESENCE_LEASE_TTL_MS,
+      typingTimeoutMs: env.PRESENCE_TYPING_TIMEOUT_MS,
+      maxMetasPerUser: env.PRESENCE_MAX_METAS_PER_USER,
+    };
+    this.shutdownTimeoutMs = env.SHUTDOWN_TIMEOUT_MS;
+  }
+
+  get isProduction(): boolean {
+    return this.nodeEnv === 'production';
+  }
+
+  static fromEnvironment(source: Record<string, string | undefined> = process.env): AppConfig {
+    return new AppConfig(parseEnv(source));
+  }
+}
+
+function durationToSeconds(value: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(value);
+  if (!match) throw new Error(`bad duration ${value}`);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+/** Development only: a random secret kept under DATA_DIR so tokens survive a restart. */
+function loadOrCreateDevSecret(dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret');
+  if (existsSync(file)) {
+    const secret = readFileSync(file, 'utf8').trim();
+    if (secret.length >= 16) return secret;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, secret, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}

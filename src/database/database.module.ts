@@ -1,0 +1,43 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { EmbeddedPostgres } from './embedded-postgres';
+import { runMigrationsLocked } from './migration-runner';
+import { MIGRATIONS } from './migrations';
+
+@Module({ providers: [EmbeddedPostgres], exports: [EmbeddedPostgres] })
+class EmbeddedPostgresModule {}
+
+/** Owns the TypeORM data source: real PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise. */
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      imports: [EmbeddedPostgresModule],
+      inject: [AppConfig, EmbeddedPostgres],
+      useFactory: async (config: AppConfig, embedded: EmbeddedPostgres): Promise<DataSourceOptions> => {
+        const common = {
+          type: 'postgres' as const,
+          migrations: MIGRATIONS,
+          // Entities come from each feature's TypeOrmModule.forFeature; the schema only from migrations.
+          autoLoadEntities: true,
+          synchronize: false,
+          migrationsRun: false,
+          logging: false,
+          applicationName: `chat-${config.instanceId}`,
+        };
+        if (config.databaseUrl) {
+          return { ...common, url: config.databaseUrl, extra: { max: 20, connectionTimeoutMillis: 5000 } };
+        }
+        const target = await embedded.start();
+        return { ...common, ...target, extra: { max: 1 } };
+      },
+      dataSourceFactory: async (options) => {
+        const dataSource = await new DataSource(options!).initialize();
+        await runMigrationsLocked(dataSource);
+        return dataSource;
+      },
+    }),
+  ],
+})
+export class DatabaseModule {}

@@ -1,0 +1,122 @@
+import { Logger } from '@nestjs/common';
+import { ExecutionArgs, GraphQLError, GraphQLSchema, getOperationAST } from 'graphql';
+import type { GraphQLWsSubscriptionsConfig } from '@nestjs/graphql';
+import type { Context, ServerOptions, SubscribePayload } from 'graphql-ws';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import { AppConfig } from '../config/app-config';
+import { RequestContext } from '../common/request-context';
+import { UsersService } from '../users/users.service';
+import { checkComplexity } from './complexity';
+import { depthLimitRule } from './depth-limit.rule';
+import { DocumentCache } from './document-cache';
+import { formatError } from './format-error';
+
+/** What graphql-ws's `ws` adapter puts in `ctx.extra`, plus the context built at connection_init. */
+interface ConnectionExtra {
+  socket: WebSocket;
+  request: IncomingMessage;
+  requestContext?: RequestContext;
+}
+type WsContext = Context<Record<string, unknown> | undefined, unknown>;
+const extraOf = (ctx: WsContext) => ctx.extra as ConnectionExtra;
+
+/** Nest types a subset of graphql-ws's options but passes them all through to useServer. */
+type WsServerOptions = GraphQLWsSubscriptionsConfig &
+  Pick<ServerOptions<Record<string, unknown> | undefined, unknown>, 'onError'>;
+
+let nextConnectionId = 1;
+
+/**
+ * graphql-ws server options: token check at connection_init (a bad one closes with 4403 before any operation),
+ * the same { viewer } context as HTTP, and, because Nest's graphql-ws server runs none of Apollo's rules or
+ * plugins, the same depth and complexity limits and the same error formatting as HTTP.
+ */
+export function createWsServerOptions(
+  users: UsersService,
+  config: AppConfig,
+  schemaRef: () => GraphQLSchema,
+): WsServerOptions {
+  const logger = new Logger('GraphQLWebSocket');
+  let cache: DocumentCache | undefined;
+  const documents = () => (cache ??= new DocumentCache(schemaRef(), [depthLimitRule(config.graphql.maxDepth)]));
+
+  return {
+    connectionInitWaitTimeout: 10_000,
+    onConnect: async (ctx: WsContext) => {
+      const viewer = await users.authenticate(ctx.connectionParams?.authorization).catch(() => null);
+      if (!viewer) return false;
+      const extra = extraOf(ctx);
+      const socket = extra.socket;
+      extra.requestContext = {
+        viewer,
+        clientKey: extra.request.socket.remoteAddress ?? 'unknown',
+        connection: {
+          id: `ws-${nextConnectionId++}`,
+          close: (code, reason) => {
+            socket.close(code, reason);
+            // A client that stopped reading will not complete the closing handshake either.
+            setTimeout(() => socket.terminate(), 1000).unref();
+          },
+        },
+      };
+      return true;
+    },
+    onSubscribe: (ctx: WsContext, _id: string, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[] => {
+      const schema = schemaRef();
+      const checked = documents().check(payload.query);
+      if ('errors' in checked) return checked.errors;
+      const variableValues = isPlainObject(payload.variables) ? payload.variables : undefined;
+      if (payload.variables != null && !variableValues) {
+        return [new GraphQLError('Variables must be an object', { extensions: { code: 'BAD_REQUEST' } })];
+      }
+      if (!getOperationAST(checked.document, payload.operationName)) {
+        return [
+          new GraphQLError('Unable to identify the operation to run', {
+            extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+          }),
+        ];
+      }
+      const tooComplex = checkComplexity(
+        schema,
+        checked.document,
+        payload.operationName,
+        variableValues,
+        config.graphql.maxComplexity,
+      );
+      if (tooComplex) return [tooComplex];
+      return {
+        schema,
+        document: checked.document,
+        operationName: payload.operationName,
+        variableValues,
+        contextValue: extraOf(ctx).requestContext,
+      };
+    },
+    onNext: (_ctx, _id, _payload, _args, result) => {
+      if (!result.errors?.length) return;
+      // No `data` at all means the request itself was refused (bad variables), as Apollo reports over HTTP.
+      const requestError = !('data' in result);
+      return {
+        ...result,
+        errors: result.errors.map((error) =>
+          formatError(
+            requestError && !error.extensions?.code
+              ? { ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }
+              : error.toJSON(),
+            error,
+          ),
+        ),
+      };
+    },
+    onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
+    onClose: (_ctx, code) => {
+      if (code !== undefined && code >= 4400 && code < 4500 && code !== 4403)
+        logger.debug(`socket closed with ${code}`);
+    },
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

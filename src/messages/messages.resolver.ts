@@ -1,0 +1,53 @@
+import { Args, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { ChatModel } from '../chats/models/chat.model';
+import { RequestContext } from '../common/request-context';
+import { Ctx, CurrentViewer } from '../users/auth.guard';
+import { Viewer } from '../users/token.service';
+import { MessageAddedArgs } from './dto/message-added.args';
+import { MessagesArgs } from './dto/messages.args';
+import { SendMessageInput } from './dto/send-message.input';
+import { MessageRecord } from './message-record';
+import { MessageStreamsService } from './message-streams.service';
+import { MessagesService } from './messages.service';
+import { MessageConnectionModel } from './models/message-connection.model';
+import { MessageModel } from './models/message.model';
+
+@Resolver(() => MessageModel)
+export class MessagesResolver {
+  constructor(
+    private readonly messages: MessagesService,
+    private readonly streams: MessageStreamsService,
+  ) {}
+
+  @Mutation(() => MessageModel)
+  sendMessage(@CurrentViewer() viewer: Viewer, @Args('input') input: SendMessageInput): Promise<MessageModel> {
+    return this.messages.send(viewer, input);
+  }
+
+  @Subscription(() => MessageModel, { resolve: (message: MessageRecord) => message })
+  messageAdded(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Args() args: MessageAddedArgs,
+  ): Promise<AsyncIterableIterator<MessageRecord>> {
+    return this.streams.open(viewer, args.chatId, args.afterSeq, ctx.connection);
+  }
+}
+
+/** Chat.messages belongs to this module: it is where messages are read. */
+@Resolver(() => ChatModel)
+export class ChatMessagesResolver {
+  constructor(private readonly messageService: MessagesService) {}
+
+  @ResolveField(() => MessageConnectionModel, {
+    description:
+      'Relay-style, oldest first within a page; first/after pages forward from the oldest, last/before backward from the newest; default 20 newest, at most 100 per page; first with last is BAD_USER_INPUT',
+  })
+  messages(
+    @CurrentViewer() viewer: Viewer,
+    @Parent() chat: ChatModel,
+    @Args() args: MessagesArgs,
+  ): Promise<MessageConnectionModel> {
+    return this.messageService.page(viewer, chat.id, args);
+  }
+}

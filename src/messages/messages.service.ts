@@ -1,0 +1,118 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { BadInputError, RateLimitedError } from '../common/errors';
+import { RateLimiter } from '../common/rate-limiter';
+import { ChatsService } from '../chats/chats.service';
+import { EventBus } from '../pubsub/event-bus';
+import { MessageEvent, topics } from '../pubsub/topics';
+import { Viewer } from '../users/token.service';
+import { encodeCursor } from './cursor';
+import { MessagesArgs } from './dto/messages.args';
+import { SendMessageInput } from './dto/send-message.input';
+import { MessageRecord } from './message-record';
+import { toPageRequest } from './message-page';
+import { MessagesRepository } from './messages.repository';
+
+export interface MessagePage {
+  edges: { cursor: string; node: MessageRecord }[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+}
+
+/** Sending and reading messages. */
+@Injectable()
+export class MessagesService {
+  private readonly sendLimiter: RateLimiter;
+
+  constructor(
+    private readonly messages: MessagesRepository,
+    private readonly chats: ChatsService,
+    private readonly bus: EventBus,
+    config: AppConfig,
+  ) {
+    this.sendLimiter = new RateLimiter(config.rateLimits.messages.perSecond, config.rateLimits.messages.burst);
+  }
+
+  /** Commits the message, then publishes it; a retry with a known clientId returns the original silently. */
+  async send(viewer: Viewer, input: SendMessageInput): Promise<MessageRecord> {
+    const content = input.content.trim();
+    if (content.length < 1 || content.length > 4000) throw new BadInputError('content must be 1-4000 characters');
+    const clientId = input.clientId ?? null;
+    if (clientId !== null && (clientId.length < 1 || clientId.length > 100)) {
+      throw new BadInputError('clientId must be 1-100 characters');
+    }
+    await this.chats.assertMember(viewer, input.chatId);
+    const waitMs = this.sendLimiter.take(viewer.id);
+    if (waitMs > 0) throw new RateLimitedError(waitMs);
+
+    const { message, duplicate } = await this.messages.insert(input.chatId, viewer.id, content, clientId);
+    if (!duplicate) await this.bus.publish(topics.messages(message.chatId), toEvent(message));
+    return message;
+  }
+
+  async page(viewer: Viewer, chatId: string, args: MessagesArgs): Promise<MessagePage> {
+    const request = toPageRequest(args);
+    await this.chats.assertMember(viewer, chatId);
+    const rows =
+      request.direction === 'forward'
+        ? await this.messages.forward(chatId, request.afterSeq ?? 0, request.size + 1, request.beforeSeq)
+        : (await this.messages.backward(chatId, request.beforeSeq, request.size + 1, request.afterSeq)).reverse();
+    // One row past the page tells whether the range goes on; drop it from the far end.
+    const page =
+      request.size === 0
+        ? []
+        : request.direction === 'forward'
+          ? rows.slice(0, request.size)
+          : rows.slice(-request.size);
+    // seq is gap-free from 1 to lastSeq, so whether anything lies beyond the page is arithmetic.
+    const lastSeq = await this.messages.lastSeq(chatId);
+    const start = page[0]?.seq;
+    const end = page[page.length - 1]?.seq;
+    const position = request.afterSeq ?? (request.beforeSeq !== undefined ? request.beforeSeq - 1 : lastSeq);
+    return {
+      edges: page.map((node) => ({ cursor: encodeCursor(node.seq), node })),
+      pageInfo: {
+        hasPreviousPage: start !== undefined ? start > 1 : Math.min(position, lastSeq) >= 1,
+        hasNextPage: end !== undefined ? end < lastSeq : position < lastSeq,
+        startCursor: start !== undefined ? encodeCursor(start) : null,
+        endCursor: end !== undefined ? encodeCursor(end) : null,
+      },
+    };
+  }
+
+  fetchAfter(chatId: string, afterSeq: number, limit: number): Promise<MessageRecord[]> {
+    return this.messages.forward(chatId, afterSeq, limit);
+  }
+
+  lastSeq(chatId: string): Promise<number> {
+    return this.messages.lastSeq(chatId);
+  }
+}
+
+export function toEvent(message: MessageRecord): MessageEvent {
+  return {
+    chatId: message.chatId,
+    seq: message.seq,
+    publishedAt: Date.now(),
+    message: {
+      ...message,
+      createdAt: message.createdAt.toISOString(),
+      user: { ...message.user, createdAt: message.user.createdAt.toISOString() },
+    },
+  };
+}
+
+const records = new WeakMap<MessageEvent, MessageRecord>();
+
+/** The record an event carries; converted once per event however many local subscribers it has. */
+export function fromEvent(event: MessageEvent): MessageRecord {
+  const cached = records.get(event);
+  if (cached) return cached;
+  const { message } = event;
+  const record = {
+    ...message,
+    createdAt: new Date(message.createdAt),
+    user: { ...message.user, createdAt: new Date(message.user.createdAt) },
+  };
+  records.set(event, record);
+  return record;
+}

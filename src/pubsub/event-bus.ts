@@ -1,0 +1,21 @@
+import type { Topic } from './topics';
+
+export type Unsubscribe = () => void;
+
+/**
+ * Carries events between instances (Redis) or within one (in process). Payloads always make a JSON round
+ * trip, so both engines deliver the same shapes.
+ */
+export abstract class EventBus {
+  abstract publish<P>(topic: Topic<P>, payload: P): Promise<void>;
+  /** Resolves once the subscription is active, so nothing published afterwards is missed. */
+  abstract subscribe<P>(topic: Topic<P>, handler: (payload: P) => void): Promise<Unsubscribe>;
+  /**
+   * Called after the bus lost its connection and got it back: events published meanwhile may be lost,
+   * so listeners re-read what they track.
+   */
+  abstract onReconnect(listener: () => void): Unsubscribe;
+  /** Whether the bus can carry events right now (readiness). */
+  abstract isHealthy(): Promise<boolean>;
+  abstract close(): Promise<void>;
+}

@@ -1,0 +1,73 @@
+import { Logger } from '@nestjs/common';
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import Redis, { RedisOptions } from 'ioredis';
+import { EventBus, Unsubscribe } from './event-bus';
+import type { Topic } from './topics';
+
+/**
+ * Redis engine: a publisher and a subscriber connection (a subscribed connection cannot publish),
+ * one Redis channel per topic however many local listeners it has, reconnecting with capped backoff.
+ */
+export class RedisEventBus extends EventBus {
+  private readonly logger = new Logger(RedisEventBus.name);
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly pubsub: RedisPubSub;
+  private readonly reconnectListeners = new Set<() => void>();
+  private subscriberWasReady = false;
+  private closing = false;
+  reconnects = 0;
+
+  constructor(url: string, instanceId: string) {
+    super();
+    const options: RedisOptions = {
+      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: true,
+    };
+    this.publisher = new Redis(url, { ...options, connectionName: `${instanceId}:pub` });
+    this.subscriber = new Redis(url, { ...options, connectionName: `${instanceId}:sub` });
+    for (const [name, client] of [
+      ['publisher', this.publisher],
+      ['subscriber', this.subscriber],
+    ] as const) {
+      client.on('error', (error: Error) => {
+        if (!this.closing) this.logger.warn(`redis ${name}: ${error.message}`);
+      });
+    }
+    // ioredis re-subscribes by itself on reconnect; what was published in between is gone.
+    this.subscriber.on('ready', () => {
+      if (this.subscriberWasReady) {
+        this.reconnects++;
+        this.logger.warn('redis subscriber reconnected; listeners re-read what they may have missed');
+        for (const listener of this.reconnectListeners) listener();
+      }
+      this.subscriberWasReady = true;
+    });
+    this.pubsub = new RedisPubSub({ publisher: this.publisher, subscriber: this.subscriber });
+  }
+
+  async publish<P>(topic: Topic<P>, payload: P): Promise<void> {
+    await this.pubsub.publish(topic, payload);
+  }
+
+  async subscribe<P>(topic: Topic<P>, handler: (payload: P) => void): Promise<Unsubscribe> {
+    const id = await this.pubsub.subscribe(topic, handler as (payload: unknown) => void);
+    return () => this.pubsub.unsubscribe(id);
+  }
+
+  onReconnect(listener: () => void): Unsubscribe {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
+  async isHealthy(): Promise<boolean> {
+    if (this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return false;
+    return (await this.publisher.ping().catch(() => null)) === 'PONG';
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([this.publisher.quit(), this.subscriber.quit()]);
+  }
+}

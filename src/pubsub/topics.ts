@@ -1,0 +1,33 @@
+/**
+ * The typed map of bus topics. A topic is scoped by chat id (one channel per chat, never one global topic
+ * with a filter), and its type names the payload, so a publish with the wrong payload does not compile.
+ */
+export type Topic<Payload> = string & { readonly __payload?: Payload };
+
+/** A message as it travels on the bus: JSON, so dates are ISO strings. */
+export interface MessageEvent {
+  chatId: string;
+  seq: number;
+  /** Date.now() at publish, for publish-to-deliver latency. */
+  publishedAt: number;
+  message: {
+    id: string;
+    chatId: string;
+    seq: number;
+    content: string;
+    clientId: string | null;
+    createdAt: string;
+    user: { id: string; firstName: string; email: string; createdAt: string };
+  };
+}
+
+export interface MembershipEvent {
+  chatId: string;
+  userId: string;
+  kind: 'left';
+}
+
+export const topics = {
+  messages: (chatId: string): Topic<MessageEvent> => `chat.${chatId}.messages`,
+  membership: (chatId: string): Topic<MembershipEvent> => `chat.${chatId}.membership`,
+};

@@ -1,0 +1,26 @@
+import { Module } from '@nestjs/common';
+import { JwtModule } from '@nestjs/jwt';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AppConfig } from '../config/app-config';
+import { TokenService } from './token.service';
+import { UserEntity } from './user.entity';
+import { UsersRepository } from './users.repository';
+import { UsersResolver } from './users.resolver';
+import { UsersService } from './users.service';
+
+/** Owns accounts and authentication: users, password hashes, JWTs. */
+@Module({
+  imports: [
+    TypeOrmModule.forFeature([UserEntity]),
+    JwtModule.registerAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({
+        secret: config.jwtSecret,
+        signOptions: { algorithm: 'HS256', expiresIn: config.jwtExpiresInSeconds },
+      }),
+    }),
+  ],
+  providers: [UsersRepository, UsersService, TokenService, UsersResolver],
+  exports: [UsersService],
+})
+export class UsersModule {}

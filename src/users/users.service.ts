@@ -1,0 +1,113 @@
+import { Injectable } from '@nestjs/common';
+import * as argon2 from 'argon2';
+import { AppConfig } from '../config/app-config';
+import { BadInputError, ConflictError, RateLimitedError, UnauthenticatedError } from '../common/errors';
+import { RateLimiter } from '../common/rate-limiter';
+import { isUuid } from '../common/uuid';
+import { SignInInput } from './dto/sign-in.input';
+import { SignUpInput } from './dto/sign-up.input';
+import { UserEntity } from './user.entity';
+import { UsersRepository } from './users.repository';
+import { TokenService, Viewer } from './token.service';
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const KNOWN_USERS_CAP = 100_000;
+
+export interface AuthResult {
+  token: string;
+  user: UserEntity;
+}
+
+/** Accounts: sign-up, sign-in, and turning a bearer token into a viewer. */
+@Injectable()
+export class UsersService {
+  private readonly authLimiter: RateLimiter;
+  /** Users are never deleted, so once seen an id stays valid; this spares a query per request. */
+  private readonly knownUserIds = new Set<string>();
+  private readonly hashOptions: argon2.HashOptions & { raw?: false };
+
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly tokens: TokenService,
+    config: AppConfig,
+  ) {
+    this.authLimiter = new RateLimiter(config.rateLimits.authPerMinute / 60, config.rateLimits.authPerMinute);
+    this.hashOptions = {
+      type: argon2.argon2id,
+      memoryCost: config.passwordHash.memoryCost,
+      timeCost: config.passwordHash.timeCost,
+      parallelism: 1,
+    };
+  }
+
+  async signUp(clientKey: string, input: SignUpInput): Promise<AuthResult> {
+    const email = normalizeEmail(input.email);
+    const firstName = input.firstName.trim();
+    const problems: string[] = [];
+    if (!EMAIL.test(email) || email.length > 254) problems.push('email must be a valid address');
+    if (firstName.length < 1 || firstName.length > 100) problems.push('firstName must be 1-100 characters');
+    if (input.password.length < 8 || input.password.length > 200) problems.push('password must be 8-200 characters');
+    if (problems.length) throw new BadInputError(problems.join('; '));
+    this.throttle(clientKey);
+
+    const passwordHash = await argon2.hash(input.password, this.hashOptions);
+    const user = await this.users.insert({ email, firstName, passwordHash });
+    if (!user) throw new ConflictError('email is already registered');
+    this.rememberUser(user.id);
+    return { token: await this.tokens.issue(user.id), user };
+  }
+
+  async signIn(clientKey: string, input: SignInInput): Promise<AuthResult> {
+    this.throttle(clientKey);
+    const email = normalizeEmail(input.email);
+    const user =
+      email.length <= 254 && input.password.length <= 200 ? await this.users.findWithPasswordByEmail(email) : null;
+    // One message for an unknown email and a wrong password, so sign-in does not reveal who has an account.
+    // An unknown email still pays for one verification, so timing does not tell either.
+    const hash = user?.passwordHash ?? (await this.dummyHash());
+    const valid = await argon2.verify(hash, input.password).catch(() => false);
+    if (!user || !valid) throw new UnauthenticatedError('invalid email or password');
+    this.rememberUser(user.id);
+    const { passwordHash: _omitted, ...publicUser } = user;
+    return { token: await this.tokens.issue(user.id), user: publicUser as UserEntity };
+  }
+
+  /** The viewer named by an `Authorization` value, when its token is valid and its user exists. */
+  async authenticate(authorization: unknown): Promise<Viewer | null> {
+    const viewer = await this.tokens.verifyBearer(authorization);
+    if (!viewer || !isUuid(viewer.id)) return null;
+    if (this.knownUserIds.has(viewer.id)) return viewer;
+    const user = await this.users.findById(viewer.id);
+    if (!user) return null;
+    this.rememberUser(user.id);
+    return viewer;
+  }
+
+  async getById(id: string): Promise<UserEntity | null> {
+    return isUuid(id) ? this.users.findById(id) : null;
+  }
+
+  findByIds(ids: readonly string[]): Promise<UserEntity[]> {
+    return this.users.findByIds(ids.filter(isUuid));
+  }
+
+  private dummyHashPromise?: Promise<string>;
+  private dummyHash(): Promise<string> {
+    this.dummyHashPromise ??= argon2.hash('not-a-real-password', this.hashOptions);
+    return this.dummyHashPromise;
+  }
+
+  private throttle(clientKey: string): void {
+    const waitMs = this.authLimiter.take(clientKey);
+    if (waitMs > 0) throw new RateLimitedError(waitMs);
+  }
+
+  private rememberUser(id: string): void {
+    if (this.knownUserIds.size >= KNOWN_USERS_CAP) this.knownUserIds.clear();
+    this.knownUserIds.add(id);
+  }
+}
+
+function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
