@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/config.schema';
+import { HealthService } from './health/health.service';
 import { httpErrorHandler } from './http-errors';
 
 async function bootstrap(): Promise<void> {
@@ -28,7 +29,6 @@ async function bootstrap(): Promise<void> {
   app.useBodyParser('json', { limit: config.httpBodyLimit });
   app.set('trust proxy', 'loopback, uniquelocal');
   app.disable('x-powered-by');
-  app.enableShutdownHooks();
   await app.init();
   app.use(httpErrorHandler);
 
@@ -41,7 +41,36 @@ async function bootstrap(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  new Logger('Bootstrap').log(`instance ${config.instanceId} listening on http://${host}:${port}`);
+  const logger = new Logger('Bootstrap');
+  logger.log(`instance ${config.instanceId} listening on http://${host}:${port}`);
+  installShutdown(app, config, logger);
+}
+
+/**
+ * SIGTERM/SIGINT: report not ready, then close (graphql-ws closes every socket with 1001 so clients reconnect
+ * elsewhere; modules release what they hold), and exit 0; past the timeout, exit 1 rather than hang.
+ */
+function installShutdown(app: NestExpressApplication, config: AppConfig, logger: Logger): void {
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal}: draining`);
+    app.get(HealthService).markDraining();
+    setTimeout(() => {
+      logger.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    app
+      .close()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error(`shutdown failed: ${String(error)}`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }
 
 bootstrap().catch((error: unknown) => {

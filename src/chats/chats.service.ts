@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { BadInputError, ForbiddenError, NotFoundError } from '../common/errors';
+import { ForbiddenError, NotFoundError } from '../common/errors';
+import { requireText } from '../common/text';
 import { isUuid } from '../common/uuid';
 import { EventBus } from '../pubsub/event-bus';
 import { topics } from '../pubsub/topics';
@@ -20,8 +21,7 @@ export class ChatsService {
   ) {}
 
   async create(viewer: Viewer, input: CreateChatInput): Promise<ChatEntity> {
-    const roomName = input.roomName.trim();
-    if (roomName.length < 1 || roomName.length > 100) throw new BadInputError('roomName must be 1-100 characters');
+    const roomName = requireText('roomName', input.roomName, { min: 1, max: 100 });
     return this.chats.createWithCreator({ roomName, isPrivate: input.isPrivate ?? false, createdBy: viewer.id });
   }
 

@@ -5,73 +5,57 @@ import { z } from 'zod';
  * Everything is parsed here once at start; the rest of the code receives a typed AppConfig.
  */
 const boolish = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-const nonNegativeInt = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+const int = () => z.coerce.number({ invalid_type_error: 'must be a whole number' }).int('must be a whole number');
+const positiveInt = (fallback: number) => int().positive('must be greater than 0').default(fallback);
+const nonNegativeInt = (fallback: number) => int().nonnegative('must be 0 or more').default(fallback);
 
-export const envSchema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    HOST: z.string().min(1).optional(),
-    DATABASE_URL: z
-      .string()
-      .url()
-      .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// URL')
-      .optional(),
-    DATA_DIR: z.string().min(1).default('./data'),
-    REDIS_URL: z
-      .string()
-      .url()
-      .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// URL')
-      .optional(),
-    JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-    JWT_EXPIRES_IN: z
-      .string()
-      .regex(/^\d+[smhd]?$/, 'must be a number of seconds or a duration like 15m, 12h, 7d')
-      .default('7d'),
-    INSTANCE_ID: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, dot, dash or underscore')
-      .optional(),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    PASSWORD_HASH_MEMORY_KIB: positiveInt(19456),
-    PASSWORD_HASH_ITERATIONS: positiveInt(2),
-    GRAPHQL_MAX_DEPTH: positiveInt(10),
-    GRAPHQL_MAX_COMPLEXITY: positiveInt(2000),
-    GRAPHQL_INTROSPECTION: boolish.optional(),
-    HTTP_BODY_LIMIT: z
-      .string()
-      .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb')
-      .default('256kb'),
-    RATE_LIMIT_MESSAGES_PER_SECOND: positiveInt(20),
-    RATE_LIMIT_MESSAGES_BURST: positiveInt(40),
-    RATE_LIMIT_TYPING_PER_SECOND: positiveInt(10),
-    RATE_LIMIT_TYPING_BURST: positiveInt(20),
-    RATE_LIMIT_AUTH_PER_MINUTE: positiveInt(60),
-    WS_MAX_QUEUED_EVENTS: positiveInt(1000),
-    WS_MAX_BUFFERED_BYTES: positiveInt(4 * 1024 * 1024),
-    PRESENCE_HEARTBEAT_MS: positiveInt(1000),
-    PRESENCE_LEASE_TTL_MS: positiveInt(3000),
-    PRESENCE_TYPING_TIMEOUT_MS: positiveInt(5000),
-    PRESENCE_MAX_METAS_PER_USER: positiveInt(20),
-    SHUTDOWN_TIMEOUT_MS: nonNegativeInt(8000),
-  })
-  .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        path: ['JWT_SECRET'],
-        message: 'is required when NODE_ENV=production',
-      });
-    }
-    if (env.PRESENCE_LEASE_TTL_MS <= env.PRESENCE_HEARTBEAT_MS) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        path: ['PRESENCE_LEASE_TTL_MS'],
-        message: 'must be longer than PRESENCE_HEARTBEAT_MS',
-      });
-    }
-  });
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int().min(0, 'must be 0-65535').max(65535, 'must be 0-65535').default(3000),
+  HOST: z.string().min(1).optional(),
+  DATABASE_URL: z
+    .string()
+    .url()
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// URL')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// URL')
+    .optional(),
+  JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  JWT_EXPIRES_IN: z
+    .string()
+    .regex(/^\d+[smhd]?$/, 'must be a number of seconds or a duration like 15m, 12h, 7d')
+    .default('7d'),
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, dot, dash or underscore')
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PASSWORD_HASH_MEMORY_KIB: positiveInt(19456),
+  PASSWORD_HASH_ITERATIONS: positiveInt(2),
+  GRAPHQL_MAX_DEPTH: positiveInt(10),
+  GRAPHQL_MAX_COMPLEXITY: positiveInt(2000),
+  GRAPHQL_INTROSPECTION: boolish.optional(),
+  HTTP_BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb')
+    .default('256kb'),
+  RATE_LIMIT_MESSAGES_PER_SECOND: positiveInt(20),
+  RATE_LIMIT_MESSAGES_BURST: positiveInt(40),
+  RATE_LIMIT_TYPING_PER_SECOND: positiveInt(10),
+  RATE_LIMIT_TYPING_BURST: positiveInt(20),
+  RATE_LIMIT_AUTH_PER_MINUTE: positiveInt(60),
+  WS_MAX_QUEUED_EVENTS: positiveInt(1000),
+  WS_MAX_BUFFERED_BYTES: positiveInt(4 * 1024 * 1024),
+  PRESENCE_HEARTBEAT_MS: positiveInt(1000),
+  PRESENCE_LEASE_TTL_MS: positiveInt(3000),
+  PRESENCE_TYPING_TIMEOUT_MS: positiveInt(5000),
+  PRESENCE_MAX_METAS_PER_USER: positiveInt(20),
+  SHUTDOWN_TIMEOUT_MS: nonNegativeInt(8000),
+});
 
 export type Env = z.infer<typeof envSchema>;
 
@@ -85,11 +69,25 @@ export class ConfigError extends Error {
 export function parseEnv(source: Record<string, string | undefined>): Env {
   // An empty variable means "unset": docker-compose and shells often pass FOO= for optional values.
   const cleaned = Object.fromEntries(
-    Object.keys(envSchema.innerType().shape).map((key) => [key, source[key] === '' ? undefined : source[key]]),
+    Object.keys(envSchema.shape).map((key) => [key, source[key] === '' ? undefined : source[key]]),
   );
   const result = envSchema.safeParse(cleaned);
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
-  }
+  const problems = result.success
+    ? []
+    : result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
+  problems.push(...crossFieldProblems(cleaned, result.success ? result.data : undefined));
+  if (problems.length || !result.success) throw new ConfigError(problems);
   return result.data;
+}
+
+/** Rules between variables, checked even when others are bad, so that every problem is named at once. */
+function crossFieldProblems(raw: Record<string, string | undefined>, env: Env | undefined): string[] {
+  const problems: string[] = [];
+  if (raw.NODE_ENV === 'production' && !raw.JWT_SECRET) {
+    problems.push('JWT_SECRET: is required when NODE_ENV=production');
+  }
+  if (env && env.PRESENCE_LEASE_TTL_MS <= env.PRESENCE_HEARTBEAT_MS) {
+    problems.push('PRESENCE_LEASE_TTL_MS: must be longer than PRESENCE_HEARTBEAT_MS');
+  }
+  return problems;
 }

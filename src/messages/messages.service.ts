@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { BadInputError, RateLimitedError } from '../common/errors';
+import { RateLimitedError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
+import { requireText } from '../common/text';
 import { ChatsService } from '../chats/chats.service';
 import { EventBus } from '../pubsub/event-bus';
 import { MessageEvent, topics } from '../pubsub/topics';
@@ -34,12 +35,9 @@ export class MessagesService {
 
   /** Commits the message, then publishes it; a retry with a known clientId returns the original silently. */
   async send(viewer: Viewer, input: SendMessageInput): Promise<MessageRecord> {
-    const content = input.content.trim();
-    if (content.length < 1 || content.length > 4000) throw new BadInputError('content must be 1-4000 characters');
-    const clientId = input.clientId ?? null;
-    if (clientId !== null && (clientId.length < 1 || clientId.length > 100)) {
-      throw new BadInputError('clientId must be 1-100 characters');
-    }
+    const content = requireText('content', input.content, { min: 1, max: 4000 });
+    const clientId =
+      input.clientId == null ? null : requireText('clientId', input.clientId, { min: 1, max: 100, trim: false });
     await this.chats.assertMember(viewer, input.chatId);
     const waitMs = this.sendLimiter.take(viewer.id);
     if (waitMs > 0) throw new RateLimitedError(waitMs);
@@ -67,7 +65,13 @@ export class MessagesService {
     const lastSeq = await this.messages.lastSeq(chatId);
     const start = page[0]?.seq;
     const end = page[page.length - 1]?.seq;
-    const position = request.afterSeq ?? (request.beforeSeq !== undefined ? request.beforeSeq - 1 : lastSeq);
+    // Where an empty page stands: just past `after` going forward, just before `before` (or the end) going back.
+    const position =
+      request.direction === 'forward'
+        ? (request.afterSeq ?? 0)
+        : request.beforeSeq !== undefined
+          ? request.beforeSeq - 1
+          : lastSeq;
     return {
       edges: page.map((node) => ({ cursor: encodeCursor(node.seq), node })),
       pageInfo: {

@@ -3,6 +3,7 @@ import * as argon2 from 'argon2';
 import { AppConfig } from '../config/app-config';
 import { BadInputError, ConflictError, RateLimitedError, UnauthenticatedError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
+import { checkText } from '../common/text';
 import { isUuid } from '../common/uuid';
 import { SignInInput } from './dto/sign-in.input';
 import { SignUpInput } from './dto/sign-up.input';
@@ -42,12 +43,15 @@ export class UsersService {
 
   async signUp(clientKey: string, input: SignUpInput): Promise<AuthResult> {
     const email = normalizeEmail(input.email);
-    const firstName = input.firstName.trim();
-    const problems: string[] = [];
-    if (!EMAIL.test(email) || email.length > 254) problems.push('email must be a valid address');
-    if (firstName.length < 1 || firstName.length > 100) problems.push('firstName must be 1-100 characters');
-    if (input.password.length < 8 || input.password.length > 200) problems.push('password must be 8-200 characters');
-    if (problems.length) throw new BadInputError(problems.join('; '));
+    const checks = {
+      email: checkText('email', email, { min: 3, max: 254 }),
+      firstName: checkText('firstName', input.firstName, { min: 1, max: 100 }),
+      password: checkText('password', input.password, { min: 8, max: 200, trim: false }),
+    };
+    const problems = Object.values(checks).flatMap((check) => ('problem' in check ? [check.problem] : []));
+    if (!EMAIL.test(email)) problems.unshift('email must be a valid address');
+    if (problems.length || 'problem' in checks.firstName) throw new BadInputError(problems.join('; '));
+    const firstName = checks.firstName.value;
     this.throttle(clientKey);
 
     const passwordHash = await argon2.hash(input.password, this.hashOptions);

@@ -1,0 +1,209 @@
+import { AppProcess } from './support/app-process';
+import { TestDatabase } from './support/database';
+import { TEST_REDIS_URL } from './support/env';
+import { createChat, errorCode, gql, GqlResponse, post, sendMessage, signUp, TestUser } from './support/gql';
+
+/** Text no client should ever see: stack frames, SQL, driver/ORM errors, file paths. */
+const LEAKS =
+  /(\bat \S+ \(|node_modules|\/work\/|\/src\/|\.ts:\d+|\.js:\d+|QueryFailedError|SELECT |INSERT |UPDATE |violates|duplicate key|syntax error at or near|TypeORM|pg_)/i;
+
+/** A query nested `depth` fields deep; this schema has no cycles, so past six levels the fields do not exist. */
+function nest(depth: number): string {
+  const path = ['chats', 'messages', 'edges', 'node', 'user'];
+  const names = Array.from({ length: depth }, (_, i) => path[i] ?? 'id');
+  return `{ ${names.join(' { ')}${' }'.repeat(depth - 1)} }`;
+}
+
+describe('malformed requests', () => {
+  let db: TestDatabase;
+  let app: AppProcess;
+  let user: TestUser;
+  let chatId: string;
+
+  beforeAll(async () => {
+    db = await TestDatabase.create();
+    app = await AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL });
+    user = await signUp(app.url);
+    chatId = await createChat(app.url, user);
+    await sendMessage(app.url, user, chatId, 'before the barrage');
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await db?.drop();
+  });
+
+  async function snapshot(): Promise<string> {
+    const counts = await db.query(
+      'SELECT (SELECT count(*) FROM users) u, (SELECT count(*) FROM chats) c, (SELECT count(*) FROM chat_members) m, (SELECT count(*) FROM messages) msg, (SELECT sum(last_seq) FROM chats) s',
+    );
+    return JSON.stringify(counts);
+  }
+
+  function expectClean(res: GqlResponse): void {
+    expect(res.raw).not.toMatch(LEAKS);
+    expect(res.status).toBeLessThan(500);
+  }
+
+  it('answers a barrage of malformed requests with clear errors, changes nothing, and stays healthy', async () => {
+    const before = await snapshot();
+    const t = user.token;
+    const big = 'x'.repeat(1024 * 1024);
+    const cases: [string, () => Promise<GqlResponse>, (string | undefined)?][] = [
+      ['invalid JSON', () => post(app.url, '{"query": "{ me { id } ', t), undefined],
+      ['not JSON at all', () => post(app.url, 'hello', t, 'text/plain'), undefined],
+      ['JSON array', () => post(app.url, '[1,2,3]', t), undefined],
+      ['JSON null', () => post(app.url, 'null', t), undefined],
+      ['query is a number', () => post(app.url, '{"query": 42}', t), 'BAD_REQUEST'],
+      ['no query', () => post(app.url, '{}', t), 'BAD_REQUEST'],
+      ['variables not an object', () => post(app.url, '{"query":"{ me { id } }","variables":"x"}', t), 'BAD_REQUEST'],
+      ['syntax error', () => gql(app.url, '{ me { id ', {}, t), 'GRAPHQL_PARSE_FAILED'],
+      ['unknown field', () => gql(app.url, '{ nope }', {}, t), 'GRAPHQL_VALIDATION_FAILED'],
+      [
+        'wrong argument type (literal)',
+        () => gql(app.url, '{ chat(id: {a: 1}) { id } }', {}, t),
+        'GRAPHQL_VALIDATION_FAILED',
+      ],
+      [
+        'wrong variable type',
+        () => gql(app.url, 'query($id: ID!) { chat(id: $id) { id } }', { id: { a: 1 } }, t),
+        'BAD_USER_INPUT',
+      ],
+      [
+        'missing required variable',
+        () => gql(app.url, 'query($id: ID!) { chat(id: $id) { id } }', {}, t),
+        'BAD_USER_INPUT',
+      ],
+      [
+        'int overflow',
+        () =>
+          gql(
+            app.url,
+            'query($id: ID!, $n: Int) { chat(id: $id) { messages(first: $n) { edges { cursor } } } }',
+            { id: chatId, n: 2 ** 40 },
+            t,
+          ),
+        'BAD_USER_INPUT',
+      ],
+      [
+        'a 1 MB string',
+        () =>
+          gql(
+            app.url,
+            'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+            { input: { chatId, content: big } },
+            t,
+          ),
+        undefined,
+      ],
+      ['a 50-level nested query', () => gql(app.url, nest(50), {}, t), 'GRAPHQL_VALIDATION_FAILED'],
+      [
+        'a thousand aliases',
+        () =>
+          gql(
+            app.url,
+            `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: chats { messages(last: 100) { edges { node { id } } } }`).join(' ')} }`,
+            {},
+            t,
+          ),
+        'GRAPHQL_VALIDATION_FAILED',
+      ],
+      [
+        'a fragment cycle',
+        () => gql(app.url, '{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }', {}, t),
+        'GRAPHQL_VALIDATION_FAILED',
+      ],
+      [
+        'sql-ish content in ids',
+        () =>
+          gql(
+            app.url,
+            'mutation { sendMessage(input: { chatId: "1; DROP TABLE messages", content: "x" }) { id } }',
+            {},
+            t,
+          ),
+        'NOT_FOUND',
+      ],
+      [
+        'null bytes in content',
+        () =>
+          gql(
+            app.url,
+            'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+            { input: { chatId, content: 'a\u0000b' } },
+            t,
+          ),
+        'BAD_USER_INPUT',
+      ],
+      [
+        'lone surrogate in a variable',
+        () =>
+          post(
+            app.url,
+            '{"query":"mutation($i: SignUpInput!) { signUp(input: $i) { token } }","variables":{"i":{"email":"a@x.co","firstName":"\\ud800","password":"12345678"}}}',
+          ),
+        'BAD_USER_INPUT',
+      ],
+      ['a huge token', () => gql(app.url, '{ me { id } }', {}, 'x'.repeat(100_000)), undefined],
+    ];
+    for (const [name, send, code] of cases) {
+      const res = await send();
+      try {
+        expectClean(res);
+        expect(res.status).toBeGreaterThanOrEqual(200);
+        if (code) expect(errorCode(res)).toBe(code);
+        else expect(res.status === 200 ? res.errors?.length : res.status).toBeTruthy();
+      } catch (error) {
+        throw new Error(`${name}: ${(error as Error).message}\nresponse ${res.status}: ${res.raw.slice(0, 500)}`);
+      }
+    }
+    expect(await snapshot()).toBe(before);
+    const live = await fetch(`${app.url}/health/live`);
+    expect(live.status).toBe(200);
+    // The app still works for this user.
+    await sendMessage(app.url, user, chatId, 'after the barrage');
+    expect(app.running).toBe(true);
+  });
+
+  it('answers a 50-level query the same over HTTP whatever the nesting shape', async () => {
+    const res = await gql(
+      app.url,
+      `{ ${'chats { messages { edges { node { user { id } } } } } '.repeat(1)} }`,
+      {},
+      user.token,
+    );
+    expect(res.errors).toBeUndefined();
+  });
+
+  it('lets introspection through despite its depth', async () => {
+    const res = await gql(
+      app.url,
+      '{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name ofType { name ofType { name } } } } } } } } } }',
+    );
+    expect(res.errors).toBeUndefined();
+  });
+
+  it('keeps unknown routes and oversized headers clean', async () => {
+    const res = await fetch(`${app.url}/nope`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).not.toMatch(LEAKS);
+  });
+
+  it('never exposes internals in responses for a concurrent mix of bad and good requests', async () => {
+    const before = await snapshot();
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        i % 2
+          ? gql(
+              app.url,
+              'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+              { input: { chatId, content: '' } },
+              user.token,
+            )
+          : post(app.url, '{"query": "{ me', user.token),
+      ),
+    );
+    for (const res of results) expectClean(res);
+    expect(await snapshot()).toBe(before);
+  });
+});

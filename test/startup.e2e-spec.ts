@@ -1,0 +1,41 @@
+import { AppProcess, runToExit } from './support/app-process';
+import { TestDatabase } from './support/database';
+import { TEST_REDIS_URL } from './support/env';
+import { ok, gql, signUp } from './support/gql';
+
+describe('start-up', () => {
+  it('exits non-zero before listening, naming every bad variable and why', async () => {
+    const { code, output } = await runToExit({
+      NODE_ENV: 'production',
+      PORT: 'eighty',
+      DATABASE_URL: 'mysql://localhost/db',
+      REDIS_URL: 'http://localhost',
+      GRAPHQL_MAX_DEPTH: '-3',
+    });
+    expect(code).not.toBe(0);
+    expect(output).not.toMatch(/listening on/);
+    for (const variable of ['PORT', 'DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'GRAPHQL_MAX_DEPTH']) {
+      expect(output).toContain(variable);
+    }
+    expect(output).toMatch(/JWT_SECRET: is required when NODE_ENV=production/);
+    expect(output).toMatch(/DATABASE_URL: must be a postgres:\/\/ URL/);
+  });
+
+  it('runs migrations once when three instances start together on an empty database', async () => {
+    const db = await TestDatabase.create();
+    const apps = await Promise.all(
+      [1, 2, 3].map(() => AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL })),
+    );
+    try {
+      const migrations = await db.query<{ name: string }>('SELECT name FROM migrations');
+      expect(migrations).toHaveLength(1);
+      for (const app of apps) {
+        const user = await signUp(app.url);
+        ok(await gql(app.url, '{ me { id } }', {}, user.token));
+      }
+    } finally {
+      await Promise.all(apps.map((app) => app.stop()));
+      await db.drop();
+    }
+  });
+});

@@ -1,0 +1,4 @@
+/** Where the suites find the machine's services; override for another machine. */
+export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-0123456789';
