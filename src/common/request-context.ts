@@ -11,6 +11,9 @@ export interface RequestContext {
   connection?: ConnectionInfo;
 }
 
+/** WebSocket close code for a client that stopped reading: non-fatal, so graphql-ws clients reconnect and resume. */
+export const SLOW_CONSUMER_CLOSE_CODE = 1013;
+
 export interface ConnectionInfo {
   /** Unique per WebSocket connection on this instance. */
   id: string;

@@ -27,7 +27,7 @@ export class AppConfig {
   readonly graphql: { maxDepth: number; maxComplexity: number; introspection: boolean };
   readonly httpBodyLimit: string;
   readonly rateLimits: { messages: RateLimit; typing: RateLimit; authPerMinute: number };
-  readonly ws: { maxQueuedEvents: number; maxBufferedBytes: number };
+  readonly ws: { maxQueuedEvents: number; maxBufferedBytes: number; maxSubscriptionsPerConnection: number };
   readonly presence: {
     heartbeatMs: number;
     leaseTtlMs: number;
@@ -59,7 +59,11 @@ export class AppConfig {
       typing: { perSecond: env.RATE_LIMIT_TYPING_PER_SECOND, burst: env.RATE_LIMIT_TYPING_BURST },
       authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE,
     };
-    this.ws = { maxQueuedEvents: env.WS_MAX_QUEUED_EVENTS, maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES };
+    this.ws = {
+      maxQueuedEvents: env.WS_MAX_QUEUED_EVENTS,
+      maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+      maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    };
     this.presence = {
       heartbeatMs: env.PRESENCE_HEARTBEAT_MS,
       leaseTtlMs: env.PRESENCE_LEASE_TTL_MS,

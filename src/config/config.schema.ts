@@ -50,6 +50,7 @@ export const envSchema = z.object({
   RATE_LIMIT_AUTH_PER_MINUTE: positiveInt(60),
   WS_MAX_QUEUED_EVENTS: positiveInt(1000),
   WS_MAX_BUFFERED_BYTES: positiveInt(4 * 1024 * 1024),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(100),
   PRESENCE_HEARTBEAT_MS: positiveInt(1000),
   PRESENCE_LEASE_TTL_MS: positiveInt(3000),
   PRESENCE_TYPING_TIMEOUT_MS: positiveInt(5000),

@@ -5,7 +5,7 @@ import type { Context, ServerOptions, SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../config/app-config';
-import { RequestContext } from '../common/request-context';
+import { RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { UsersService } from '../users/users.service';
 import { checkComplexity } from './complexity';
 import { depthLimitRule } from './depth-limit.rule';
@@ -63,6 +63,13 @@ export function createWsServerOptions(
       return true;
     },
     onSubscribe: (ctx: WsContext, _id: string, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[] => {
+      if (Object.keys(ctx.subscriptions).length > config.ws.maxSubscriptionsPerConnection) {
+        return [
+          new GraphQLError(`At most ${config.ws.maxSubscriptionsPerConnection} operations per connection`, {
+            extensions: { code: 'BAD_REQUEST' },
+          }),
+        ];
+      }
       const schema = schemaRef();
       const checked = documents().check(payload.query);
       if ('errors' in checked) return checked.errors;
@@ -93,7 +100,13 @@ export function createWsServerOptions(
         contextValue: extraOf(ctx).requestContext,
       };
     },
-    onNext: (_ctx, _id, _payload, _args, result) => {
+    onNext: (ctx, _id, _payload, _args, result) => {
+      const extra = extraOf(ctx);
+      // Several subscriptions share a socket; one that stops draining must not hold megabytes per event.
+      if (extra.socket.bufferedAmount > config.ws.maxBufferedBytes) {
+        logger.warn(`closing a slow consumer (${extra.requestContext?.connection?.id}): send buffer over the cap`);
+        extra.requestContext?.connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over the cap');
+      }
       if (!result.errors?.length) return;
       // No `data` at all means the request itself was refused (bad variables), as Apollo reports over HTTP.
       const requestError = !('data' in result);

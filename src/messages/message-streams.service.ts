@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { AsyncQueue } from '../common/async-queue';
 import { BadInputError } from '../common/errors';
-import { ConnectionInfo } from '../common/request-context';
+import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { MessageEvent, topics } from '../pubsub/topics';
@@ -11,8 +11,6 @@ import { MessageRecord } from './message-record';
 import { fromEvent, MessagesService } from './messages.service';
 import { SeqSequencer } from './seq-sequencer';
 
-/** WebSocket close code for a client that stopped reading: non-fatal, so graphql-ws clients reconnect and resume. */
-export const SLOW_CONSUMER_CLOSE_CODE = 1013;
 
 /** Opens messageAdded streams: live, resumable, gap-free, ended when the subscriber leaves the chat. */
 @Injectable()

@@ -7,6 +7,10 @@ export type Unsubscribe = () => void;
  * trip, so both engines deliver the same shapes.
  */
 export abstract class EventBus {
+  /**
+   * Publishes after the caller's write has committed. Never rejects: the write stands whatever the bus does,
+   * and consumers recover missed events from the store.
+   */
   abstract publish<P>(topic: Topic<P>, payload: P): Promise<void>;
   /** Resolves once the subscription is active, so nothing published afterwards is missed. */
   abstract subscribe<P>(topic: Topic<P>, handler: (payload: P) => void): Promise<Unsubscribe>;

@@ -8,6 +8,8 @@ import type { Topic } from './topics';
  * Redis engine: a publisher and a subscriber connection (a subscribed connection cannot publish),
  * one Redis channel per topic however many local listeners it has, reconnecting with capped backoff.
  */
+const MAX_UNSENT_TOPICS = 10_000;
+
 export class RedisEventBus extends EventBus {
   private readonly logger = new Logger(RedisEventBus.name);
   private readonly publisher: Redis;
@@ -15,6 +17,12 @@ export class RedisEventBus extends EventBus {
   private readonly pubsub: RedisPubSub;
   private readonly reconnectListeners = new Set<() => void>();
   private subscriberWasReady = false;
+  /**
+   * The newest payload per topic whose publish failed while Redis was unreachable, re-sent when the publisher
+   * is back. Consumers de-duplicate (messages by seq, presence by version), and the newest event is enough for
+   * them to notice what they missed and re-read it. Bounded: past the cap the oldest topics are forgotten.
+   */
+  private readonly unsent = new Map<string, unknown>();
   private closing = false;
   reconnects = 0;
 
@@ -23,9 +31,9 @@ export class RedisEventBus extends EventBus {
     const options: RedisOptions = {
       retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
       maxRetriesPerRequest: 2,
-      enableOfflineQueue: true,
     };
-    this.publisher = new Redis(url, { ...options, connectionName: `${instanceId}:pub` });
+    // A publish while Redis is away fails at once (and is kept in `unsent`) rather than stalling the request.
+    this.publisher = new Redis(url, { ...options, enableOfflineQueue: false, connectionName: `${instanceId}:pub` });
     this.subscriber = new Redis(url, { ...options, connectionName: `${instanceId}:sub` });
     for (const [name, client] of [
       ['publisher', this.publisher],
@@ -44,11 +52,30 @@ export class RedisEventBus extends EventBus {
       }
       this.subscriberWasReady = true;
     });
+    this.publisher.on('ready', () => void this.resendUnsent());
     this.pubsub = new RedisPubSub({ publisher: this.publisher, subscriber: this.subscriber });
   }
 
+  /** Never rejects: an event that cannot go out now is kept and re-sent when Redis is back. */
   async publish<P>(topic: Topic<P>, payload: P): Promise<void> {
-    await this.pubsub.publish(topic, payload);
+    try {
+      await this.pubsub.publish(topic, payload);
+    } catch (error) {
+      this.keepUnsent(topic, payload);
+      if (!this.closing) this.logger.warn(`publish to ${topic} failed, will re-send: ${(error as Error).message}`);
+    }
+  }
+
+  private keepUnsent(topic: string, payload: unknown): void {
+    this.unsent.delete(topic);
+    this.unsent.set(topic, payload);
+    if (this.unsent.size > MAX_UNSENT_TOPICS) this.unsent.delete(this.unsent.keys().next().value as string);
+  }
+
+  private async resendUnsent(): Promise<void> {
+    const pending = [...this.unsent];
+    this.unsent.clear();
+    for (const [topic, payload] of pending) await this.publish(topic, payload);
   }
 
   async subscribe<P>(topic: Topic<P>, handler: (payload: P) => void): Promise<Unsubscribe> {
