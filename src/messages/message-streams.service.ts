@@ -11,7 +11,6 @@ import { MessageRecord } from './message-record';
 import { fromEvent, MessagesService } from './messages.service';
 import { SeqSequencer } from './seq-sequencer';
 
-
 /** Opens messageAdded streams: live, resumable, gap-free, ended when the subscriber leaves the chat. */
 @Injectable()
 export class MessageStreamsService {
