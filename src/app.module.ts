@@ -7,6 +7,7 @@ import { DatabaseModule } from './database/database.module';
 import { GraphqlApiModule } from './graphql/graphql-api.module';
 import { HealthModule } from './health/health.module';
 import { MessagesModule } from './messages/messages.module';
+import { PresenceModule } from './presence/presence.module';
 import { PubSubModule } from './pubsub/pubsub.module';
 import { AuthGuard } from './users/auth.guard';
 import { UsersModule } from './users/users.module';
@@ -24,6 +25,7 @@ export class AppModule {
         UsersModule,
         ChatsModule,
         MessagesModule,
+        PresenceModule,
         HealthModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

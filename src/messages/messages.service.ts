@@ -4,6 +4,7 @@ import { RateLimitedError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { requireText } from '../common/text';
 import { ChatsService } from '../chats/chats.service';
+import { PresenceService } from '../presence/presence.service';
 import { EventBus } from '../pubsub/event-bus';
 import { MessageEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
@@ -28,6 +29,7 @@ export class MessagesService {
     private readonly messages: MessagesRepository,
     private readonly chats: ChatsService,
     private readonly bus: EventBus,
+    private readonly presence: PresenceService,
     config: AppConfig,
   ) {
     this.sendLimiter = new RateLimiter(config.rateLimits.messages.perSecond, config.rateLimits.messages.burst);
@@ -43,7 +45,10 @@ export class MessagesService {
     if (waitMs > 0) throw new RateLimitedError(waitMs);
 
     const { message, duplicate } = await this.messages.insert(input.chatId, viewer.id, content, clientId);
-    if (!duplicate) await this.bus.publish(topics.messages(message.chatId), toEvent(message));
+    if (!duplicate) {
+      await this.bus.publish(topics.messages(message.chatId), toEvent(message));
+      this.presence.clearTyping(message.chatId, viewer.id);
+    }
     return message;
   }
 

@@ -1,3 +1,5 @@
+import type { PresenceDiff } from '../presence/presence-meta';
+
 /**
  * The typed map of bus topics. A topic is scoped by chat id (one channel per chat, never one global topic
  * with a filter), and its type names the payload, so a publish with the wrong payload does not compile.
@@ -28,6 +30,7 @@ export interface MembershipEvent {
 }
 
 export const topics = {
+  presence: (chatId: string): Topic<PresenceDiff> => `chat.${chatId}.presence`,
   messages: (chatId: string): Topic<MessageEvent> => `chat.${chatId}.messages`,
   membership: (chatId: string): Topic<MembershipEvent> => `chat.${chatId}.membership`,
 };

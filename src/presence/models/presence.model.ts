@@ -1,0 +1,61 @@
+import { Field, ID, ObjectType, registerEnumType } from '@nestjs/graphql';
+
+export enum PresenceEventKind {
+  STATE = 'STATE',
+  DIFF = 'DIFF',
+}
+registerEnumType(PresenceEventKind, { name: 'PresenceEventKind' });
+
+@ObjectType('PresenceMeta')
+export class PresenceMetaModel {
+  @Field(() => ID, { description: 'unique per tracked connection and per update (Phoenix: phx_ref)' })
+  ref!: string;
+
+  @Field(() => ID, {
+    nullable: true,
+    description: 'the ref this meta replaced when it was updated (Phoenix: phx_ref_prev)',
+  })
+  refPrev!: string | null;
+
+  @Field(() => ID)
+  userId!: string;
+
+  @Field()
+  firstName!: string;
+
+  @Field()
+  email!: string;
+
+  @Field()
+  typing!: boolean;
+
+  @Field()
+  onlineAt!: Date;
+}
+
+@ObjectType('Presence')
+export class PresenceModel {
+  @Field(() => ID, { description: 'the user id' })
+  key!: string;
+
+  @Field(() => [PresenceMetaModel])
+  metas!: PresenceMetaModel[];
+}
+
+@ObjectType('PresenceEvent')
+export class PresenceEventModel {
+  @Field(() => PresenceEventKind)
+  kind!: PresenceEventKind;
+
+  @Field(() => [PresenceModel], { description: 'STATE: everyone present now; DIFF: empty' })
+  presences!: PresenceModel[];
+
+  @Field(() => [PresenceModel], { description: 'DIFF: metas that joined, including the new meta of an update' })
+  joins!: PresenceModel[];
+
+  @Field(() => [PresenceModel], { description: 'DIFF: metas that left, including the old meta of an update' })
+  leaves!: PresenceModel[];
+
+  @Field(() => ID, { nullable: true, description: 'the ref this subscription tracks, when it tracks' })
+  selfRef!: string | null;
+}

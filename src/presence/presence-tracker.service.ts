@@ -1,0 +1,234 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { AppConfig } from '../config/app-config';
+import { EventBus, Unsubscribe } from '../pubsub/event-bus';
+import { StoredMeta } from './presence-meta';
+import { Replica } from './presence-replicas';
+import { PresenceStore } from './presence-store';
+
+interface OwnedMeta {
+  chatId: string;
+  meta: StoredMeta;
+  lapseTimer?: NodeJS.Timeout;
+}
+
+/**
+ * This instance's side of presence: the metas of the connections it serves (it adds and removes them, and
+ * lapses their typing), the replicas of the chats it serves, its lease, the reaping of dead instances' metas,
+ * and re-asserting its own metas whenever the store lost or missed them.
+ */
+@Injectable()
+export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(PresenceTracker.name);
+  private readonly owned = new Map<string, OwnedMeta>();
+  private readonly replicas = new Map<string, Promise<Replica>>();
+  private readonly replicaListeners = new Map<string, () => void>();
+  private heartbeatTimer?: NodeJS.Timeout;
+  private knownEpoch: string | null = null;
+  private storeDown = false;
+  private stopped = false;
+  private unsubscribeReconnect?: Unsubscribe;
+  reapedInstances = 0;
+
+  constructor(
+    @Inject(PresenceStore) private readonly store: PresenceStore,
+    private readonly bus: EventBus,
+    private readonly config: AppConfig,
+  ) {}
+
+  get instanceId(): string {
+    return this.config.instanceId;
+  }
+
+  get trackedCount(): number {
+    return this.owned.size;
+  }
+
+  async onModuleInit(): Promise<void> {
+    // A restart under the same INSTANCE_ID first removes what the previous run left behind.
+    await this.store.reap(this.instanceId, Date.now(), true).catch((error: Error) => {
+      this.logger.warn(`could not clear a previous run's presence: ${error.message}`);
+    });
+    await this.beat();
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.config.presence.heartbeatMs);
+    this.heartbeatTimer.unref();
+    this.unsubscribeReconnect = this.bus.onReconnect(() => this.resyncReplicas());
+  }
+
+  /** SIGTERM: every meta of this instance leaves at once, before sockets close. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.untrackAll();
+    this.unsubscribeReconnect?.();
+    await this.store.close();
+  }
+
+  async untrackAll(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.heartbeatTimer);
+    for (const owned of this.owned.values()) clearTimeout(owned.lapseTimer);
+    this.owned.clear();
+    const removed = await this.store.reap(this.instanceId, Date.now(), true).catch((error: Error) => {
+      this.logger.warn(`could not remove this instance's presence: ${error.message}`);
+      return 0;
+    });
+    this.logger.log(`removed ${removed} presence metas of this instance`);
+  }
+
+  newTrackKey(): string {
+    return randomBytes(9).toString('base64url');
+  }
+
+  async track(chatId: string, meta: StoredMeta): Promise<number> {
+    this.owned.set(meta.trackKey, { chatId, meta });
+    try {
+      return await this.store.join(chatId, meta);
+    } catch (error) {
+      this.owned.delete(meta.trackKey);
+      throw error;
+    }
+  }
+
+  async untrack(chatId: string, trackKey: string): Promise<void> {
+    const owned = this.owned.get(trackKey);
+    if (!owned) return;
+    clearTimeout(owned.lapseTimer);
+    this.owned.delete(trackKey);
+    // If Redis is away this fails; reconciliation removes the meta when it is back.
+    await this.store.leave(chatId, this.instanceId, [trackKey]).catch((error: Error) => {
+      this.logger.warn(`untrack in chat ${chatId} failed, will reconcile: ${error.message}`);
+    });
+  }
+
+  /** The replica of a chat, started on first use; pair every acquire with a release. */
+  async acquire(chatId: string): Promise<Replica> {
+    let pending = this.replicas.get(chatId);
+    if (!pending) {
+      pending = this.startReplica(chatId);
+      this.replicas.set(chatId, pending);
+      pending.catch(() => this.replicas.delete(chatId));
+    }
+    const replica = await pending;
+    // Released and stopped while this call waited: start afresh.
+    if (this.replicas.get(chatId) !== pending) return this.acquire(chatId);
+    replica.users++;
+    return replica;
+  }
+
+  release(replica: Replica): void {
+    replica.users--;
+    if (replica.users > 0) return;
+    this.replicas.delete(replica.chatId);
+    this.replicaListeners.get(replica.chatId)?.();
+    this.replicaListeners.delete(replica.chatId);
+    replica.stop();
+  }
+
+  /** The local replica when this instance has one (no I/O), else undefined. */
+  async localReplica(chatId: string): Promise<Replica | undefined> {
+    const pending = this.replicas.get(chatId);
+    return pending ? pending.catch(() => undefined) : undefined;
+  }
+
+  private async startReplica(chatId: string): Promise<Replica> {
+    const replica = new Replica(chatId, this.store, this.logger);
+    // Owned metas change through any instance (setTyping); follow them to lapse typing on time.
+    this.replicaListeners.set(
+      chatId,
+      replica.listen(({ joins }) => {
+        for (const meta of joins) this.followOwned(meta);
+      }),
+    );
+    await replica.start(this.bus);
+    for (const meta of replica.metas()) this.followOwned(meta);
+    return replica;
+  }
+
+  private followOwned(meta: StoredMeta): void {
+    const owned = this.owned.get(meta.trackKey);
+    if (!owned) return;
+    owned.meta = meta;
+    clearTimeout(owned.lapseTimer);
+    owned.lapseTimer = undefined;
+    if (meta.typing) this.scheduleLapse(owned, meta.typingUntil);
+  }
+
+  private scheduleLapse(owned: OwnedMeta, at: number): void {
+    const trackKey = owned.meta.trackKey;
+    owned.lapseTimer = setTimeout(
+      () => {
+        if (this.owned.get(trackKey) !== owned) return;
+        this.store
+          .lapse(owned.chatId, trackKey, Date.now())
+          .then((result) => {
+            // Renewed meanwhile (renewals publish nothing): look again at the new time.
+            if (!result.lapsed && result.typingUntil > 0 && this.owned.get(trackKey) === owned) {
+              this.scheduleLapse(owned, result.typingUntil);
+            }
+          })
+          .catch((error: Error) => this.logger.warn(`typing lapse failed: ${error.message}`));
+      },
+      Math.max(0, at - Date.now()),
+    );
+    owned.lapseTimer.unref();
+  }
+
+  private async beat(): Promise<void> {
+    if (this.stopped) return;
+    const now = Date.now();
+    try {
+      const epoch = await this.store.heartbeat(this.instanceId, now + this.config.presence.leaseTtlMs, newEpoch());
+      const recovered = this.storeDown;
+      this.storeDown = false;
+      const epochChanged = this.knownEpoch !== null && epoch !== this.knownEpoch;
+      this.knownEpoch = epoch;
+      if (epochChanged || recovered) {
+        this.logger.warn(
+          epochChanged ? 'presence store was reset; re-asserting' : 'presence store is back; reconciling',
+        );
+        await this.reconcile();
+      }
+      await this.reapExpired(now);
+    } catch (error) {
+      if (!this.storeDown) this.logger.warn(`presence heartbeat failed: ${(error as Error).message}`);
+      this.storeDown = true;
+    }
+  }
+
+  private async reapExpired(now: number): Promise<void> {
+    for (const instanceId of await this.store.expiredInstances(now)) {
+      if (instanceId === this.instanceId) continue;
+      const removed = await this.store.reap(instanceId, now, false);
+      if (removed >= 0) {
+        this.reapedInstances++;
+        this.logger.warn(`instance ${instanceId} stopped renewing its lease; removed its ${removed} presence metas`);
+      }
+    }
+  }
+
+  /**
+   * Makes the store agree with what this instance really serves: metas it no longer has (an untrack failed
+   * while the store was away) leave, metas it has (the store restarted, was flushed, or reaped this instance
+   * during a partition) join again. Then every replica re-reads.
+   */
+  private async reconcile(): Promise<void> {
+    const recorded = await this.store.owned(this.instanceId);
+    const stale = new Map<string, string[]>();
+    for (const { chatId, trackKey } of recorded) {
+      if (this.owned.has(trackKey)) continue;
+      stale.set(chatId, [...(stale.get(chatId) ?? []), trackKey]);
+    }
+    for (const [chatId, keys] of stale) await this.store.leave(chatId, this.instanceId, keys);
+    for (const { chatId, meta } of this.owned.values()) await this.store.join(chatId, meta);
+    this.resyncReplicas();
+  }
+
+  private resyncReplicas(): void {
+    for (const pending of this.replicas.values())
+      void pending.then((replica) => replica.resync()).catch(() => undefined);
+  }
+}
+
+function newEpoch(): string {
+  return randomBytes(8).toString('hex');
+}

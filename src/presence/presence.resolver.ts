@@ -1,0 +1,41 @@
+import { Args, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { ChatModel } from '../chats/models/chat.model';
+import { RequestContext } from '../common/request-context';
+import { Ctx, CurrentViewer } from '../users/auth.guard';
+import { Viewer } from '../users/token.service';
+import { PresenceArgs, SetTypingArgs } from './dto/presence.args';
+import { PresenceGroup } from './presence-meta';
+import { PresenceEventPayload, PresenceService } from './presence.service';
+import { PresenceEventModel, PresenceModel } from './models/presence.model';
+
+@Resolver(() => PresenceEventModel)
+export class PresenceResolver {
+  constructor(private readonly presence: PresenceService) {}
+
+  @Subscription(() => PresenceEventModel, { name: 'presence', resolve: (event: PresenceEventPayload) => event })
+  presenceEvents(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Args() args: PresenceArgs,
+  ): Promise<AsyncIterableIterator<PresenceEventPayload>> {
+    return this.presence.open(viewer, args.chatId, args.track ?? true, ctx.connection);
+  }
+
+  @Mutation(() => Boolean)
+  setTyping(@CurrentViewer() viewer: Viewer, @Args() args: SetTypingArgs): Promise<boolean> {
+    return this.presence.setTyping(viewer, args.chatId, args.typing, args.ref);
+  }
+}
+
+/** Chat.presence belongs to this module: it is where presence is read. */
+@Resolver(() => ChatModel)
+export class ChatPresenceResolver {
+  constructor(private readonly presenceService: PresenceService) {}
+
+  @ResolveField(() => [PresenceModel], {
+    description: 'who is here now: one Presence per user, one meta per tracked connection',
+  })
+  presence(@CurrentViewer() viewer: Viewer, @Parent() chat: ChatModel): Promise<PresenceGroup[]> {
+    return this.presenceService.read(viewer, chat.id);
+  }
+}

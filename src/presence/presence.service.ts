@@ -1,0 +1,151 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { AsyncQueue } from '../common/async-queue';
+import { BadInputError, ConflictError, NotFoundError, RateLimitedError } from '../common/errors';
+import { RateLimiter } from '../common/rate-limiter';
+import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
+import { ChatsService } from '../chats/chats.service';
+import { EventBus, Unsubscribe } from '../pubsub/event-bus';
+import { topics } from '../pubsub/topics';
+import { Viewer } from '../users/token.service';
+import { UsersService } from '../users/users.service';
+import { groupByUser, PresenceGroup, StoredMeta } from './presence-meta';
+import { PresenceStore } from './presence-store';
+import { PresenceTracker } from './presence-tracker.service';
+
+export interface PresenceEventPayload {
+  kind: 'STATE' | 'DIFF';
+  presences: PresenceGroup[];
+  joins: PresenceGroup[];
+  leaves: PresenceGroup[];
+  selfRef: string | null;
+}
+
+/** Presence rules: who may see and change it, typing, and the presence subscription. */
+@Injectable()
+export class PresenceService {
+  private readonly logger = new Logger(PresenceService.name);
+  private readonly typingLimiter: RateLimiter;
+
+  constructor(
+    private readonly tracker: PresenceTracker,
+    @Inject(PresenceStore) private readonly store: PresenceStore,
+    private readonly chats: ChatsService,
+    private readonly users: UsersService,
+    private readonly bus: EventBus,
+    private readonly config: AppConfig,
+  ) {
+    this.typingLimiter = new RateLimiter(config.rateLimits.typing.perSecond, config.rateLimits.typing.burst);
+  }
+
+  /** Who is here now, from this instance's replica when it has one. */
+  async read(viewer: Viewer, chatId: string): Promise<PresenceGroup[]> {
+    await this.chats.assertMember(viewer, chatId);
+    const replica = await this.tracker.localReplica(chatId);
+    return groupByUser(replica ? replica.metas() : (await this.store.snapshot(chatId)).metas);
+  }
+
+  async setTyping(viewer: Viewer, chatId: string, typing: boolean, ref: string | null | undefined): Promise<boolean> {
+    if (ref != null && (ref.length < 1 || ref.length > 100)) throw new BadInputError('ref must be 1-100 characters');
+    await this.chats.assertMember(viewer, chatId);
+    const waitMs = this.typingLimiter.take(viewer.id);
+    if (waitMs > 0) throw new RateLimitedError(waitMs);
+    const until = typing ? Date.now() + this.config.presence.typingTimeoutMs : 0;
+    const result = await this.store.setTyping(chatId, viewer.id, ref ?? null, typing, until);
+    return result.changed > 0;
+  }
+
+  /** Sending a message ends "typing"; best effort, it never fails the send. */
+  clearTyping(chatId: string, userId: string): void {
+    this.store.setTyping(chatId, userId, null, false, 0).catch((error: Error) => {
+      this.logger.warn(`clearing typing in chat ${chatId} failed: ${error.message}`);
+    });
+  }
+
+  /**
+   * The presence subscription: STATE (including this connection's own meta when it tracks), then DIFFs,
+   * until the subscription ends, the socket closes or the viewer leaves the chat; its meta leaves then.
+   */
+  async open(
+    viewer: Viewer,
+    chatId: string,
+    track: boolean,
+    connection?: ConnectionInfo,
+  ): Promise<AsyncIterableIterator<PresenceEventPayload>> {
+    await this.chats.assertMember(viewer, chatId);
+    const queue = new AsyncQueue<PresenceEventPayload>(this.config.ws.maxQueuedEvents);
+    const cleanups: (() => void | Promise<void>)[] = [];
+    queue.onEnd(() => {
+      for (const cleanup of cleanups.reverse()) void Promise.resolve(cleanup()).catch(() => undefined);
+    });
+    const push = (event: PresenceEventPayload) => {
+      if (queue.push(event) || queue.closed) return;
+      this.logger.warn(`closing a slow consumer (${connection?.id ?? 'no connection'}): presence queue at the cap`);
+      queue.end();
+      connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: too many undelivered events');
+    };
+
+    try {
+      const leaving: Unsubscribe = await this.bus.subscribe(topics.membership(chatId), (event) => {
+        if (event.userId === viewer.id) queue.end();
+      });
+      cleanups.push(leaving);
+      // Checked again now that leaves are watched: a leave in between would otherwise go unseen.
+      await this.chats.assertMember(viewer, chatId);
+
+      const replica = await this.tracker.acquire(chatId);
+      cleanups.push(() => this.tracker.release(replica));
+
+      let selfRef: string | null = null;
+      if (track) {
+        const mine = replica.metas().filter((meta) => meta.userId === viewer.id).length;
+        if (mine >= this.config.presence.maxMetasPerUser) {
+          throw new ConflictError(
+            `at most ${this.config.presence.maxMetasPerUser} tracked connections per user in a chat`,
+          );
+        }
+        const meta = await this.newMeta(viewer);
+        selfRef = meta.trackKey;
+        cleanups.push(() => this.tracker.untrack(chatId, meta.trackKey));
+        const version = await this.tracker.track(chatId, meta);
+        await replica.reach(version);
+      }
+      if (queue.closed) return queue;
+      // STATE and the listener start in the same tick, so every later change arrives as a DIFF, once.
+      push({ kind: 'STATE', presences: groupByUser(replica.metas()), joins: [], leaves: [], selfRef });
+      cleanups.push(
+        replica.listen((change) =>
+          push({
+            kind: 'DIFF',
+            presences: [],
+            joins: groupByUser(change.joins),
+            leaves: groupByUser(change.leaves),
+            selfRef,
+          }),
+        ),
+      );
+      return queue;
+    } catch (error) {
+      queue.end();
+      throw error;
+    }
+  }
+
+  private async newMeta(viewer: Viewer): Promise<StoredMeta> {
+    const user = await this.users.getById(viewer.id);
+    if (!user) throw new NotFoundError('user not found');
+    const trackKey = this.tracker.newTrackKey();
+    return {
+      trackKey,
+      ref: trackKey,
+      refPrev: null,
+      userId: user.id,
+      firstName: user.firstName,
+      email: user.email,
+      typing: false,
+      typingUntil: 0,
+      onlineAt: new Date().toISOString(),
+      instanceId: this.tracker.instanceId,
+    };
+  }
+}
