@@ -89,6 +89,20 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /** How many metas a user has in the replica's chat, counting this instance's joins still on their way. */
+  metasOf(replica: Replica, userId: string): number {
+    const keys = new Set(
+      replica
+        .metas()
+        .filter((meta) => meta.userId === userId)
+        .map((meta) => meta.trackKey),
+    );
+    for (const owned of this.owned.values()) {
+      if (owned.chatId === replica.chatId && owned.meta.userId === userId) keys.add(owned.meta.trackKey);
+    }
+    return keys.size;
+  }
+
   async untrack(chatId: string, trackKey: string): Promise<void> {
     const owned = this.owned.get(trackKey);
     if (!owned) return;

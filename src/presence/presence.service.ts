@@ -98,13 +98,14 @@ export class PresenceService {
 
       let selfRef: string | null = null;
       if (track) {
-        const mine = replica.metas().filter((meta) => meta.userId === viewer.id).length;
-        if (mine >= this.config.presence.maxMetasPerUser) {
+        const meta = await this.newMeta(viewer);
+        // Counted and claimed in one tick (track() records the meta before it awaits), so concurrent
+        // subscriptions on this instance cannot all slip under the cap.
+        if (this.tracker.metasOf(replica, viewer.id) >= this.config.presence.maxMetasPerUser) {
           throw new ConflictError(
             `at most ${this.config.presence.maxMetasPerUser} tracked connections per user in a chat`,
           );
         }
-        const meta = await this.newMeta(viewer);
         selfRef = meta.trackKey;
         cleanups.push(() => this.tracker.untrack(chatId, meta.trackKey));
         const version = await this.tracker.track(chatId, meta);
