@@ -65,15 +65,18 @@ describe('presence when instances and Redis fail', () => {
     return { chatId, watcher, bobGone };
   }
 
-  it("SIGTERM: the instance's metas leave on the others within 1 s", async () => {
+  it("SIGTERM: sockets close with 1001 and the instance's metas leave on the others within 1 s", async () => {
     const observer = apps[0];
     const victim = await start();
     const { chatId, bobGone } = await scene(observer, victim);
+    const victimSockets = handles.slice(-2);
     const t0 = Date.now();
     const stopped = victim.stop('SIGTERM');
     await bobGone();
     const elapsed = Date.now() - t0;
     expect(await stopped).toBe(0);
+    // Its clients were told to go elsewhere (1001), not dropped.
+    for (const socket of victimSockets) expect((await socket.closed).code).toBe(1001);
     console.log(`presence: SIGTERM cleanup observed after ${elapsed} ms`);
     expect(elapsed).toBeLessThan(1000);
     const truth = await readPresence(observer.url, alice.token, chatId);
