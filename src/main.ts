@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -24,8 +25,9 @@ async function bootstrap(): Promise<void> {
 
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
-    logger: config.logLevel === 'silent' ? false : undefined,
+    bufferLogs: true,
   });
+  app.useLogger(app.get(PinoLogger));
   app.useBodyParser('json', { limit: config.httpBodyLimit });
   app.set('trust proxy', 'loopback, uniquelocal');
   app.disable('x-powered-by');
@@ -44,6 +46,10 @@ async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   logger.log(`instance ${config.instanceId} listening on http://${host}:${port}`);
   installShutdown(app, config, logger);
+  // Last line of defence: a promise some library let go of must not take every client's connection down.
+  process.on('unhandledRejection', (reason: unknown) => {
+    logger.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
+  });
 }
 
 /**

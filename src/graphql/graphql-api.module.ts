@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import { RequestContext } from '../common/request-context';
 import { UsersModule } from '../users/users.module';
+import { MetricsService } from '../metrics/metrics.service';
 import { UsersService } from '../users/users.service';
 import { checkComplexity } from './complexity';
 import { depthLimitRule } from './depth-limit.rule';
@@ -26,8 +27,8 @@ const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
       imports: [UsersModule],
-      inject: [AppConfig, UsersService],
-      useFactory: (config: AppConfig, users: UsersService): ApolloDriverConfig => {
+      inject: [AppConfig, UsersService, MetricsService],
+      useFactory: (config: AppConfig, users: UsersService, metrics: MetricsService): ApolloDriverConfig => {
         let schema: GraphQLSchema | undefined;
         const captureSchema: ApolloServerPlugin = {
           serverWillStart: async ({ schema: started }) => {
@@ -64,7 +65,7 @@ const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
             clientKey: req.ip ?? req.socket.remoteAddress ?? 'unknown',
           }),
           subscriptions: {
-            'graphql-ws': createWsServerOptions(users, config, () => {
+            'graphql-ws': createWsServerOptions(users, config, metrics, () => {
               if (!schema) throw new Error('GraphQL schema is not ready');
               return schema;
             }),

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../config/app-config';
 import { RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
+import { MetricsService } from '../metrics/metrics.service';
 import { UsersService } from '../users/users.service';
 import { checkComplexity } from './complexity';
 import { depthLimitRule } from './depth-limit.rule';
@@ -35,6 +36,7 @@ let nextConnectionId = 1;
 export function createWsServerOptions(
   users: UsersService,
   config: AppConfig,
+  metrics: MetricsService,
   schemaRef: () => GraphQLSchema,
 ): WsServerOptions {
   const logger = new Logger('GraphQLWebSocket');
@@ -54,12 +56,14 @@ export function createWsServerOptions(
         connection: {
           id: `ws-${nextConnectionId++}`,
           close: (code, reason) => {
+            metrics.slowConsumers.inc();
             socket.close(code, reason);
             // A client that stopped reading will not complete the closing handshake either.
             setTimeout(() => socket.terminate(), 1000).unref();
           },
         },
       };
+      metrics.connections.inc();
       return true;
     },
     onSubscribe: (ctx: WsContext, _id: string, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[] => {
@@ -102,19 +106,21 @@ export function createWsServerOptions(
     },
     onNext: (ctx, _id, _payload, _args, result) => {
       const extra = extraOf(ctx);
+      metrics.deliveries.inc();
       // Several subscriptions share a socket; one that stops draining must not hold megabytes per event.
       if (extra.socket.bufferedAmount > config.ws.maxBufferedBytes) {
         logger.warn(`closing a slow consumer (${extra.requestContext?.connection?.id}): send buffer over the cap`);
         extra.requestContext?.connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over the cap');
       }
       if (!result.errors?.length) return;
-      // No `data` at all means the request itself was refused (bad variables), as Apollo reports over HTTP.
-      const requestError = !('data' in result);
+      // No `data` and no underlying exception: graphql-js refused the variables, which Apollo reports over
+      // HTTP as BAD_USER_INPUT. Anything with an original error goes through formatError as it is.
+      const refused = !('data' in result);
       return {
         ...result,
         errors: result.errors.map((error) =>
           formatError(
-            requestError && !error.extensions?.code
+            refused && !error.originalError && !error.extensions?.code
               ? { ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }
               : error.toJSON(),
             error,
@@ -123,7 +129,8 @@ export function createWsServerOptions(
       };
     },
     onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
-    onClose: (_ctx, code) => {
+    onClose: (ctx, code) => {
+      if (extraOf(ctx).requestContext) metrics.connections.dec();
       if (code !== undefined && code >= 4400 && code < 4500 && code !== 4403)
         logger.debug(`socket closed with ${code}`);
     },

@@ -1,24 +1,40 @@
-import { Controller, Get, HttpCode, HttpStatus, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { Controller, Get, Header } from '@nestjs/common';
+import { HealthCheck, HealthCheckResult, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { MetricsService } from '../metrics/metrics.service';
 import { HealthService } from './health.service';
 
-@Controller('health')
+const CHECK_TIMEOUT_MS = 2000;
+
+@Controller()
 export class HealthController {
-  constructor(private readonly health: HealthService) {}
+  constructor(
+    private readonly checks: HealthCheckService,
+    private readonly database: TypeOrmHealthIndicator,
+    private readonly health: HealthService,
+    private readonly metrics: MetricsService,
+  ) {}
 
   /** The process answers. */
-  @Get('live')
-  @HttpCode(HttpStatus.OK)
-  live(): { status: 'ok' } {
-    return { status: 'ok' };
+  @Get('health/live')
+  @HealthCheck()
+  live(): Promise<HealthCheckResult> {
+    return this.checks.check([]);
   }
 
-  /** PostgreSQL and the bus are reachable and the instance is not draining: send traffic here. */
-  @Get('ready')
-  async ready(@Res({ passthrough: true }) res: Response): Promise<{ status: string; checks: Record<string, boolean> }> {
-    const checks = await this.health.readiness();
-    const ok = Object.values(checks).every(Boolean);
-    res.status(ok ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
-    return { status: ok ? 'ok' : 'unavailable', checks };
+  /** PostgreSQL and Redis are reachable and the instance is not draining: send traffic here. */
+  @Get('health/ready')
+  @HealthCheck()
+  ready(): Promise<HealthCheckResult> {
+    return this.checks.check([
+      () => this.database.pingCheck('database', { timeout: CHECK_TIMEOUT_MS }),
+      () => this.health.busCheck(CHECK_TIMEOUT_MS),
+      () => this.health.acceptingCheck(),
+    ]);
+  }
+
+  @Get('metrics')
+  @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+  prometheus(): Promise<string> {
+    return this.metrics.text();
   }
 }

@@ -1,17 +1,14 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { EventBus } from '../pubsub/event-bus';
 
-const CHECK_TIMEOUT_MS = 2000;
-
-/** Readiness checks; a check that hangs counts as failed. */
+/** Readiness beyond the database: the event bus, and whether this instance is draining. */
 @Injectable()
 export class HealthService {
   private draining = false;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly indicators: HealthIndicatorService,
     private readonly bus: EventBus,
   ) {}
 
@@ -19,18 +16,17 @@ export class HealthService {
     this.draining = true;
   }
 
-  async readiness(): Promise<Record<string, boolean>> {
-    const [database, bus] = await Promise.all([
-      withTimeout(this.dataSource.query('SELECT 1').then(() => true)),
-      withTimeout(this.bus.isHealthy()),
+  async busCheck(timeoutMs: number): Promise<HealthIndicatorResult> {
+    const check = this.indicators.check('bus');
+    const healthy = await Promise.race([
+      this.bus.isHealthy().catch(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref()),
     ]);
-    return { database, bus, accepting: !this.draining };
+    return healthy ? check.up() : check.down('the event bus (Redis) is unreachable');
   }
-}
 
-function withTimeout(check: Promise<boolean>): Promise<boolean> {
-  return Promise.race([
-    check.catch(() => false),
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), CHECK_TIMEOUT_MS).unref()),
-  ]);
+  acceptingCheck(): HealthIndicatorResult {
+    const check = this.indicators.check('accepting');
+    return this.draining ? check.down('draining for shutdown') : check.up();
+  }
 }

@@ -4,6 +4,7 @@ import { AsyncQueue } from '../common/async-queue';
 import { BadInputError } from '../common/errors';
 import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { MessageEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
@@ -21,6 +22,7 @@ export class MessageStreamsService {
     private readonly chats: ChatsService,
     private readonly bus: EventBus,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   async open(
@@ -34,6 +36,8 @@ export class MessageStreamsService {
 
     const queue = new AsyncQueue<MessageRecord>(this.config.ws.maxQueuedEvents);
     const cleanups: Unsubscribe[] = [];
+    this.metrics.subscriptions.inc({ kind: 'messageAdded' });
+    cleanups.push(() => this.metrics.subscriptions.dec({ kind: 'messageAdded' }));
     queue.onEnd(() => cleanups.forEach((cleanup) => cleanup()));
 
     // Events that arrive before the starting seq is known wait here, briefly (one query).
@@ -43,6 +47,7 @@ export class MessageStreamsService {
     try {
       cleanups.push(
         await this.bus.subscribe(topics.messages(chatId), (event) => {
+          this.metrics.publishToDeliver.observe(Math.max(0, Date.now() - event.publishedAt) / 1000);
           if (live.sequencer) live.sequencer.offer(fromEvent(event));
           else early.push(event);
         }),

@@ -4,6 +4,7 @@ import { RateLimitedError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { requireText } from '../common/text';
 import { ChatsService } from '../chats/chats.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { PresenceService } from '../presence/presence.service';
 import { EventBus } from '../pubsub/event-bus';
 import { MessageEvent, topics } from '../pubsub/topics';
@@ -30,6 +31,7 @@ export class MessagesService {
     private readonly chats: ChatsService,
     private readonly bus: EventBus,
     private readonly presence: PresenceService,
+    private readonly metrics: MetricsService,
     config: AppConfig,
   ) {
     this.sendLimiter = new RateLimiter(config.rateLimits.messages.perSecond, config.rateLimits.messages.burst);
@@ -46,6 +48,7 @@ export class MessagesService {
 
     const { message, duplicate } = await this.messages.insert(input.chatId, viewer.id, content, clientId);
     if (!duplicate) {
+      this.metrics.messagesSent.inc();
       await this.bus.publish(topics.messages(message.chatId), toEvent(message));
       this.presence.clearTyping(message.chatId, viewer.id);
     }

@@ -20,6 +20,8 @@ export class LocalPresenceStore extends PresenceStore {
     super();
   }
 
+  async connect(): Promise<void> {}
+
   async join(chatId: string, meta: StoredMeta): Promise<number> {
     const chat = this.chat(chatId);
     const old = chat.metas.get(meta.trackKey);

@@ -18,6 +18,8 @@ export interface LapseResult {
  * publishes one PresenceDiff on `topics.presence(chatId)`. Redis when REDIS_URL is set, in process otherwise.
  */
 export abstract class PresenceStore {
+  /** Resolves when the store can take commands, or after `timeoutMs` (callers then retry on their own). */
+  abstract connect(timeoutMs: number): Promise<void>;
   /** Adds (or re-asserts) a meta owned by `meta.instanceId`; returns the version that includes it. */
   abstract join(chatId: string, meta: StoredMeta): Promise<number>;
   /** Removes metas by trackKey; unknown keys are ignored. */

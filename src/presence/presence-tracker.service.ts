@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { StoredMeta } from './presence-meta';
 import { Replica } from './presence-replicas';
@@ -28,12 +29,12 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   private storeDown = false;
   private stopped = false;
   private unsubscribeReconnect?: Unsubscribe;
-  reapedInstances = 0;
 
   constructor(
     @Inject(PresenceStore) private readonly store: PresenceStore,
     private readonly bus: EventBus,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   get instanceId(): string {
@@ -45,6 +46,7 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
+    await this.store.connect(5000);
     // A restart under the same INSTANCE_ID first removes what the previous run left behind.
     await this.store.reap(this.instanceId, Date.now(), true).catch((error: Error) => {
       this.logger.warn(`could not clear a previous run's presence: ${error.message}`);
@@ -81,6 +83,7 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
 
   async track(chatId: string, meta: StoredMeta): Promise<number> {
     this.owned.set(meta.trackKey, { chatId, meta });
+    this.metrics.presenceMetas.set(this.owned.size);
     try {
       return await this.store.join(chatId, meta);
     } catch (error) {
@@ -108,6 +111,7 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
     if (!owned) return;
     clearTimeout(owned.lapseTimer);
     this.owned.delete(trackKey);
+    this.metrics.presenceMetas.set(this.owned.size);
     // If Redis is away this fails; reconciliation removes the meta when it is back.
     await this.store.leave(chatId, this.instanceId, [trackKey]).catch((error: Error) => {
       this.logger.warn(`untrack in chat ${chatId} failed, will reconcile: ${error.message}`);
@@ -214,7 +218,7 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
       if (instanceId === this.instanceId) continue;
       const removed = await this.store.reap(instanceId, now, false);
       if (removed >= 0) {
-        this.reapedInstances++;
+        this.metrics.reapedInstances.inc();
         this.logger.warn(`instance ${instanceId} stopped renewing its lease; removed its ${removed} presence metas`);
       }
     }

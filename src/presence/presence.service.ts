@@ -5,6 +5,7 @@ import { BadInputError, ConflictError, NotFoundError, RateLimitedError } from '.
 import { RateLimiter } from '../common/rate-limiter';
 import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
@@ -34,6 +35,7 @@ export class PresenceService {
     private readonly users: UsersService,
     private readonly bus: EventBus,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {
     this.typingLimiter = new RateLimiter(config.rateLimits.typing.perSecond, config.rateLimits.typing.burst);
   }
@@ -74,7 +76,8 @@ export class PresenceService {
   ): Promise<AsyncIterableIterator<PresenceEventPayload>> {
     await this.chats.assertMember(viewer, chatId);
     const queue = new AsyncQueue<PresenceEventPayload>(this.config.ws.maxQueuedEvents);
-    const cleanups: (() => void | Promise<void>)[] = [];
+    this.metrics.subscriptions.inc({ kind: 'presence' });
+    const cleanups: (() => void | Promise<void>)[] = [() => this.metrics.subscriptions.dec({ kind: 'presence' })];
     queue.onEnd(() => {
       for (const cleanup of cleanups.reverse()) void Promise.resolve(cleanup()).catch(() => undefined);
     });

@@ -187,9 +187,15 @@ export class RedisPresenceStore extends PresenceStore {
     for (const [name, lua] of Object.entries(scripts)) this.redis.defineCommand(name, { numberOfKeys: 0, lua });
   }
 
-  /** Emits once each time the connection is (re)established. */
-  onReady(listener: () => void): void {
-    this.redis.on('ready', listener);
+  async connect(timeoutMs: number): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   async join(chatId: string, meta: StoredMeta): Promise<number> {

@@ -1,5 +1,6 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { EventBus } from './event-bus';
 import { LocalEventBus } from './local-event-bus';
 import { RedisEventBus } from './redis-event-bus';
@@ -10,9 +11,12 @@ import { RedisEventBus } from './redis-event-bus';
   providers: [
     {
       provide: EventBus,
-      inject: [AppConfig],
-      useFactory: (config: AppConfig): EventBus =>
-        config.redisUrl ? new RedisEventBus(config.redisUrl, config.instanceId) : new LocalEventBus(),
+      inject: [AppConfig, MetricsService],
+      useFactory: (config: AppConfig, metrics: MetricsService): EventBus => {
+        const bus = config.redisUrl ? new RedisEventBus(config.redisUrl, config.instanceId) : new LocalEventBus();
+        bus.onReconnect(() => metrics.busReconnects.inc());
+        return bus;
+      },
     },
   ],
   exports: [EventBus],

@@ -24,7 +24,6 @@ export class RedisEventBus extends EventBus {
    */
   private readonly unsent = new Map<string, unknown>();
   private closing = false;
-  reconnects = 0;
 
   constructor(url: string, instanceId: string) {
     super();
@@ -46,7 +45,6 @@ export class RedisEventBus extends EventBus {
     // ioredis re-subscribes by itself on reconnect; what was published in between is gone.
     this.subscriber.on('ready', () => {
       if (this.subscriberWasReady) {
-        this.reconnects++;
         this.logger.warn('redis subscriber reconnected; listeners re-read what they may have missed');
         for (const listener of this.reconnectListeners) listener();
       }
@@ -79,6 +77,8 @@ export class RedisEventBus extends EventBus {
   }
 
   async subscribe<P>(topic: Topic<P>, handler: (payload: P) => void): Promise<Unsubscribe> {
+    // Fail fast while Redis is away: the caller's client retries, rather than waiting out ioredis's retries.
+    if (this.subscriber.status !== 'ready') throw new Error('event bus is not connected');
     const id = await this.pubsub.subscribe(topic, handler as (payload: unknown) => void);
     return () => this.pubsub.unsubscribe(id);
   }

@@ -1,0 +1,68 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AppConfig } from '../config/app-config';
+
+export type SubscriptionKind = 'messageAdded' | 'presence';
+
+/** The service's Prometheus metrics, in one registry labelled with the instance id. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly connections = new Gauge({
+    name: 'chat_ws_connections',
+    help: 'Open graphql-ws connections that passed connection_init',
+    registers: [this.registry],
+  });
+  readonly subscriptions = new Gauge({
+    name: 'chat_subscriptions_active',
+    help: 'Active subscriptions by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesSent = new Counter({
+    name: 'chat_messages_sent_total',
+    help: 'Messages committed (retries with a known clientId excluded)',
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'chat_deliveries_total',
+    help: 'Results sent to graphql-ws subscribers (subscription events and operations run over the socket)',
+    registers: [this.registry],
+  });
+  readonly publishToDeliver = new Histogram({
+    name: 'chat_publish_to_deliver_seconds',
+    help: 'From publish (after commit) to hand-off to a subscriber on this instance, for live messages',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly presenceMetas = new Gauge({
+    name: 'chat_presence_metas',
+    help: 'Presence metas tracked by this instance',
+    registers: [this.registry],
+  });
+  readonly reapedInstances = new Counter({
+    name: 'chat_presence_reaped_instances_total',
+    help: 'Dead instances whose presence this instance removed',
+    registers: [this.registry],
+  });
+  readonly busReconnects = new Counter({
+    name: 'chat_bus_reconnects_total',
+    help: 'Times the event bus lost and regained its Redis subscriber connection',
+    registers: [this.registry],
+  });
+  readonly slowConsumers = new Counter({
+    name: 'chat_slow_consumers_closed_total',
+    help: 'Sockets closed because they stopped reading',
+    registers: [this.registry],
+  });
+
+  constructor(config: AppConfig) {
+    this.registry.setDefaultLabels({ instance_id: config.instanceId });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
