@@ -87,10 +87,6 @@ export class ChatsService {
     }
   }
 
-  isMember(chatId: string, userId: string): Promise<boolean> {
-    return this.chats.isMember(chatId, userId);
-  }
-
   private async getExisting(chatId: string): Promise<ChatEntity> {
     const chat = isUuid(chatId) ? await this.chats.findById(chatId) : null;
     if (!chat) throw new NotFoundError('chat not found');

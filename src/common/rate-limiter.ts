@@ -1,3 +1,5 @@
+import { RateLimitedError } from './errors';
+
 /**
  * Token buckets keyed by a caller identity (user id, connection id, address). Idle buckets are dropped, so
  * the map is bounded by the number of callers active within one refill period, not by history.
@@ -25,6 +27,12 @@ export class RateLimiter {
       return 0;
     }
     return ((1 - bucket.tokens) / this.perSecond) * 1000;
+  }
+
+  /** take() that throws RATE_LIMITED, with the wait, when the caller is over its rate. */
+  enforce(key: string): void {
+    const waitMs = this.take(key);
+    if (waitMs > 0) throw new RateLimitedError(waitMs);
   }
 
   private sweep(now: number): void {

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { RateLimitedError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { requireText } from '../common/text';
 import { ChatsService } from '../chats/chats.service';
@@ -43,8 +42,7 @@ export class MessagesService {
     const clientId =
       input.clientId == null ? null : requireText('clientId', input.clientId, { min: 1, max: 100, trim: false });
     await this.chats.assertMember(viewer, input.chatId);
-    const waitMs = this.sendLimiter.take(viewer.id);
-    if (waitMs > 0) throw new RateLimitedError(waitMs);
+    this.sendLimiter.enforce(viewer.id);
 
     const { message, duplicate } = await this.messages.insert(input.chatId, viewer.id, content, clientId);
     if (!duplicate) {

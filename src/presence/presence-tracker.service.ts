@@ -41,10 +41,6 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
     return this.config.instanceId;
   }
 
-  get trackedCount(): number {
-    return this.owned.size;
-  }
-
   async onModuleInit(): Promise<void> {
     await this.store.connect(5000);
     // A restart under the same INSTANCE_ID first removes what the previous run left behind.

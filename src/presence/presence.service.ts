@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { AsyncQueue } from '../common/async-queue';
-import { BadInputError, ConflictError, NotFoundError, RateLimitedError } from '../common/errors';
+import { BadInputError, ConflictError, NotFoundError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
@@ -50,8 +50,7 @@ export class PresenceService {
   async setTyping(viewer: Viewer, chatId: string, typing: boolean, ref: string | null | undefined): Promise<boolean> {
     if (ref != null && (ref.length < 1 || ref.length > 100)) throw new BadInputError('ref must be 1-100 characters');
     await this.chats.assertMember(viewer, chatId);
-    const waitMs = this.typingLimiter.take(viewer.id);
-    if (waitMs > 0) throw new RateLimitedError(waitMs);
+    this.typingLimiter.enforce(viewer.id);
     const until = typing ? Date.now() + this.config.presence.typingTimeoutMs : 0;
     const result = await this.store.setTyping(chatId, viewer.id, ref ?? null, typing, until);
     return result.changed > 0;

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import * as argon2 from 'argon2';
 import { AppConfig } from '../config/app-config';
-import { BadInputError, ConflictError, RateLimitedError, UnauthenticatedError } from '../common/errors';
+import { BadInputError, ConflictError, UnauthenticatedError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
 import { checkText } from '../common/text';
 import { isUuid } from '../common/uuid';
@@ -102,8 +102,7 @@ export class UsersService {
   }
 
   private throttle(clientKey: string): void {
-    const waitMs = this.authLimiter.take(clientKey);
-    if (waitMs > 0) throw new RateLimitedError(waitMs);
+    this.authLimiter.enforce(clientKey);
   }
 
   private rememberUser(id: string): void {
