@@ -15,6 +15,12 @@ import { depthLimitRule } from './depth-limit.rule';
 import { formatError } from './format-error';
 import { createWsServerOptions } from './ws-server.options';
 
+/**
+ * Subscription fields whose events are immutable and the same for every subscriber, so the fastlane may share
+ * one execution per event and selection. A field whose result depends on the viewer must never be listed.
+ */
+const FASTLANE_FIELDS: ReadonlySet<string> = new Set(['messageAdded']);
+
 /** The committed, generated SDL at the project root (from dist/graphql or src/graphql alike). */
 const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
 
@@ -65,10 +71,16 @@ const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
             clientKey: req.ip ?? req.socket.remoteAddress ?? 'unknown',
           }),
           subscriptions: {
-            'graphql-ws': createWsServerOptions(users, config, metrics, () => {
-              if (!schema) throw new Error('GraphQL schema is not ready');
-              return schema;
-            }),
+            'graphql-ws': createWsServerOptions(
+              users,
+              config,
+              metrics,
+              () => {
+                if (!schema) throw new Error('GraphQL schema is not ready');
+                return schema;
+              },
+              FASTLANE_FIELDS,
+            ),
           },
         };
       },

@@ -1,5 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { ExecutionArgs, GraphQLError, GraphQLSchema, getOperationAST } from 'graphql';
+import {
+  ExecutionArgs,
+  ExecutionResult,
+  GraphQLError,
+  GraphQLFormattedError,
+  GraphQLSchema,
+  getOperationAST,
+} from 'graphql';
 import type { GraphQLWsSubscriptionsConfig } from '@nestjs/graphql';
 import type { Context, ServerOptions, SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage } from 'node:http';
@@ -11,6 +18,7 @@ import { UsersService } from '../users/users.service';
 import { checkComplexity } from './complexity';
 import { depthLimitRule } from './depth-limit.rule';
 import { DocumentCache } from './document-cache';
+import { Fastlane } from './fastlane';
 import { formatError } from './format-error';
 
 /** What graphql-ws's `ws` adapter puts in `ctx.extra`, plus the context built at connection_init. */
@@ -24,24 +32,34 @@ const extraOf = (ctx: WsContext) => ctx.extra as ConnectionExtra;
 
 /** Nest types a subset of graphql-ws's options but passes them all through to useServer. */
 type WsServerOptions = GraphQLWsSubscriptionsConfig &
-  Pick<ServerOptions<Record<string, unknown> | undefined, unknown>, 'onError'>;
+  Pick<ServerOptions<Record<string, unknown> | undefined, unknown>, 'onError' | 'subscribe'>;
 
 let nextConnectionId = 1;
 
 /**
  * graphql-ws server options: token check at connection_init (a bad one closes with 4403 before any operation),
  * the same { viewer } context as HTTP, and, because Nest's graphql-ws server runs none of Apollo's rules or
- * plugins, the same depth and complexity limits and the same error formatting as HTTP.
+ * plugins, the same depth and complexity limits and the same error formatting as HTTP. Subscriptions to the
+ * `fastlaneFields` share one execution and one serialization per event and selection (see Fastlane).
  */
 export function createWsServerOptions(
   users: UsersService,
   config: AppConfig,
   metrics: MetricsService,
   schemaRef: () => GraphQLSchema,
+  fastlaneFields: ReadonlySet<string>,
 ): WsServerOptions {
   const logger = new Logger('GraphQLWebSocket');
   let cache: DocumentCache | undefined;
   const documents = () => (cache ??= new DocumentCache(schemaRef(), [depthLimitRule(config.graphql.maxDepth)]));
+  const fastlane = new Fastlane(fastlaneFields, () => metrics.eventEncodings.inc());
+
+  // Several subscriptions share a socket; one that stops draining must not hold megabytes per event.
+  const shedIfSlow = (extra: ConnectionExtra) => {
+    if (extra.socket.bufferedAmount <= config.ws.maxBufferedBytes) return;
+    logger.warn(`closing a slow consumer (${extra.requestContext?.connection?.id}): send buffer over the cap`);
+    extra.requestContext?.connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over the cap');
+  };
 
   return {
     connectionInitWaitTimeout: 10_000,
@@ -66,7 +84,8 @@ export function createWsServerOptions(
       metrics.connections.inc();
       return true;
     },
-    onSubscribe: (ctx: WsContext, _id: string, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[] => {
+    subscribe: fastlane.subscribe,
+    onSubscribe: (ctx: WsContext, id: string, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[] => {
       if (Object.keys(ctx.subscriptions).length > config.ws.maxSubscriptionsPerConnection) {
         return [
           new GraphQLError(`At most ${config.ws.maxSubscriptionsPerConnection} operations per connection`, {
@@ -96,37 +115,31 @@ export function createWsServerOptions(
         config.graphql.maxComplexity,
       );
       if (tooComplex) return [tooComplex];
-      return {
+      const extra = extraOf(ctx);
+      const args: ExecutionArgs = {
         schema,
         document: checked.document,
         operationName: payload.operationName,
         variableValues,
-        contextValue: extraOf(ctx).requestContext,
+        contextValue: extra.requestContext,
       };
+      fastlane.route(args, {
+        operationId: id,
+        send: (frame) => {
+          if (extra.socket.readyState !== extra.socket.OPEN) return;
+          metrics.deliveries.inc();
+          extra.socket.send(frame);
+          shedIfSlow(extra);
+        },
+        formatErrors: (result) => formatResultErrors(result) ?? [],
+      });
+      return args;
     },
     onNext: (ctx, _id, _payload, _args, result) => {
-      const extra = extraOf(ctx);
       metrics.deliveries.inc();
-      // Several subscriptions share a socket; one that stops draining must not hold megabytes per event.
-      if (extra.socket.bufferedAmount > config.ws.maxBufferedBytes) {
-        logger.warn(`closing a slow consumer (${extra.requestContext?.connection?.id}): send buffer over the cap`);
-        extra.requestContext?.connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over the cap');
-      }
-      if (!result.errors?.length) return;
-      // No `data` and no underlying exception: graphql-js refused the variables, which Apollo reports over
-      // HTTP as BAD_USER_INPUT. Anything with an original error goes through formatError as it is.
-      const refused = !('data' in result);
-      return {
-        ...result,
-        errors: result.errors.map((error) =>
-          formatError(
-            refused && !error.originalError && !error.extensions?.code
-              ? { ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }
-              : error.toJSON(),
-            error,
-          ),
-        ),
-      };
+      shedIfSlow(extraOf(ctx));
+      const errors = formatResultErrors(result);
+      return errors && { ...result, errors };
     },
     onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
     onClose: (ctx, code) => {
@@ -135,6 +148,22 @@ export function createWsServerOptions(
         logger.debug(`socket closed with ${code}`);
     },
   };
+}
+
+/** A result's errors as clients see them, or undefined when it has none. */
+function formatResultErrors(result: ExecutionResult): GraphQLFormattedError[] | undefined {
+  if (!result.errors?.length) return undefined;
+  // No `data` and no underlying exception: graphql-js refused the variables, which Apollo reports over
+  // HTTP as BAD_USER_INPUT. Anything with an original error goes through formatError as it is.
+  const refused = !('data' in result);
+  return result.errors.map((error) =>
+    formatError(
+      refused && !error.originalError && !error.extensions?.code
+        ? { ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }
+        : error.toJSON(),
+      error,
+    ),
+  );
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

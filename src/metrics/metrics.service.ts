@@ -30,6 +30,11 @@ export class MetricsService {
     help: 'Results sent to graphql-ws subscribers (subscription events and operations run over the socket)',
     registers: [this.registry],
   });
+  readonly eventEncodings = new Counter({
+    name: 'chat_event_encodings_total',
+    help: 'messageAdded events executed and serialized; the fastlane shares one across subscribers with the same selection',
+    registers: [this.registry],
+  });
   readonly publishToDeliver = new Histogram({
     name: 'chat_publish_to_deliver_seconds',
     help: 'From publish (after commit) to hand-off to a subscriber on this instance, for live messages',

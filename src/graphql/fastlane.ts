@@ -1,0 +1,192 @@
+import {
+  DocumentNode,
+  ExecutionArgs,
+  ExecutionResult,
+  FieldNode,
+  GraphQLFormattedError,
+  Kind,
+  OperationTypeNode,
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  subscribe,
+  visit,
+} from 'graphql';
+
+/**
+ * Fastlane (after Phoenix): a chat event is executed and serialized once per distinct selection set, and the
+ * same bytes go to every subscriber that asked for that selection. The per-subscriber work left is a seq check
+ * and one WebSocket frame, instead of a graphql-js execution plus JSON.stringify per delivery.
+ *
+ * It is only sound for a root field whose payload is immutable (a message never changes once committed) and
+ * whose result does not depend on who asks, so it applies to the fields named at construction, and only when
+ * the selection below the field uses no variables (the arguments of the root field itself may: they pick the
+ * stream, not the shape of an event).
+ */
+export interface FastlaneTarget {
+  /** The graphql-ws operation id the frames answer. */
+  operationId: string;
+  /** Writes one text frame to the subscriber's socket. */
+  send(frame: string): void;
+  /** Formats the errors of an execution the way the normal path would. */
+  formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[];
+}
+
+/** One eligible (document, operation): its cache key and what to execute. */
+interface Plan {
+  key: number;
+}
+
+export class Fastlane {
+  private readonly plans = new WeakMap<DocumentNode, Map<string, Plan | null>>();
+  private readonly routes = new WeakMap<ExecutionArgs, FastlaneTarget>();
+  /** Encoded payloads per event object: shared by every subscriber the bus handed the same event to. */
+  private readonly encoded = new WeakMap<object, Map<number, string>>();
+  private nextKey = 1;
+
+  /** `onEncode` counts executions, so a test or a dashboard can see the sharing work. */
+  constructor(
+    private readonly fields: ReadonlySet<string>,
+    private readonly onEncode: () => void = () => undefined,
+  ) {}
+
+  /** Marks an operation for the fastlane when it qualifies; returns whether it did. */
+  route(args: ExecutionArgs, target: FastlaneTarget): boolean {
+    if (!this.planFor(args.document, args.operationName ?? undefined)) return false;
+    this.routes.set(args, target);
+    return true;
+  }
+
+  /** graphql-ws's `subscribe`: routed operations take the fastlane, anything else graphql-js's own path. */
+  subscribe = async (
+    args: ExecutionArgs,
+  ): Promise<AsyncGenerator<ExecutionResult> | AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
+    const target = this.routes.get(args);
+    const plan = target && this.planFor(args.document, args.operationName ?? undefined);
+    if (!target || !plan) return subscribe(args);
+    const source = await createSourceEventStream(args);
+    if (!isAsyncIterable(source)) return source;
+    return new FastlaneStream(source[Symbol.asyncIterator](), (event) => this.frame(args, plan, target, event), target);
+  };
+
+  private frame(args: ExecutionArgs, plan: Plan, target: FastlaneTarget, event: unknown): string | Promise<string> {
+    const byPlan = typeof event === 'object' && event !== null ? this.encoded.get(event) : undefined;
+    const cached = byPlan?.get(plan.key);
+    if (cached !== undefined) return cached;
+    this.onEncode();
+    const result = execute({ ...args, rootValue: event });
+    const store = (executed: ExecutionResult): string => {
+      const json = JSON.stringify(
+        executed.errors?.length ? { ...executed, errors: target.formatErrors(executed) } : executed,
+      );
+      // An execution with errors is formatted for this subscriber only; a clean one is shared.
+      if (!executed.errors?.length && typeof event === 'object' && event !== null) {
+        const map = byPlan ?? new Map<number, string>();
+        if (!byPlan) this.encoded.set(event, map);
+        map.set(plan.key, json);
+      }
+      return json;
+    };
+    return isPromise(result) ? result.then(store) : store(result);
+  }
+
+  private planFor(document: DocumentNode, operationName: string | undefined): Plan | null {
+    let byName = this.plans.get(document);
+    if (!byName) this.plans.set(document, (byName = new Map<string, Plan | null>()));
+    const name = operationName ?? '';
+    let plan = byName.get(name);
+    if (plan === undefined) {
+      plan = this.eligible(document, operationName) ? { key: this.nextKey++ } : null;
+      byName.set(name, plan);
+    }
+    return plan;
+  }
+
+  private eligible(document: DocumentNode, operationName: string | undefined): boolean {
+    const operation = getOperationAST(document, operationName);
+    if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return false;
+    const [root, ...others] = operation.selectionSet.selections;
+    if (others.length || root?.kind !== Kind.FIELD || !this.fields.has(root.name.value)) return false;
+    if (root.directives?.length) return false;
+    return !usesVariables(root, document);
+  }
+}
+
+/**
+ * The iterator graphql-ws drives. It yields nothing: each event is written to the socket as a pre-encoded frame
+ * the moment it arrives, and `next()` settles only when the source ends, so graphql-ws then sends `complete`
+ * after the last frame, as it would have. `return()` (the client completed, or the socket closed) ends the source.
+ */
+class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly source: AsyncIterator<unknown>,
+    private readonly encode: (event: unknown) => string | Promise<string>,
+    private readonly target: FastlaneTarget,
+  ) {
+    this.prefix = `{"id":${JSON.stringify(target.operationId)},"type":"next","payload":`;
+  }
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    for (;;) {
+      const item = await this.source.next();
+      if (item.done) return { value: undefined, done: true };
+      const payload = this.encode(item.value);
+      this.target.send(this.prefix + (typeof payload === 'string' ? payload : await payload) + '}');
+    }
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult>> {
+    await this.source.return?.();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ExecutionResult>> {
+    await this.source.return?.();
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/** Whether the field's selection (through any fragments it spreads) reads a variable. */
+function usesVariables(field: FieldNode, document: DocumentNode): boolean {
+  if (!field.selectionSet) return false;
+  let found = false;
+  const fragments = new Set<string>();
+  const scan = (node: Parameters<typeof visit>[0]) =>
+    visit(node, {
+      Variable: () => {
+        found = true;
+      },
+      FragmentSpread: (spread) => {
+        fragments.add(spread.name.value);
+      },
+    });
+  scan(field.selectionSet);
+  const seen = new Set<string>();
+  for (let pending = [...fragments]; pending.length && !found;) {
+    const name = pending.pop()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const definition = document.definitions.find(
+      (node) => node.kind === Kind.FRAGMENT_DEFINITION && node.name.value === name,
+    );
+    if (!definition) continue;
+    fragments.clear();
+    scan(definition);
+    pending.push(...fragments);
+  }
+  return found;
+}
+
+function isAsyncIterable(value: ExecutionResult | AsyncIterable<unknown>): value is AsyncIterable<unknown> {
+  return typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function';
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Partial<Promise<T>>)?.then === 'function';
+}
