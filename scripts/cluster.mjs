@@ -10,6 +10,11 @@
  * JWT_SECRET come from the environment (with local defaults). nginx runs unprivileged from a temporary directory
  * (config, pid, logs, temp files) and listens on 127.0.0.1:port. Ctrl-C or SIGTERM stops nginx and sends SIGTERM
  * to every instance, waits for them and exits 0 if all of them exited 0.
+ *
+ * SIGHUP performs a rolling restart (after a rebuild, say): one instance at a time gets SIGTERM, must exit 0, is
+ * started again on its port under the same INSTANCE_ID, and must report ready before the next one goes. Clients
+ * of the stopped instance reconnect through nginx to the others meanwhile. "rolling restart done" is logged at
+ * the end ("rolling restart failed: ..." if an instance did not come back, and the cluster stops).
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +38,7 @@ const DEFAULTS = {
 };
 
 const USAGE = `usage: node scripts/cluster.mjs --instances N [--port 8080] [--base-port 3101]
+       kill -HUP <pid>   rolling restart, one instance at a time
 
   --instances N     how many instances of dist/main.js to start (1-64, default 3)
   --port P          where nginx listens on 127.0.0.1 (default 8080)
@@ -146,14 +152,14 @@ function log(message) {
 
 function startChild(name, command, args, env, readyPattern) {
   const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const entry = { name, child, code: undefined, signal: undefined };
+  const entry = { name, child, code: undefined, signal: undefined, replacing: false };
   if (child.pid) log(`${name} started, pid ${child.pid}`);
   entry.exited = new Promise((resolve) => {
     // 'close' rather than 'exit': after the last line of output has been read.
     child.once('close', (code, signal) => {
       entry.code = code;
       entry.signal = signal;
-      if (!stopping) log(`${name} exited unexpectedly (${signal ?? `code ${code}`})`);
+      if (!stopping && !entry.replacing) log(`${name} exited unexpectedly (${signal ?? `code ${code}`})`);
       resolve();
     });
     child.once('error', (error) => {
@@ -235,6 +241,42 @@ async function stopAll(reason) {
   return clean;
 }
 
+/** Resolves when GET /health/ready answers 200 (PostgreSQL and Redis reachable, not draining). */
+async function waitForReady(port, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(1000) });
+      if (response.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`127.0.0.1:${port} was not ready within ${timeoutMs / 1000} s`);
+}
+
+/**
+ * One instance at a time: SIGTERM (it drains: not ready, sockets closed with 1001, presence untracked), wait for
+ * exit 0, start it again under the same name and port, wait until it is ready. Never two down at once.
+ */
+async function rollingRestart(slots, startInstance) {
+  for (const slot of slots) {
+    if (stopping) return;
+    const old = slot.entry;
+    log(`rolling restart: stopping ${old.name}`);
+    old.replacing = true;
+    old.child.kill('SIGTERM');
+    await old.exited;
+    if (old.code !== 0) throw new Error(`${old.name} exited ${old.signal ?? `with code ${old.code}`} on SIGTERM`);
+    if (stopping) return;
+    slot.entry = startInstance(slot);
+    await slot.entry.ready;
+    await waitForReady(slot.port, START_TIMEOUT_MS);
+    log(`rolling restart: ${slot.entry.name} is ready again`);
+  }
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   if (!existsSync(MAIN)) fail(`${MAIN} not found: build first with \`npm run build\``);
@@ -285,17 +327,12 @@ async function main() {
     HOST: '127.0.0.1',
   };
   log(`starting ${options.instances} instance(s) on 127.0.0.1:${ports[0]}-${ports[ports.length - 1]}`);
-  const instances = ports.map((port, i) =>
-    startChild(
-      `local-${i + 1}`,
-      process.execPath,
-      [MAIN],
-      { ...env, PORT: String(port), INSTANCE_ID: `local-${i + 1}` },
-      /listening on/,
-    ),
-  );
+  const startInstance = ({ name, port }) =>
+    startChild(name, process.execPath, [MAIN], { ...env, PORT: String(port), INSTANCE_ID: name }, /listening on/);
+  const slots = ports.map((port, i) => ({ name: `local-${i + 1}`, port }));
+  for (const slot of slots) slot.entry = startInstance(slot);
   try {
-    await Promise.all(instances.map((entry) => entry.ready));
+    await Promise.all(slots.map((slot) => slot.entry.ready));
   } catch (error) {
     log(error.message);
     return finish('start-up failed', true);
@@ -319,6 +356,22 @@ async function main() {
     return finish('start-up failed', true);
   }
   if (finishing) return;
+  let restarting = false;
+  process.on('SIGHUP', () => {
+    if (restarting || finishing) return log('SIGHUP ignored: a rolling restart or a stop is under way');
+    restarting = true;
+    log('SIGHUP: rolling restart');
+    rollingRestart(slots, startInstance).then(
+      () => {
+        restarting = false;
+        if (!finishing) log('rolling restart done');
+      },
+      (error) => {
+        log(`rolling restart failed: ${error.message}`);
+        void finish('rolling restart failed', true);
+      },
+    );
+  });
   log(`nginx config and logs in ${dir}`);
   log(`balancer listening on ${url} (ws://127.0.0.1:${options.port}/graphql); Ctrl-C to stop`);
 }

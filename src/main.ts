@@ -34,9 +34,15 @@ async function bootstrap(): Promise<void> {
   await app.init();
   app.use(httpErrorHandler);
 
-  // Upgrades to anything but /graphql would otherwise hang until the client gives up.
-  app.getHttpServer().on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    if (!req.url?.startsWith('/graphql')) socket.destroy();
+  const health = app.get(HealthService);
+  // Runs before graphql-ws's own listener. Upgrades to anything but /graphql would otherwise hang until the
+  // client gives up; a draining instance answers 503 so the balancer retries the handshake on another one
+  // (a keep-alive connection from the balancer can still carry an upgrade after the listener has closed).
+  app.getHttpServer().prependListener('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    if (!req.url?.startsWith('/graphql')) return void socket.destroy();
+    if (health.isDraining) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    }
   });
 
   await app.listen(config.port, config.host);
@@ -63,6 +69,9 @@ function installShutdown(app: NestExpressApplication, config: AppConfig, logger:
     stopping = true;
     logger.log(`${signal}: draining`);
     app.get(HealthService).markDraining();
+    // Stop accepting first, so the balancer sends new connections (reconnecting clients among them) elsewhere;
+    // open ones drain below, and Nest's own close of the server later finds it already closed.
+    app.getHttpServer().close();
     setTimeout(() => {
       logger.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
       process.exit(1);

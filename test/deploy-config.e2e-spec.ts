@@ -1,11 +1,11 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { TestDatabase } from './support/database';
-import { TEST_JWT_SECRET, TEST_REDIS_URL } from './support/env';
+import { TEST_REDIS_URL } from './support/env';
+import { canRunCluster, isAlive, LocalCluster, NGINX } from './support/local-cluster';
 
 /**
  * The deployment topology, checked without Docker: docker-compose.yml, deploy/nginx.conf and the shared
@@ -13,9 +13,7 @@ import { TEST_JWT_SECRET, TEST_REDIS_URL } from './support/env';
  * and the local cluster (scripts/cluster.mjs) end to end.
  */
 const ROOT = join(__dirname, '..');
-const NGINX = '/usr/sbin/nginx';
 const haveNginx = existsSync(NGINX);
-const haveDist = existsSync(join(ROOT, 'dist', 'main.js'));
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -435,55 +433,18 @@ describe('deployment configuration', () => {
       },
     );
 
-    const clusterRuns = haveNginx && haveDist;
-    (clusterRuns ? it : it.skip)(
-      clusterRuns
+    (canRunCluster ? it : it.skip)(
+      canRunCluster
         ? 'scripts/cluster.mjs balances HTTP and WebSocket over two instances and stops them all on SIGTERM'
         : `scripts/cluster.mjs: SKIPPED, needs ${NGINX} and dist/main.js`,
       async () => {
         const db = await TestDatabase.create();
-        const { lbPort, basePort } = await freePorts(2);
-        const cluster = spawn(
-          process.execPath,
-          [
-            join(ROOT, 'scripts', 'cluster.mjs'),
-            '--instances',
-            '2',
-            '--port',
-            String(lbPort),
-            '--base-port',
-            String(basePort),
-          ],
-          {
-            env: {
-              PATH: process.env.PATH,
-              NODE_ENV: 'test',
-              NO_COLOR: '1',
-              DATABASE_URL: db.url,
-              REDIS_URL: TEST_REDIS_URL,
-              JWT_SECRET: TEST_JWT_SECRET,
-            },
-            stdio: ['ignore', 'pipe', 'pipe'],
-          },
-        );
-        let output = '';
-        cluster.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        cluster.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        const exited = new Promise<number | null>((resolve) => cluster.once('exit', (code) => resolve(code)));
-        const pids = () => [...output.matchAll(/(\S+) started, pid (\d+)/g)].map((m) => Number(m[2]));
+        const cluster = await LocalCluster.start(2, { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL });
         try {
-          await waitFor(
-            () => output.includes('balancer listening on'),
-            exited,
-            45_000,
-            () => output,
-          );
-          const url = `http://127.0.0.1:${lbPort}`;
-          expect(pids()).toHaveLength(3);
-
-          expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+          expect(cluster.pids()).toHaveLength(3);
+          expect((await fetch(`${cluster.url}/health/ready`)).status).toBe(200);
           for (let i = 0; i < 4; i++) {
-            const response = await fetch(`${url}/graphql`, {
+            const response = await fetch(`${cluster.url}/graphql`, {
               method: 'POST',
               headers: { 'content-type': 'application/json' },
               body: JSON.stringify({ query: '{ __typename }' }),
@@ -491,19 +452,19 @@ describe('deployment configuration', () => {
             expect(await response.json()).toEqual({ data: { __typename: 'Query' } });
           }
           // Without a token the app closes with 4403: proof that the upgrade reached an instance through nginx.
-          expect(await wsCloseCode(`ws://127.0.0.1:${lbPort}/graphql`)).toBe(4403);
+          expect(await wsCloseCode(cluster.wsUrl)).toBe(4403);
 
-          const access = /nginx config and logs in (\S+)/.exec(output)?.[1];
+          const access = /nginx config and logs in (\S+)/.exec(cluster.output)?.[1];
           const upstreams = readFileSync(join(access!, 'access.log'), 'utf8').match(/upstream=127\.0\.0\.1:\d+/g) ?? [];
           expect(new Set(upstreams)).toEqual(
-            new Set([`upstream=127.0.0.1:${basePort}`, `upstream=127.0.0.1:${basePort + 1}`]),
+            new Set(cluster.instanceUrls.map((url) => `upstream=${url.replace('http://', '')}`)),
           );
 
-          cluster.kill('SIGTERM');
-          expect(await withTimeout(exited, 30_000, () => `cluster did not exit:\n${output}`)).toBe(0);
-          for (const pid of pids()) expect(isAlive(pid)).toBe(false);
+          const pids = cluster.pids();
+          expect(await cluster.stop()).toBe(0);
+          for (const pid of pids) expect(isAlive(pid)).toBe(false);
         } finally {
-          if (cluster.exitCode === null) await stopCluster(cluster, exited, pids());
+          await cluster.kill();
           await db.drop();
         }
       },
@@ -511,69 +472,6 @@ describe('deployment configuration', () => {
     );
   });
 });
-
-async function freePorts(instances: number): Promise<{ lbPort: number; basePort: number }> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const basePort = 20_000 + Math.floor(Math.random() * 40_000);
-    const lbPort = basePort + instances;
-    const ports = Array.from({ length: instances + 1 }, (_, i) => basePort + i);
-    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return { lbPort, basePort };
-  }
-  throw new Error('no free port range found');
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(
-  check: () => boolean,
-  exited: Promise<unknown>,
-  timeoutMs: number,
-  context: () => string,
-): Promise<void> {
-  let done = false;
-  const gone = exited.then(() => {
-    if (!done) throw new Error(`cluster exited early:\n${context()}`);
-  });
-  const poll = (async () => {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out:\n${context()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  })();
-  try {
-    await Promise.race([poll, gone]);
-  } finally {
-    done = true;
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message())), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function wsCloseCode(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -592,15 +490,4 @@ function wsCloseCode(url: string): Promise<number> {
       reject(error);
     });
   });
-}
-
-/** After a failure: SIGTERM, then SIGKILL for the cluster and whatever it started. */
-async function stopCluster(cluster: ChildProcess, exited: Promise<unknown>, pids: number[]): Promise<void> {
-  cluster.kill('SIGTERM');
-  try {
-    await withTimeout(exited, 20_000, () => 'cluster did not stop');
-  } catch {
-    cluster.kill('SIGKILL');
-    for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
 }

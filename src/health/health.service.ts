@@ -16,6 +16,10 @@ export class HealthService {
     this.draining = true;
   }
 
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   async busCheck(timeoutMs: number): Promise<HealthIndicatorResult> {
     const check = this.indicators.check('bus');
     const healthy = await Promise.race([

@@ -44,6 +44,9 @@ export class Recorder<T> {
   completed = false;
   private readonly waiters: { check: () => boolean; resolve: () => void }[] = [];
   readonly unsubscribe: () => void;
+  /** Resolves when the server completes the subscription or fails it. */
+  readonly ended: Promise<void>;
+  private end!: () => void;
 
   constructor(
     handle: WsClientHandle,
@@ -51,6 +54,7 @@ export class Recorder<T> {
     variables: Record<string, unknown>,
     pick: (data: Record<string, unknown>) => T,
   ) {
+    this.ended = new Promise((resolve) => (this.end = resolve));
     this.unsubscribe = handle.client.subscribe(
       { query, variables },
       {
@@ -64,10 +68,12 @@ export class Recorder<T> {
           else this.errors.push({ message: String((error as { reason?: string })?.reason ?? error) });
           this.completed = true;
           this.notify();
+          this.end();
         },
         complete: () => {
           this.completed = true;
           this.notify();
+          this.end();
         },
       },
     );
