@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { MessageRecord } from './message-record';
 
 interface MessageRow {
@@ -31,29 +31,44 @@ export class MessagesRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * One transaction: lock the chat row, look for a retry of the same clientId, take last_seq + 1, insert.
-   * The row lock makes seq follow commit order with no gap; under it the clientId check cannot race.
+   * One statement, so one round trip: when the author is a member and no message of theirs carries this
+   * clientId, take last_seq + 1 and insert; otherwise return the existing message. Bumping last_seq locks the
+   * chat row, so seq follows commit order with no gap. Two racing retries of one clientId both miss `existing`
+   * (it reads the statement's snapshot); the second then hits the unique key and its whole statement, bump
+   * included, rolls back, so it is run again and finds the first. Null: the author is not a member (or there is
+   * no such chat).
    */
-  insert(chatId: string, userId: string, content: string, clientId: string | null): Promise<InsertResult> {
-    return this.dataSource.transaction(async (manager) => {
-      await manager.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
-      if (clientId !== null) {
-        const existing = await this.findByClientId(manager, chatId, userId, clientId);
-        if (existing) return { message: existing, duplicate: true };
+  async insert(chatId: string, userId: string, content: string, clientId: string | null): Promise<InsertResult | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const rows = await this.dataSource.query<(MessageRow & { duplicate: boolean })[]>(
+          `WITH member AS (
+             SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2
+           ), existing AS (
+             SELECT * FROM messages
+             WHERE $4::text IS NOT NULL AND chat_id = $1 AND user_id = $2 AND client_id = $4
+           ), bumped AS (
+             UPDATE chats SET last_seq = last_seq + 1
+             WHERE id = $1 AND EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM existing)
+             RETURNING last_seq
+           ), inserted AS (
+             INSERT INTO messages (chat_id, seq, user_id, content, client_id)
+             SELECT $1, bumped.last_seq, $2, $3, $4 FROM bumped
+             RETURNING *
+           ), m AS (
+             SELECT *, false AS duplicate FROM inserted
+             UNION ALL
+             SELECT *, true AS duplicate FROM existing WHERE EXISTS (SELECT 1 FROM member)
+           )
+           SELECT ${MESSAGE_COLUMNS}, m.duplicate FROM m JOIN users u ON u.id = m.user_id`,
+          [chatId, userId, content, clientId],
+        );
+        return rows[0] ? { message: toRecord(rows[0]), duplicate: rows[0].duplicate } : null;
+      } catch (error) {
+        if (attempt < 3 && isUniqueViolation(error, 'messages_chat_user_client_key')) continue;
+        throw error;
       }
-      const rows = await manager.query<MessageRow[]>(
-        `WITH bumped AS (
-           UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq
-         ), m AS (
-           INSERT INTO messages (chat_id, seq, user_id, content, client_id)
-           SELECT $1, bumped.last_seq, $2, $3, $4 FROM bumped
-           RETURNING *
-         )
-         SELECT ${MESSAGE_COLUMNS} FROM m JOIN users u ON u.id = m.user_id`,
-        [chatId, userId, content, clientId],
-      );
-      return { message: toRecord(rows[0]), duplicate: false };
-    });
+    }
   }
 
   /** Up to `limit` messages with seq > afterSeq (and < beforeSeq when given), oldest first. */
@@ -84,20 +99,11 @@ export class MessagesRepository {
     ]);
     return rows[0]?.last_seq ?? 0;
   }
+}
 
-  private async findByClientId(
-    manager: EntityManager,
-    chatId: string,
-    userId: string,
-    clientId: string,
-  ): Promise<MessageRecord | null> {
-    const rows = await manager.query<MessageRow[]>(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
-       WHERE m.chat_id = $1 AND m.user_id = $2 AND m.client_id = $3`,
-      [chatId, userId, clientId],
-    );
-    return rows[0] ? toRecord(rows[0]) : null;
-  }
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const driverError = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
+  return driverError?.code === '23505' && driverError.constraint === constraint;
 }
 
 function toRecord(row: MessageRow): MessageRecord {

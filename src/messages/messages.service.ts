@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { ForbiddenError } from '../common/errors';
 import { RateLimiter } from '../common/rate-limiter';
+import { isUuid } from '../common/uuid';
 import { requireText } from '../common/text';
 import { ChatsService } from '../chats/chats.service';
 import { MetricsService } from '../metrics/metrics.service';
@@ -41,10 +43,15 @@ export class MessagesService {
     const content = requireText('content', input.content, { min: 1, max: 4000 });
     const clientId =
       input.clientId == null ? null : requireText('clientId', input.clientId, { min: 1, max: 100, trim: false });
-    await this.chats.assertMember(viewer, input.chatId);
     this.sendLimiter.enforce(viewer.id);
-
-    const { message, duplicate } = await this.messages.insert(input.chatId, viewer.id, content, clientId);
+    const insert = () => this.messages.insert(input.chatId, viewer.id, content, clientId);
+    // The insert checks membership itself; only a refusal asks why (NOT_FOUND or FORBIDDEN, thrown here). A
+    // member who joined in between passes the check, and the insert is tried once more.
+    const inserted =
+      (isUuid(input.chatId) ? await insert() : null) ??
+      (await this.chats.assertMember(viewer, input.chatId).then(insert));
+    if (!inserted) throw new ForbiddenError('you are not a member of this chat');
+    const { message, duplicate } = inserted;
     if (!duplicate) {
       this.metrics.messagesSent.inc();
       await this.bus.publish(topics.messages(message.chatId), toEvent(message));
