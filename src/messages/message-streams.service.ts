@@ -16,6 +16,11 @@ import { SeqSequencer } from './seq-sequencer';
 @Injectable()
 export class MessageStreamsService {
   private readonly logger = new Logger(MessageStreamsService.name);
+  /**
+   * One record per bus event, however many local subscribers it has: the fastlane then encodes it once per
+   * selection, and the latency metric is observed once per event rather than per subscriber.
+   */
+  private readonly records = new WeakMap<MessageEvent, MessageRecord>();
 
   constructor(
     private readonly messages: MessagesService,
@@ -47,8 +52,7 @@ export class MessageStreamsService {
     try {
       cleanups.push(
         await this.bus.subscribe(topics.messages(chatId), (event) => {
-          this.metrics.publishToDeliver.observe(Math.max(0, Date.now() - event.publishedAt) / 1000);
-          if (live.sequencer) live.sequencer.offer(fromEvent(event));
+          if (live.sequencer) live.sequencer.offer(this.recordOf(event));
           else early.push(event);
         }),
       );
@@ -82,8 +86,18 @@ export class MessageStreamsService {
     cleanups.push(() => sequencer.stop());
     cleanups.push(this.bus.onReconnect(() => void sequencer.resync()));
     if (afterSeq != null) void sequencer.resync();
-    for (const event of early.splice(0)) sequencer.offer(fromEvent(event));
+    for (const event of early.splice(0)) sequencer.offer(this.recordOf(event));
     return queue;
+  }
+
+  private recordOf(event: MessageEvent): MessageRecord {
+    let record = this.records.get(event);
+    if (!record) {
+      this.metrics.publishToDeliver.observe(Math.max(0, Date.now() - event.publishedAt) / 1000);
+      record = fromEvent(event);
+      this.records.set(event, record);
+    }
+    return record;
   }
 
   private shedSlowConsumer(queue: AsyncQueue<MessageRecord>, connection?: ConnectionInfo): void {

@@ -118,18 +118,12 @@ export function toEvent(message: MessageRecord): MessageEvent {
   };
 }
 
-const records = new WeakMap<MessageEvent, MessageRecord>();
-
-/** The record an event carries; converted once per event however many local subscribers it has. */
+/** The record an event carries (dates revived). */
 export function fromEvent(event: MessageEvent): MessageRecord {
-  const cached = records.get(event);
-  if (cached) return cached;
   const { message } = event;
-  const record = {
+  return {
     ...message,
     createdAt: new Date(message.createdAt),
     user: { ...message.user, createdAt: new Date(message.user.createdAt) },
   };
-  records.set(event, record);
-  return record;
 }

@@ -37,7 +37,7 @@ export class MetricsService {
   });
   readonly publishToDeliver = new Histogram({
     name: 'chat_publish_to_deliver_seconds',
-    help: 'From publish (after commit) to hand-off to a subscriber on this instance, for live messages',
+    help: 'From publish (after commit) to arrival on this instance, once per live message',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
