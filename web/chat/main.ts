@@ -69,10 +69,15 @@ function clearError(): void {
 async function enter(token: string): Promise<void> {
   const { me } = await request<{ me: User }>(ME, {}, token);
   session.save(token);
-  const live = connectLive({
+  // A disposed client still reports its last close: only the current one speaks for the page.
+  const live: Client = connectLive({
     token,
-    onStatus: (status) => (page.connection.textContent = STATUS_TEXT[status]),
-    onForbidden: () => signOut('Your session has ended. Sign in again.'),
+    onStatus: (status) => {
+      if (signedIn?.live === live) page.connection.textContent = STATUS_TEXT[status];
+    },
+    onForbidden: () => {
+      if (signedIn?.live === live) signOut('Your session has ended. Sign in again.');
+    },
   });
   signedIn = { token, viewer: me, live };
   page.accountName.textContent = `${me.firstName} (${me.email})`;
@@ -168,7 +173,10 @@ function openChatFromHash(): void {
     view: { title: page.chatTitle, messages: page.messages, loadOlder: page.loadOlder, members: page.members },
     onError: showError,
   });
-  room.open().catch(showError);
+  room.open().catch((error: unknown) => {
+    page.chatTitle.textContent = 'Pick a chat';
+    showError(error);
+  });
 }
 
 page.authForm.addEventListener('submit', (event) => {
