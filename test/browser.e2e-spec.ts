@@ -1,11 +1,13 @@
 /// <reference lib="dom" />
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
-import { createChat, sendMessage, signUp } from './support/gql';
+import { createChat, joinChat, sendMessage, signUp } from './support/gql';
+import { TcpProxy } from './support/tcp-proxy';
 
 /**
  * The chat page and the IDE in a real browser (Debian's Chromium driven by playwright-core) against the built
@@ -149,6 +151,62 @@ describe('browser pages', () => {
   );
 
   it(
+    'resumes after the connection drops from the newest seq shown, with no gap and no repeat',
+    async () => {
+      const carol = await signUp(app.url, 'Carol');
+      const dan = await signUp(app.url, 'Dan');
+      const chatId = await createChat(app.url, carol, 'flaky network');
+      await joinChat(app.url, dan, chatId);
+      await sendMessage(app.url, carol, chatId, 'message one');
+
+      // Dan's page reaches the app through a proxy the test can cut; Carol talks to the app directly.
+      const appPort = Number(new URL(app.url).port);
+      const proxy = new TcpProxy(appPort, await freePort());
+      await proxy.open();
+      const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+      // Signed in already: the page starts from the token in localStorage, as after a reload.
+      await context.addInitScript((token) => localStorage.setItem('chat.token', token), dan.token);
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT_MS);
+      const subscribedAfter: unknown[] = [];
+      page.on('websocket', (socket) =>
+        socket.on('framesent', ({ payload }) => {
+          const frame = JSON.parse(String(payload)) as {
+            type: string;
+            payload?: { query?: string; variables?: { afterSeq?: unknown } };
+          };
+          if (frame.type === 'subscribe' && frame.payload?.query?.includes('messageAdded')) {
+            subscribedAfter.push(frame.payload.variables?.afterSeq);
+          }
+        }),
+      );
+      await page.goto(`http://127.0.0.1:${proxy.port}/#chat=${chatId}`);
+      await message(page, 'message one').waitFor();
+      await member(page, 'Dan (you)').waitFor();
+      await sendMessage(app.url, carol, chatId, 'message two');
+      await message(page, 'message two').waitFor();
+
+      await proxy.cut();
+      await page.locator('#connection', { hasText: 'Offline' }).waitFor();
+      await sendMessage(app.url, carol, chatId, 'message three');
+      await sendMessage(app.url, carol, chatId, 'message four');
+      await proxy.open();
+      await message(page, 'message four').waitFor();
+      await sendMessage(app.url, carol, chatId, 'message five');
+      await message(page, 'message five').waitFor();
+
+      expect(
+        await page.locator('#messages li').evaluateAll((items) => items.map((item) => item.getAttribute('data-seq'))),
+      ).toEqual(['1', '2', '3', '4', '5']);
+      // The first subscription started after the history page; the retry asked only for what came after seq 2.
+      expect(subscribedAfter.slice(0, 2)).toEqual([1, 2]);
+      await context.close();
+      await proxy.cut();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'serves an offline IDE at GET /graphql whose subscriptions authenticate from the headers editor',
     async () => {
       const user = await signUp(app.url, 'Ida');
@@ -189,6 +247,14 @@ describe('browser pages', () => {
     expect(await missing.text()).not.toMatch(/dist|public|node_modules|at \w+ \(/);
   });
 });
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 interface CodeMirrorElement extends Element {
   CodeMirror?: { getValue(): string; setValue(value: string): void };
