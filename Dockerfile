@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1
 
-# Build: full dependency tree (Nest CLI, TypeScript), compile src/ to dist/.
+# Build: full dependency tree (Nest CLI, TypeScript, esbuild), compile src/ to dist/ and bundle the browser
+# pages from web/ into dist/public.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
+COPY scripts/build-web.mjs ./scripts/
 COPY src ./src
+COPY web ./web
 RUN npm run build
 
 # Runtime: production dependencies and dist/ only, as the image's unprivileged `node` user.

@@ -1,4 +1,4 @@
-/** Two tiers: unit tests beside the code, end-to-end suites in test/ against the built app, real PostgreSQL and Redis. */
+/** Two tiers: unit tests beside the code (server and browser page), end-to-end suites in test/ against the built app, real PostgreSQL and Redis. */
 const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] };
 
 module.exports = {
@@ -8,7 +8,7 @@ module.exports = {
       displayName: 'unit',
       testEnvironment: 'node',
       rootDir: '.',
-      testMatch: ['<rootDir>/src/**/*.spec.ts'],
+      testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/web/**/*.spec.ts'],
       transform,
     },
     {

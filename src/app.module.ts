@@ -13,6 +13,7 @@ import { PresenceModule } from './presence/presence.module';
 import { PubSubModule } from './pubsub/pubsub.module';
 import { AuthGuard } from './users/auth.guard';
 import { UsersModule } from './users/users.module';
+import { WebModule } from './web/web.module';
 
 @Module({})
 export class AppModule {
@@ -31,6 +32,7 @@ export class AppModule {
         MessagesModule,
         PresenceModule,
         HealthModule,
+        WebModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
     };

@@ -10,6 +10,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/config.schema';
 import { HealthService } from './health/health.service';
 import { httpErrorHandler } from './http-errors';
+import { servePublicFiles } from './web/public-files';
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -31,6 +32,7 @@ async function bootstrap(): Promise<void> {
   app.useBodyParser('json', { limit: config.httpBodyLimit });
   app.set('trust proxy', 'loopback, uniquelocal');
   app.disable('x-powered-by');
+  servePublicFiles(app);
   await app.init();
   app.use(httpErrorHandler);
 

@@ -1,0 +1,251 @@
+/**
+ * One open chat: its history (newest page first, older pages on demand), its live messages, its members panel
+ * from presence, and the typing signal. Closing it ends its subscriptions.
+ */
+import type { Client } from 'graphql-ws';
+import { ApiError, request } from './api';
+import { el } from './dom';
+import { ChatMessage, MessageLog } from './message-log';
+import {
+  CHAT,
+  ChatResult,
+  MESSAGE_ADDED,
+  MessageAddedResult,
+  MessagePage,
+  OLDER_MESSAGES,
+  OlderMessagesResult,
+  PRESENCE,
+  PresenceResult,
+  SEND_MESSAGE,
+  SET_TYPING,
+} from './operations';
+import { PresenceMembers } from './presence-members';
+import { TypingThrottle } from './typing-throttle';
+
+const PAGE_SIZE = 30;
+const SEND_ATTEMPTS = 4;
+/** How close to the bottom (px) the reader must be for a new message to scroll the list. */
+const STICKY_BOTTOM_PX = 80;
+
+export interface RoomView {
+  title: HTMLElement;
+  messages: HTMLOListElement;
+  loadOlder: HTMLButtonElement;
+  members: HTMLUListElement;
+}
+
+export interface RoomContext {
+  token: string;
+  viewerId: string;
+  live: Client;
+  view: RoomView;
+  onError: (error: unknown) => void;
+}
+
+export class ChatRoom {
+  private readonly log = new MessageLog();
+  private readonly presence = new PresenceMembers();
+  private readonly typing = new TypingThrottle((typing) => this.sendTyping(typing));
+  private readonly unsubscribes: (() => void)[] = [];
+  private olderCursor: string | null = null;
+  private closed = false;
+
+  constructor(
+    readonly chatId: string,
+    private readonly context: RoomContext,
+  ) {}
+
+  async open(): Promise<void> {
+    const { view } = this.context;
+    view.title.textContent = 'Loading…';
+    view.messages.replaceChildren();
+    view.members.replaceChildren();
+    view.loadOlder.hidden = true;
+    const { chat } = await request<ChatResult>(CHAT, { id: this.chatId, last: PAGE_SIZE }, this.context.token);
+    if (this.closed) return;
+    view.title.textContent = chat.isPrivate ? `${chat.roomName} (private)` : chat.roomName;
+    this.showPage(chat.messages);
+    view.messages.scrollTop = view.messages.scrollHeight;
+    this.subscribeMessages();
+    this.subscribePresence();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.typing.stopped();
+    for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+  }
+
+  async loadOlder(): Promise<void> {
+    if (!this.olderCursor) return;
+    const variables = { id: this.chatId, last: PAGE_SIZE, before: this.olderCursor };
+    const { chat } = await request<OlderMessagesResult>(OLDER_MESSAGES, variables, this.context.token);
+    if (this.closed) return;
+    // Keep the messages the reader is looking at in place while older ones are inserted above them.
+    const list = this.context.view.messages;
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    this.showPage(chat.messages);
+    list.scrollTop = list.scrollHeight - fromBottom;
+  }
+
+  /**
+   * One clientId per message, reused by every retry, so a send whose answer was lost is not stored twice. The
+   * message itself shows up through the live subscription, in seq order with everyone else's.
+   */
+  async send(content: string): Promise<void> {
+    const clientId = randomId();
+    this.typing.stopped();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await request(SEND_MESSAGE, { input: { chatId: this.chatId, content, clientId } }, this.context.token);
+        return;
+      } catch (error) {
+        if (!isTransient(error) || attempt >= SEND_ATTEMPTS || this.closed) throw error;
+        await delay(error.retryAfterMs ?? 500 * attempt);
+      }
+    }
+  }
+
+  /** The composer changed: typing while it holds text, stopped when it is emptied. */
+  composing(hasText: boolean): void {
+    if (hasText) this.typing.typed();
+    else this.typing.stopped();
+  }
+
+  stoppedComposing(): void {
+    this.typing.stopped();
+  }
+
+  private subscribeMessages(): void {
+    // graphql-ws sends this same payload again when it re-subscribes after a reconnect: keeping afterSeq at the
+    // newest seq shown makes the server replay exactly the messages missed meanwhile.
+    const variables = { chatId: this.chatId, afterSeq: this.log.newestSeq };
+    const unsubscribe = this.context.live.subscribe<MessageAddedResult>(
+      { query: MESSAGE_ADDED, variables },
+      {
+        next: ({ data, errors }) => {
+          if (errors?.length) this.context.onError(errors);
+          if (!data || this.closed) return;
+          this.showMessages([data.messageAdded]);
+          variables.afterSeq = this.log.newestSeq;
+        },
+        error: (error) => this.failed(error),
+        complete: () => undefined,
+      },
+    );
+    this.unsubscribes.push(unsubscribe);
+  }
+
+  private subscribePresence(): void {
+    const unsubscribe = this.context.live.subscribe<PresenceResult>(
+      { query: PRESENCE, variables: { chatId: this.chatId } },
+      {
+        next: ({ data, errors }) => {
+          if (errors?.length) this.context.onError(errors);
+          if (!data || this.closed) return;
+          this.presence.apply(data.presence);
+          this.renderMembers();
+        },
+        error: (error) => this.failed(error),
+        complete: () => undefined,
+      },
+    );
+    this.unsubscribes.push(unsubscribe);
+  }
+
+  private failed(error: unknown): void {
+    if (!this.closed) this.context.onError(error);
+  }
+
+  private sendTyping(typing: boolean): void {
+    const ref = this.presence.selfRef;
+    // Before the presence STATE arrives this page has no meta of its own to mark.
+    if (!ref) return;
+    request(SET_TYPING, { chatId: this.chatId, typing, ref }, this.context.token).catch((error: unknown) => {
+      // Typing is a hint: a rate-limited or lost one is simply superseded by the next.
+      if (!isTransient(error)) this.context.onError(error);
+    });
+  }
+
+  private showPage(page: MessagePage): void {
+    this.showMessages(page.edges.map((edge) => edge.node));
+    this.olderCursor = page.pageInfo.hasPreviousPage ? page.pageInfo.startCursor : null;
+    this.context.view.loadOlder.hidden = !this.olderCursor;
+  }
+
+  private showMessages(messages: ChatMessage[]): void {
+    const list = this.context.view.messages;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STICKY_BOTTOM_PX;
+    let mine = false;
+    for (const message of this.log.add(messages)) {
+      list.insertBefore(this.renderMessage(message), nextBySeq(list, message.seq));
+      mine ||= message.user.id === this.context.viewerId;
+    }
+    if (atBottom || mine) list.scrollTop = list.scrollHeight;
+  }
+
+  private renderMessage(message: ChatMessage): HTMLLIElement {
+    const sent = new Date(message.createdAt);
+    const mine = message.user.id === this.context.viewerId;
+    return el(
+      'li',
+      { className: mine ? 'message mine' : 'message', attrs: { 'data-seq': String(message.seq) } },
+      el(
+        'div',
+        { className: 'meta' },
+        el('span', { className: 'author', text: message.user.firstName }),
+        el('time', {
+          text: sent.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+          attrs: { datetime: message.createdAt, title: sent.toLocaleString() },
+        }),
+      ),
+      el('p', { className: 'content', text: message.content }),
+    );
+  }
+
+  private renderMembers(): void {
+    const items = this.presence.members().map((member) => {
+      const self = member.userId === this.context.viewerId;
+      const item = el(
+        'li',
+        { className: 'member', attrs: { 'data-user-id': member.userId } },
+        el('span', { className: 'name', text: self ? `${member.firstName} (you)` : member.firstName }),
+      );
+      if (member.devices > 1) item.append(el('span', { className: 'devices', text: `${member.devices} devices` }));
+      // Your own typing is not news to you.
+      if (member.typing && !self) {
+        item.append(
+          el('span', { className: 'typing', text: '...', attrs: { 'aria-hidden': 'true' } }),
+          el('span', { className: 'visually-hidden', text: 'is typing' }),
+        );
+      }
+      return item;
+    });
+    this.context.view.members.replaceChildren(...items);
+  }
+}
+
+/** The first shown message with a higher seq (null: append at the end, the usual case for live messages). */
+function nextBySeq(list: HTMLOListElement, seq: number): Element | null {
+  for (let item = list.lastElementChild; item; item = item.previousElementSibling) {
+    if (Number((item as HTMLElement).dataset.seq) < seq) return item.nextElementSibling;
+  }
+  return list.firstElementChild;
+}
+
+function isTransient(error: unknown): error is ApiError {
+  return (
+    error instanceof ApiError &&
+    (error.code === 'NETWORK' || error.code === 'RATE_LIMITED' || /^HTTP_5\d\d$/.test(error.code))
+  );
+}
+
+/** crypto.randomUUID needs a secure context; a chat opened over plain http on a LAN address has none. */
+function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

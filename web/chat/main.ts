@@ -1,0 +1,260 @@
+/**
+ * The chat page: sign-in and sign-up, the chat lists, and one open ChatRoom at a time. The token stays in
+ * localStorage and the open chat in the URL hash (#chat=<id>), so a reload comes back to the same place.
+ */
+import type { Client } from 'graphql-ws';
+import { ApiError, describeError, request } from './api';
+import { ChatRoom } from './chat-room';
+import { byId, el } from './dom';
+import { connectLive, ConnectionStatus } from './live';
+import {
+  AuthResult,
+  CHATS,
+  ChatsResult,
+  ChatSummary,
+  CREATE_CHAT,
+  JOIN_CHAT,
+  ME,
+  SIGN_IN,
+  SIGN_UP,
+  User,
+} from './operations';
+import { session } from './session';
+
+const page = {
+  connection: byId('connection'),
+  account: byId('account'),
+  accountName: byId('account-name'),
+  signOut: byId<HTMLButtonElement>('sign-out'),
+  auth: byId('auth'),
+  authForm: byId<HTMLFormElement>('auth-form'),
+  workspace: byId('workspace'),
+  myChats: byId<HTMLUListElement>('my-chats'),
+  publicChats: byId<HTMLUListElement>('public-chats'),
+  createChatForm: byId<HTMLFormElement>('create-chat-form'),
+  chatTitle: byId('chat-title'),
+  messages: byId<HTMLOListElement>('messages'),
+  loadOlder: byId<HTMLButtonElement>('load-older'),
+  composer: byId<HTMLFormElement>('composer'),
+  messageInput: byId<HTMLTextAreaElement>('message-input'),
+  members: byId<HTMLUListElement>('members'),
+  error: byId('error'),
+  errorText: byId('error-text'),
+  errorDismiss: byId<HTMLButtonElement>('error-dismiss'),
+};
+
+const STATUS_TEXT: Record<ConnectionStatus, string> = {
+  connecting: 'Connecting…',
+  online: 'Live',
+  offline: 'Offline, reconnecting…',
+};
+
+let signedIn: { token: string; viewer: User; live: Client } | null = null;
+let room: ChatRoom | null = null;
+
+function showError(error: unknown): void {
+  if (error instanceof ApiError && error.code === 'UNAUTHENTICATED' && signedIn) {
+    signOut('Your session has ended. Sign in again.');
+    return;
+  }
+  page.errorText.textContent = describeError(error);
+  page.error.hidden = false;
+}
+
+function clearError(): void {
+  page.error.hidden = true;
+  page.errorText.textContent = '';
+}
+
+async function enter(token: string): Promise<void> {
+  const { me } = await request<{ me: User }>(ME, {}, token);
+  session.save(token);
+  // A disposed client still reports its last close: only the current one speaks for the page.
+  const live: Client = connectLive({
+    token,
+    onStatus: (status) => {
+      if (signedIn?.live === live) page.connection.textContent = STATUS_TEXT[status];
+    },
+    onForbidden: () => {
+      if (signedIn?.live === live) signOut('Your session has ended. Sign in again.');
+    },
+  });
+  signedIn = { token, viewer: me, live };
+  page.accountName.textContent = `${me.firstName} (${me.email})`;
+  page.auth.hidden = true;
+  page.account.hidden = false;
+  page.workspace.hidden = false;
+  await refreshChats();
+  openChatFromHash();
+}
+
+function signOut(notice?: string): void {
+  room?.close();
+  room = null;
+  void signedIn?.live.dispose();
+  signedIn = null;
+  session.clear();
+  page.workspace.hidden = true;
+  page.account.hidden = true;
+  page.auth.hidden = false;
+  page.connection.textContent = '';
+  if (notice) showError(notice);
+}
+
+async function refreshChats(): Promise<void> {
+  if (!signedIn) return;
+  const { chats, publicChats } = await request<ChatsResult>(CHATS, {}, signedIn.token);
+  const mine = new Set(chats.map((chat) => chat.id));
+  page.myChats.replaceChildren(...chats.map(chatLink));
+  if (!chats.length) page.myChats.append(el('li', { className: 'empty', text: 'No chats yet: create or join one.' }));
+  const joinable = publicChats.filter((chat) => !mine.has(chat.id));
+  page.publicChats.replaceChildren(...joinable.map(joinItem));
+  if (!joinable.length) page.publicChats.append(el('li', { className: 'empty', text: 'Nothing new to join.' }));
+  markCurrentChat();
+}
+
+function chatLink(chat: ChatSummary): HTMLLIElement {
+  const link = el('a', { text: chat.roomName, attrs: { href: `#chat=${encodeURIComponent(chat.id)}` } });
+  link.dataset.chatId = chat.id;
+  return el('li', {}, link, ...(chat.isPrivate ? [el('span', { className: 'badge', text: 'private' })] : []));
+}
+
+function joinItem(chat: ChatSummary): HTMLLIElement {
+  const button = el('button', { text: 'Join', attrs: { type: 'button', 'aria-label': `Join ${chat.roomName}` } });
+  button.addEventListener('click', () => {
+    if (!signedIn) return;
+    request(JOIN_CHAT, { chatId: chat.id }, signedIn.token)
+      .then(async () => {
+        await refreshChats();
+        location.hash = `chat=${encodeURIComponent(chat.id)}`;
+      })
+      .catch(showError);
+  });
+  return el('li', {}, el('span', { text: chat.roomName }), button);
+}
+
+function field(form: FormData, name: string): string {
+  const value = form.get(name);
+  return typeof value === 'string' ? value : '';
+}
+
+function currentChatId(): string | null {
+  const match = /^#chat=(.+)$/.exec(location.hash);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+function markCurrentChat(): void {
+  const current = currentChatId();
+  for (const link of page.myChats.querySelectorAll<HTMLAnchorElement>('a[data-chat-id]')) {
+    if (link.dataset.chatId === current) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+}
+
+function openChatFromHash(): void {
+  if (!signedIn) return;
+  const chatId = currentChatId();
+  markCurrentChat();
+  if (chatId === room?.chatId) return;
+  room?.close();
+  room = null;
+  page.composer.hidden = !chatId;
+  if (!chatId) {
+    page.chatTitle.textContent = 'Pick a chat';
+    page.messages.replaceChildren();
+    page.members.replaceChildren();
+    page.loadOlder.hidden = true;
+    return;
+  }
+  room = new ChatRoom(chatId, {
+    token: signedIn.token,
+    viewerId: signedIn.viewer.id,
+    live: signedIn.live,
+    view: { title: page.chatTitle, messages: page.messages, loadOlder: page.loadOlder, members: page.members },
+    onError: showError,
+  });
+  room.open().catch((error: unknown) => {
+    page.chatTitle.textContent = 'Pick a chat';
+    showError(error);
+  });
+}
+
+page.authForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  clearError();
+  const form = new FormData(page.authForm);
+  const signingUp = (event.submitter as HTMLButtonElement | null)?.value === 'signUp';
+  const email = field(form, 'email');
+  const password = field(form, 'password');
+  const firstName = field(form, 'firstName').trim();
+  if (signingUp && !firstName) {
+    showError('Enter your name to sign up.');
+    return;
+  }
+  const call = signingUp
+    ? request<{ signUp: AuthResult }>(SIGN_UP, { input: { email, password, firstName } }).then((r) => r.signUp)
+    : request<{ signIn: AuthResult }>(SIGN_IN, { input: { email, password } }).then((r) => r.signIn);
+  call
+    .then(async (result) => {
+      page.authForm.reset();
+      await enter(result.token);
+    })
+    .catch(showError);
+});
+
+page.signOut.addEventListener('click', () => signOut());
+page.errorDismiss.addEventListener('click', clearError);
+
+page.createChatForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  if (!signedIn) return;
+  const form = new FormData(page.createChatForm);
+  const input = { roomName: field(form, 'roomName'), isPrivate: form.get('isPrivate') === 'on' };
+  request<{ createChat: ChatSummary }>(CREATE_CHAT, { input }, signedIn.token)
+    .then(async ({ createChat }) => {
+      page.createChatForm.reset();
+      await refreshChats();
+      location.hash = `chat=${encodeURIComponent(createChat.id)}`;
+    })
+    .catch(showError);
+});
+
+page.loadOlder.addEventListener('click', () => {
+  room?.loadOlder().catch(showError);
+});
+
+page.composer.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const current = room;
+  const content = page.messageInput.value.trim();
+  if (!current || !content) return;
+  page.messageInput.value = '';
+  current.send(content).catch((error: unknown) => {
+    showError(error);
+    // Give the text back rather than lose it, unless the user has started the next message.
+    if (!page.messageInput.value) page.messageInput.value = content;
+  });
+});
+
+page.messageInput.addEventListener('keydown', (event) => {
+  // Enter sends, Shift+Enter starts a new line; Enter that confirms an IME composition does neither.
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    page.composer.requestSubmit();
+  }
+});
+page.messageInput.addEventListener('input', () => room?.composing(page.messageInput.value.trim() !== ''));
+page.messageInput.addEventListener('blur', () => room?.stoppedComposing());
+
+window.addEventListener('hashchange', openChatFromHash);
+
+const saved = session.token();
+if (saved) {
+  enter(saved).catch((error: unknown) => {
+    if (error instanceof ApiError && error.code === 'UNAUTHENTICATED')
+      signOut('Your session has ended. Sign in again.');
+    else showError(error);
+  });
+} else {
+  page.auth.hidden = false;
+}

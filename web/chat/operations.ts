@@ -1,0 +1,69 @@
+/** The GraphQL documents the chat page sends, and the shapes it reads back. */
+import type { ChatMessage } from './message-log';
+import type { PresenceEvent } from './presence-members';
+
+export interface User {
+  id: string;
+  firstName: string;
+  email: string;
+}
+
+export interface ChatSummary {
+  id: string;
+  roomName: string;
+  isPrivate: boolean;
+}
+
+export interface MessagePage {
+  edges: { node: ChatMessage }[];
+  pageInfo: { hasPreviousPage: boolean; startCursor: string | null };
+}
+
+const MESSAGE_FIELDS = 'id seq content createdAt user { id firstName }';
+const PAGE_FIELDS = `edges { node { ${MESSAGE_FIELDS} } } pageInfo { hasPreviousPage startCursor }`;
+const CHAT_FIELDS = 'id roomName isPrivate';
+
+export const SIGN_IN = `mutation SignIn($input: SignInInput!) { signIn(input: $input) { token user { id firstName email } } }`;
+export const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { token user { id firstName email } } }`;
+export type AuthResult = { token: string; user: User };
+
+export const ME = 'query Me { me { id firstName email } }';
+
+export const CHATS = `query Chats { chats { ${CHAT_FIELDS} } publicChats { ${CHAT_FIELDS} } }`;
+export type ChatsResult = { chats: ChatSummary[]; publicChats: ChatSummary[] };
+
+export const CREATE_CHAT = `mutation CreateChat($input: CreateChatInput!) { createChat(input: $input) { ${CHAT_FIELDS} } }`;
+export const JOIN_CHAT = `mutation JoinChat($chatId: ID!) { joinChat(chatId: $chatId) { ${CHAT_FIELDS} } }`;
+
+/** A chat and its newest page of messages. */
+export const CHAT = `query Chat($id: ID!, $last: Int!) {
+  chat(id: $id) { ${CHAT_FIELDS} messages(last: $last) { ${PAGE_FIELDS} } }
+}`;
+export type ChatResult = { chat: ChatSummary & { messages: MessagePage } };
+
+export const OLDER_MESSAGES = `query OlderMessages($id: ID!, $last: Int!, $before: String!) {
+  chat(id: $id) { messages(last: $last, before: $before) { ${PAGE_FIELDS} } }
+}`;
+export type OlderMessagesResult = { chat: { messages: MessagePage } };
+
+export const SEND_MESSAGE = `mutation SendMessage($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`;
+
+export const SET_TYPING = `mutation SetTyping($chatId: ID!, $typing: Boolean!, $ref: ID) {
+  setTyping(chatId: $chatId, typing: $typing, ref: $ref)
+}`;
+
+export const MESSAGE_ADDED = `subscription MessageAdded($chatId: ID!, $afterSeq: Int) {
+  messageAdded(chatId: $chatId, afterSeq: $afterSeq) { ${MESSAGE_FIELDS} }
+}`;
+export type MessageAddedResult = { messageAdded: ChatMessage };
+
+const META_FIELDS = 'ref refPrev userId firstName typing';
+export const PRESENCE = `subscription Presence($chatId: ID!) {
+  presence(chatId: $chatId) {
+    kind selfRef
+    presences { key metas { ${META_FIELDS} } }
+    joins { key metas { ${META_FIELDS} } }
+    leaves { key metas { ${META_FIELDS} } }
+  }
+}`;
+export type PresenceResult = { presence: PresenceEvent };
