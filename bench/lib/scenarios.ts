@@ -37,6 +37,8 @@ export interface Plan {
   s2MaxSteps: number;
   s2Refinements: number;
   stepMs: number;
+  /** Load at the first rate before measuring: JIT, pools and the GC settle after thousands of sockets opened. */
+  warmupMs: number;
   s3Subscribers: number;
   s3Messages: number;
   s3SpacingMs: number;
@@ -57,10 +59,11 @@ export const FULL_PLAN: Plan = {
   s1SettleMs: 2000,
   s2Rooms: 200,
   s2PerRoom: 50,
-  s2StartDeliveries: 2500,
+  s2StartDeliveries: 1000,
   s2MaxSteps: 12,
   s2Refinements: 2,
   stepMs: 5000,
+  warmupMs: 3000,
   s3Subscribers: 2000,
   s3Messages: 50,
   s3SpacingMs: 100,
@@ -85,6 +88,7 @@ export const QUICK_PLAN: Plan = {
   s2MaxSteps: 2,
   s2Refinements: 0,
   stepMs: 500,
+  warmupMs: 0,
   s3Subscribers: 20,
   s3Messages: 5,
   s3SpacingMs: 50,
@@ -277,6 +281,7 @@ export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResu
     return withPool(ctx, async (pool) => {
       const clients = clientsFor(rooms, servers, target);
       await openLive(pool, target, clients);
+      await warmUp(pool, plan, plan.s2StartDeliveries / plan.s2PerRoom / rooms.length);
       const steps: S2Step[] = [];
       let tag = 0;
       const step = async (deliveriesPerSec: number): Promise<S2Step> => {
@@ -334,6 +339,15 @@ export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResu
       };
     });
   });
+}
+
+const WARMUP_TAG = 9999;
+
+/** Unmeasured load (its own tag), then a pause until it has been delivered. */
+async function warmUp(pool: WorkerPool, plan: Plan, perSenderRate: number): Promise<void> {
+  if (!plan.warmupMs) return;
+  await pool.load(WARMUP_TAG, perSenderRate, plan.warmupMs, 'warming up');
+  await quiesce(pool);
 }
 
 /** Waits until deliveries stop arriving (at most 20 s). */
@@ -394,6 +408,7 @@ export async function s4(ctx: Context, target: TargetName): Promise<ScenarioResu
       return withPool(ctx, async (pool) => {
         await openLive(pool, target, clientsFor(rooms, servers, target));
         const perSenderRate = deliveriesPerSec / plan.s2PerRoom / rooms.length;
+        await warmUp(pool, plan, perSenderRate);
         await pool.load(0, perSenderRate, plan.s4DurationMs, `S4 ${instances} instance(s), ${deliveriesPerSec}/s`);
         const parts = (await pool.drain([0], 5000))[0];
         const totals = tagTotals(parts);
