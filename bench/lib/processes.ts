@@ -1,0 +1,177 @@
+/**
+ * The processes a run needs: a private redis-server, a fresh PostgreSQL database, and the servers under test
+ * (the app's dist/main.js or a baseline), each a child process that prints `listening on http://…` when ready.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+export interface ServerProcess {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+  /** The last lines it printed, for error messages. */
+  tail(): string;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+const running = new Set<ChildProcess>();
+
+/** Kills whatever is still running; for an interrupted run. */
+export function killAll(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
+/**
+ * Starts `node <args>` and waits until it is ready: when `healthUrl` is given (the app, whose start-up line is
+ * an info log that LOG_LEVEL=warn hides), until it answers 200; otherwise until it prints `listening on <url>`.
+ */
+export async function startServer(
+  name: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+  health?: { url: string; path: string },
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8000);
+  };
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      running.delete(child);
+      resolve();
+    }),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${output}`)), START_TIMEOUT_MS);
+    if (health)
+      void pollHealth(health.url + health.path, exited).then(() => {
+        clearTimeout(timer);
+        resolve(health.url);
+      }, reject);
+    const onData = (chunk: Buffer) => {
+      keep(chunk);
+      const match = /listening on (http:\/\/[^\s"\\]+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        child.stderr.off('data', onData);
+        child.stdout.on('data', keep);
+        child.stderr.on('data', keep);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then(() => reject(new Error(`${name} exited before listening:\n${output}`)));
+  });
+  return {
+    name,
+    url,
+    pid: child.pid!,
+    tail: () => output,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function pollHealth(url: string, exited: Promise<void>): Promise<void> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  while (!gone) {
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Resident set size of a process in KiB (VmRSS in /proc/<pid>/status). */
+export function rssKiB(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) : NaN;
+}
+
+/** A redis-server of our own on a free port, so the bench never disturbs other users of 6379. */
+export async function startRedis(): Promise<{ url: string; flush(): Promise<void>; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxclients', '10000'],
+    { stdio: 'ignore' },
+  );
+  running.add(child);
+  const url = `redis://127.0.0.1:${port}`;
+  const command = async (...args: string[]) => {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      return await client.call(args[0], ...args.slice(1));
+    } finally {
+      client.disconnect();
+    }
+  };
+  for (let i = 0; ; i++) {
+    try {
+      if ((await command('PING')) === 'PONG') break;
+    } catch (error) {
+      if (i > 100) throw new Error(`redis-server did not start: ${String(error)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url,
+    flush: async () => void (await command('FLUSHALL')),
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      running.delete(child);
+    },
+  };
+}
+
+/** A fresh database `chat_bench_<random>` on the admin URL's server. */
+export async function createDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `chat_bench_${randomBytes(5).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}

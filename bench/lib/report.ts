@@ -1,0 +1,402 @@
+/**
+ * Turns the runs into tables (medians over runs), ratios against each baseline computed within each run, and
+ * the issue's targets with pass/fail and the margin.
+ */
+import { cpus, release, totalmem } from 'node:os';
+import {
+  Counts,
+  P99_LIMIT_MS,
+  S1Result,
+  S2Result,
+  S3Result,
+  S4Result,
+  S5Result,
+  S6Result,
+  SCENARIOS,
+  SCENARIO_TARGETS,
+  ScenarioName,
+  ScenarioResult,
+} from './scenarios';
+import { BASELINE_LABELS, TargetName } from './targets';
+
+export type Outcome = ScenarioResult | { failed: string };
+/** runs[r][scenario][target] */
+export type Runs = Partial<Record<ScenarioName, Partial<Record<TargetName, Outcome>>>>[];
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  pass: boolean;
+  margin: string;
+}
+
+const ok = <T>(outcome: Outcome | undefined): T | undefined =>
+  outcome && !('failed' in outcome) ? (outcome as unknown as T) : undefined;
+
+export function median(values: (number | undefined)[]): number {
+  const sorted = values.filter((v): v is number => v !== undefined && Number.isFinite(v)).sort((a, b) => a - b);
+  if (!sorted.length) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const fmt = (value: number, digits = 1) =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
+
+function table(header: string[], rows: string[][]): string {
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** The value across runs, for one scenario and target. */
+function across<T>(runs: Runs, scenario: ScenarioName, target: TargetName, pick: (r: T) => number | undefined): number {
+  return median(
+    runs.map((run) => (ok<T>(run[scenario]?.[target]) ? pick(ok<T>(run[scenario]?.[target])!) : undefined)),
+  );
+}
+
+function countsCell(runs: Runs, scenario: ScenarioName, target: TargetName): string {
+  const all = runs.map((run) => run[scenario]?.[target]).filter(Boolean) as Outcome[];
+  const failed = all.find((o): o is { failed: string } => 'failed' in o);
+  if (failed) return `failed: ${failed.failed.split('\n')[0].slice(0, 120)}`;
+  const counts = all.map((o) => (o as ScenarioResult).counts);
+  const received = counts.reduce((s, c) => s + c.received, 0);
+  const expected = counts.reduce((s, c) => s + c.expected, 0);
+  return `${fmt(received, 0)}/${fmt(expected, 0)}${received === expected ? '' : ' LOST'}`;
+}
+
+const targetsOf = (runs: Runs, scenario: ScenarioName) =>
+  SCENARIO_TARGETS[scenario].filter((t) => runs.some((run) => run[scenario]?.[t]));
+
+const nameOf = (target: TargetName) => (target === 'app' ? 'our app' : BASELINE_LABELS[target]);
+
+export function scenarioTables(runs: Runs): string {
+  const parts: string[] = [];
+  const has = (s: ScenarioName) => runs.some((run) => run[s]);
+  if (has('S1')) {
+    parts.push(
+      '### S1: idle subscribed connections and server RSS',
+      table(
+        [
+          'server',
+          'connections held',
+          'RSS before (MiB)',
+          'RSS after (MiB)',
+          'KiB per connection',
+          'check messages received/expected',
+        ],
+        targetsOf(runs, 'S1').map((t) => [
+          nameOf(t),
+          fmt(
+            across<S1Result>(runs, 'S1', t, (r) => r.connections),
+            0,
+          ),
+          fmt(across<S1Result>(runs, 'S1', t, (r) => r.rssBeforeMiB)),
+          fmt(across<S1Result>(runs, 'S1', t, (r) => r.rssAfterMiB)),
+          fmt(
+            across<S1Result>(runs, 'S1', t, (r) => r.kibPerConnection),
+            2,
+          ),
+          countsCell(runs, 'S1', t),
+        ]),
+      ),
+    );
+  }
+  if (has('S2')) {
+    parts.push(
+      `### S2: fan-out ceiling, 200 rooms × 50 subscribers (highest deliveries/s with p99 ≤ ${P99_LIMIT_MS} ms, nothing lost)`,
+      table(
+        [
+          'server',
+          'deliveries/s',
+          'p50 (ms)',
+          'p99 (ms)',
+          'per run',
+          'first failing step (last run)',
+          'received/expected (every step)',
+        ],
+        targetsOf(runs, 'S2').map((t) => {
+          const perRun = runs.map((run) => ok<S2Result>(run.S2?.[t])?.best?.deliveriesPerSec ?? 0);
+          const last = [...runs]
+            .reverse()
+            .map((run) => ok<S2Result>(run.S2?.[t]))
+            .find(Boolean);
+          const failing = last?.steps.find((s) => !s.pass);
+          return [
+            nameOf(t),
+            fmt(median(perRun), 0),
+            fmt(across<S2Result>(runs, 'S2', t, (r) => r.best?.p50)),
+            fmt(across<S2Result>(runs, 'S2', t, (r) => r.best?.p99)),
+            perRun.map((v) => fmt(v, 0)).join(', '),
+            failing ? `${fmt(failing.deliveriesPerSec, 0)}/s: ${failing.why}` : 'none',
+            countsCell(runs, 'S2', t),
+          ];
+        }),
+      ),
+    );
+  }
+  if (has('S3')) {
+    parts.push(
+      '### S3: one room of 2,000 subscribers, send → last delivery per message',
+      table(
+        [
+          'server',
+          'last delivery p50 (ms)',
+          'p99 (ms)',
+          'max (ms)',
+          'every delivery p50 (ms)',
+          'p99 (ms)',
+          'received/expected',
+        ],
+        targetsOf(runs, 'S3').map((t) => [
+          nameOf(t),
+          fmt(across<S3Result>(runs, 'S3', t, (r) => r.lastDelivery.p50)),
+          fmt(across<S3Result>(runs, 'S3', t, (r) => r.lastDelivery.p99)),
+          fmt(across<S3Result>(runs, 'S3', t, (r) => r.lastDelivery.max)),
+          fmt(across<S3Result>(runs, 'S3', t, (r) => r.allDeliveries.p50)),
+          fmt(across<S3Result>(runs, 'S3', t, (r) => r.allDeliveries.p99)),
+          countsCell(runs, 'S3', t),
+        ]),
+      ),
+    );
+  }
+  if (has('S4')) {
+    parts.push(
+      '### S4: the S2 layout at a fixed rate, one instance vs two through Redis',
+      table(
+        [
+          'server',
+          'deliveries/s',
+          'one: p50 (ms)',
+          'one: p99 (ms)',
+          'two: p50 (ms)',
+          'two: p99 (ms)',
+          'p50 two − one (ms)',
+          'received/expected',
+        ],
+        targetsOf(runs, 'S4').map((t) => [
+          nameOf(t),
+          fmt(
+            across<S4Result>(runs, 'S4', t, (r) => r.deliveriesPerSec),
+            0,
+          ),
+          fmt(across<S4Result>(runs, 'S4', t, (r) => r.one.p50)),
+          fmt(across<S4Result>(runs, 'S4', t, (r) => r.one.p99)),
+          fmt(across<S4Result>(runs, 'S4', t, (r) => r.two.p50)),
+          fmt(across<S4Result>(runs, 'S4', t, (r) => r.two.p99)),
+          fmt(
+            across<S4Result>(runs, 'S4', t, (r) => r.p50DeltaMs),
+            2,
+          ),
+          countsCell(runs, 'S4', t),
+        ]),
+      ),
+    );
+  }
+  if (has('S5')) {
+    parts.push(
+      '### S5: sendMessage over HTTP vs raw single-row INSERT, same concurrency',
+      table(
+        ['', 'ops/s', 'p50 (ms)', 'p99 (ms)'],
+        [
+          [
+            'our app: sendMessage (HTTP)',
+            fmt(
+              across<S5Result>(runs, 'S5', 'app', (r) => r.appOpsPerSec),
+              0,
+            ),
+            fmt(across<S5Result>(runs, 'S5', 'app', (r) => r.app.p50)),
+            fmt(across<S5Result>(runs, 'S5', 'app', (r) => r.app.p99)),
+          ],
+          [
+            'PostgreSQL: raw INSERT (pg Pool)',
+            fmt(
+              across<S5Result>(runs, 'S5', 'app', (r) => r.rawOpsPerSec),
+              0,
+            ),
+            fmt(across<S5Result>(runs, 'S5', 'app', (r) => r.raw.p50)),
+            fmt(across<S5Result>(runs, 'S5', 'app', (r) => r.raw.p99)),
+          ],
+        ],
+      ),
+      `\nRatio app / raw (median of per-run ratios): ${fmt(
+        across<S5Result>(runs, 'S5', 'app', (r) => r.ratio),
+        3,
+      )}; operations ok/attempted: ${countsCell(runs, 'S5', 'app')}`,
+    );
+  }
+  if (has('S6')) {
+    const rates = [...new Set(runs.flatMap((run) => ok<S6Result>(run.S6?.app)?.steps.map((s) => s.rate) ?? []))];
+    const at = (rate: number, pick: (s: S6Result['steps'][number]) => number) =>
+      across<S6Result>(runs, 'S6', 'app', (r) => {
+        const step = r.steps.find((s) => s.rate === rate);
+        return step ? pick(step) : undefined;
+      });
+    parts.push(
+      '### S6: presence churn on two instances, time until every instance has seen each join/leave',
+      table(
+        [
+          'joins+leaves/s',
+          'changes',
+          'converged on every instance',
+          'p50 (ms)',
+          'p99 (ms)',
+          'max (ms)',
+          'replicas agree after',
+        ],
+        rates.map((rate) => [
+          fmt(rate, 0),
+          fmt(
+            at(rate, (s) => s.changes),
+            0,
+          ),
+          fmt(
+            at(rate, (s) => s.converged),
+            0,
+          ),
+          fmt(at(rate, (s) => s.p50)),
+          fmt(at(rate, (s) => s.p99)),
+          fmt(at(rate, (s) => s.max)),
+          runs.every((run) => ok<S6Result>(run.S6?.app)?.steps.find((s) => s.rate === rate)?.replicasAgree)
+            ? 'yes'
+            : 'NO',
+        ]),
+      ),
+    );
+  }
+  return parts.join('\n\n');
+}
+
+/** The issue's targets, each as a median over runs (ratios computed within each run). */
+export function checkTargets(runs: Runs): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const perRun = <T>(scenario: ScenarioName, target: TargetName, pick: (r: T) => number | undefined) =>
+    runs.map((run) => {
+      const r = ok<T>(run[scenario]?.[target]);
+      return r ? pick(r) : undefined;
+    });
+  const ratio = (a: (number | undefined)[], b: (number | undefined)[]) =>
+    median(
+      a.map((x, i) => {
+        const y = b[i];
+        return x !== undefined && y !== undefined && y !== 0 ? x / y : undefined;
+      }),
+    );
+  const has = (scenario: ScenarioName, target: TargetName) => runs.some((run) => run[scenario]?.[target]);
+
+  const s2 = (t: TargetName) => perRun<S2Result>('S2', t, (r) => r.best?.deliveriesPerSec ?? 0);
+  for (const [baseline, factor] of [
+    ['ws-relay', 0.75],
+    ['graphql-naive', 2],
+    ['socketio', 1.5],
+  ] as const) {
+    if (!has('S2', 'app') || !has('S2', baseline)) continue;
+    const r = ratio(s2('app'), s2(baseline));
+    checks.push({
+      target: `S2 deliveries/s at p99 ≤ ${P99_LIMIT_MS} ms ≥ ${factor}× ${BASELINE_LABELS[baseline]}`,
+      measured: `${fmt(r, 2)}×`,
+      pass: r >= factor,
+      margin: r >= factor ? `+${fmt((r / factor - 1) * 100, 0)}% over` : `${fmt((1 - r / factor) * 100, 0)}% short`,
+    });
+  }
+  if (has('S3', 'app')) {
+    const p99 = median(perRun<S3Result>('S3', 'app', (r) => r.lastDelivery.p99));
+    checks.push({
+      target: 'S3 last-delivery p99 ≤ 150 ms',
+      measured: `${fmt(p99)} ms`,
+      pass: p99 <= 150,
+      margin: p99 <= 150 ? `${fmt(150 - p99)} ms to spare` : `${fmt(p99 - 150)} ms over`,
+    });
+    if (has('S3', 'ws-relay')) {
+      const r = ratio(
+        perRun<S3Result>('S3', 'app', (x) => x.lastDelivery.p99),
+        perRun<S3Result>('S3', 'ws-relay', (x) => x.lastDelivery.p99),
+      );
+      checks.push({
+        target: 'S3 last-delivery p99 ≤ 1.5× baseline 1',
+        measured: `${fmt(r, 2)}×`,
+        pass: r <= 1.5,
+        margin: r <= 1.5 ? `${fmt((1 - r / 1.5) * 100, 0)}% under` : `${fmt((r / 1.5 - 1) * 100, 0)}% over`,
+      });
+    }
+  }
+  if (has('S4', 'app')) {
+    const delta = median(perRun<S4Result>('S4', 'app', (r) => r.p50DeltaMs));
+    checks.push({
+      target: 'S4 p50 on two instances ≤ one instance + 2 ms',
+      measured: `${delta >= 0 ? '+' : ''}${fmt(delta, 2)} ms`,
+      pass: delta <= 2,
+      margin: delta <= 2 ? `${fmt(2 - delta, 2)} ms to spare` : `${fmt(delta - 2, 2)} ms over`,
+    });
+  }
+  if (has('S5', 'app')) {
+    const r = median(perRun<S5Result>('S5', 'app', (x) => x.ratio));
+    checks.push({
+      target: 'S5 sendMessage ops/s ≥ 0.5× raw INSERT',
+      measured: `${fmt(r, 3)}×`,
+      pass: r >= 0.5,
+      margin: r >= 0.5 ? `+${fmt((r / 0.5 - 1) * 100, 0)}% over` : `${fmt((1 - r / 0.5) * 100, 0)}% short`,
+    });
+  }
+  if (has('S1', 'app') && has('S1', 'ws-relay')) {
+    const r = ratio(
+      perRun<S1Result>('S1', 'app', (x) => x.kibPerConnection),
+      perRun<S1Result>('S1', 'ws-relay', (x) => x.kibPerConnection),
+    );
+    checks.push({
+      target: 'S1 RSS per idle subscribed connection ≤ 2× baseline 1',
+      measured: `${fmt(r, 2)}×`,
+      pass: r <= 2,
+      margin: r <= 2 ? `${fmt((1 - r / 2) * 100, 0)}% under` : `${fmt((r / 2 - 1) * 100, 0)}% over`,
+    });
+  }
+  if (runs.some((run) => ok<S6Result>(run.S6?.app)?.steps.some((s) => s.rate === 300))) {
+    const step = (r: S6Result) => r.steps.find((s) => s.rate === 300);
+    const p99 = median(perRun<S6Result>('S6', 'app', (r) => step(r)?.p99));
+    const complete = runs.every((run) => {
+      const s = ok<S6Result>(run.S6?.app) && step(ok<S6Result>(run.S6?.app)!);
+      return !s || (s.converged === s.changes && s.replicasAgree);
+    });
+    const pass = p99 <= 200 && complete;
+    checks.push({
+      target: 'S6 300 joins+leaves/s, every instance converged, p99 ≤ 200 ms',
+      measured: `p99 ${fmt(p99)} ms${complete ? '' : ', NOT every change converged'}`,
+      pass,
+      margin: p99 <= 200 ? `${fmt(200 - p99)} ms to spare` : `${fmt(p99 - 200)} ms over`,
+    });
+  }
+  return checks;
+}
+
+export function targetsTable(checks: TargetCheck[]): string {
+  return table(
+    ['target', 'measured (median of runs)', 'result', 'margin'],
+    checks.map((c) => [c.target, c.measured, c.pass ? 'PASS' : 'FAIL', c.margin]),
+  );
+}
+
+export function machine(): Record<string, string> {
+  const cpu = cpus();
+  return {
+    cpu: `${cpu[0]?.model ?? 'unknown'} (${cpu.length} cores)`,
+    ram: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    node: process.version,
+    kernel: `Linux ${release()}`,
+  };
+}
+
+/** Every delivery that had to arrive did, in every scenario that ran; false also when a scenario failed. */
+export function nothingLost(runs: Runs): boolean {
+  return runs.every((run) =>
+    SCENARIOS.every((s) =>
+      Object.values(run[s] ?? {}).every((o) => {
+        if (!o || 'failed' in o) return false;
+        const c: Counts = o.counts;
+        return c.expected > 0 && c.received === c.expected;
+      }),
+    ),
+  );
+}

@@ -1,0 +1,505 @@
+/**
+ * The six scenarios. Each starts what it needs, runs its load through a fresh worker pool, stops everything and
+ * returns plain numbers; medians, ratios and targets are the report's business.
+ */
+import { AppFixture, Room, roomsFor } from './fixture';
+import { mergeHistograms, summarize } from './histogram';
+import { logLine, progressLine, sleep, sum, WorkerPool } from './pool';
+import { ClientSpec, OpsResult, PresenceStepResult, TagStats } from './protocol';
+import { rssKiB, ServerProcess } from './processes';
+import { Environment, PROTOCOLS, startInstances, TargetName, wsUrl } from './targets';
+
+export type ScenarioName = 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6';
+export const SCENARIOS: ScenarioName[] = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'];
+export const SCENARIO_TARGETS: Record<ScenarioName, TargetName[]> = {
+  S1: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+  S2: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+  S3: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+  S4: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+  // Baselines have no database and no presence.
+  S5: ['app'],
+  S6: ['app'],
+};
+
+export const P99_LIMIT_MS = 100;
+/** A load of exactly one message per sender: 1000/s for 1 ms. */
+const ONE_MESSAGE = { rate: 1000, ms: 1 };
+
+/** Sizes and durations; `--quick` shrinks every one of them. */
+export interface Plan {
+  workers: number;
+  s1Connections: number;
+  /** Idle time before RSS is read, so start-up and connection churn settle. */
+  s1SettleMs: number;
+  s2Rooms: number;
+  s2PerRoom: number;
+  s2StartDeliveries: number;
+  s2MaxSteps: number;
+  s2Refinements: number;
+  stepMs: number;
+  /** Load at the first rate before measuring: JIT, pools and the GC settle after thousands of sockets opened. */
+  warmupMs: number;
+  s3Subscribers: number;
+  s3Messages: number;
+  s3SpacingMs: number;
+  s4DefaultDeliveries: number;
+  s4DurationMs: number;
+  s5Concurrency: number;
+  s5DurationMs: number;
+  s6Rates: number[];
+  s6StepMs: number;
+  s6HoldMs: number;
+  s6Pool: number;
+  s6DrainMs: number;
+}
+
+export const FULL_PLAN: Plan = {
+  workers: 2,
+  s1Connections: 5000,
+  s1SettleMs: 2000,
+  s2Rooms: 200,
+  s2PerRoom: 50,
+  s2StartDeliveries: 1000,
+  s2MaxSteps: 12,
+  s2Refinements: 2,
+  stepMs: 5000,
+  warmupMs: 3000,
+  s3Subscribers: 2000,
+  s3Messages: 50,
+  s3SpacingMs: 100,
+  s4DefaultDeliveries: 4000,
+  s4DurationMs: 8000,
+  s5Concurrency: 32,
+  s5DurationMs: 8000,
+  s6Rates: [100, 200, 300, 400],
+  s6StepMs: 5000,
+  s6HoldMs: 500,
+  s6Pool: 300,
+  s6DrainMs: 2000,
+};
+
+export const QUICK_PLAN: Plan = {
+  workers: 2,
+  s1Connections: 20,
+  s1SettleMs: 0,
+  s2Rooms: 4,
+  s2PerRoom: 5,
+  s2StartDeliveries: 100,
+  s2MaxSteps: 2,
+  s2Refinements: 0,
+  stepMs: 500,
+  warmupMs: 0,
+  s3Subscribers: 20,
+  s3Messages: 5,
+  s3SpacingMs: 50,
+  s4DefaultDeliveries: 100,
+  s4DurationMs: 500,
+  s5Concurrency: 4,
+  s5DurationMs: 1000,
+  s6Rates: [20],
+  s6StepMs: 1000,
+  s6HoldMs: 200,
+  s6Pool: 10,
+  s6DrainMs: 500,
+};
+
+/** Deliveries that had to arrive and did: every scenario reports them, so a loss is never silent. */
+export interface Counts {
+  expected: number;
+  received: number;
+}
+export interface Latency {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+export interface S1Result {
+  connections: number;
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  kibPerConnection: number;
+}
+export interface S2Step extends Latency, Counts {
+  deliveriesPerSec: number;
+  sendErrors: number;
+  pass: boolean;
+  why?: string;
+}
+export interface S2Result {
+  steps: S2Step[];
+  best?: { deliveriesPerSec: number; p50: number; p99: number };
+}
+export interface S3Result {
+  lastDelivery: Latency;
+  allDeliveries: Latency;
+}
+export interface S4Result {
+  deliveriesPerSec: number;
+  one: Latency;
+  two: Latency;
+  p50DeltaMs: number;
+}
+export interface S5Result {
+  appOpsPerSec: number;
+  rawOpsPerSec: number;
+  ratio: number;
+  app: Latency;
+  raw: Latency;
+}
+export interface S6Step extends Latency {
+  rate: number;
+  changes: number;
+  converged: number;
+  replicasAgree: boolean;
+}
+export interface S6Result {
+  steps: S6Step[];
+}
+export type ScenarioResult = (S1Result | S2Result | S3Result | S4Result | S5Result | S6Result) & {
+  counts: Counts;
+  errors: string[];
+};
+
+export interface Context {
+  plan: Plan;
+  env: Environment;
+  fixture: AppFixture;
+  flushRedis(): Promise<void>;
+  /** S4 runs at half of what S2 found for the same target in the same run. */
+  s2Best: Partial<Record<TargetName, number>>;
+}
+
+const latency = (encoded: string[]): Latency => {
+  const histogram = mergeHistograms(encoded);
+  const { p50, p95, p99, max } = summarize(histogram);
+  histogram.destroy();
+  return { p50, p95, p99, max };
+};
+
+/** Starts the instances with a clean Redis, runs `body`, and always stops the instances afterwards. */
+async function withInstances<T>(
+  ctx: Context,
+  target: TargetName,
+  count: number,
+  body: (servers: ServerProcess[]) => Promise<T>,
+): Promise<T> {
+  await ctx.flushRedis();
+  const servers = await startInstances(target, ctx.env, count);
+  try {
+    return await body(servers);
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+async function withPool<T>(ctx: Context, body: (pool: WorkerPool) => Promise<T>): Promise<T> {
+  const pool = new WorkerPool(ctx.plan.workers);
+  try {
+    return await body(pool);
+  } finally {
+    await pool.stop();
+  }
+}
+
+/**
+ * One client per member, each subscribed to its room; member m connects to instance m mod N, and room r's
+ * sender is member r mod N, so with two instances both subscribers and senders are split between them.
+ */
+function clientsFor(rooms: Room[], servers: ServerProcess[], target: TargetName): ClientSpec[] {
+  return rooms.flatMap((room, r) =>
+    room.members.map((member, m) => ({
+      url: wsUrl(servers[m % servers.length], target),
+      room: room.id,
+      token: member.token,
+      userId: member.userId,
+      firstName: member.firstName,
+      subscribe: true,
+      sender: m === r % servers.length,
+      roomSubscribers: room.members.length,
+    })),
+  );
+}
+
+async function openLive(pool: WorkerPool, target: TargetName, clients: ClientSpec[]): Promise<void> {
+  const opened = await pool.open(PROTOCOLS[target], clients);
+  if (opened.open < clients.length) {
+    throw new Error(`${clients.length - opened.open} of ${clients.length} sockets failed: ${opened.errors.join('; ')}`);
+  }
+  await pool.probeUntilLive(clients.length);
+}
+
+const setupReport = (line: string) => progressLine(line);
+
+function s2Rooms(ctx: Context, target: TargetName, servers: ServerProcess[], rooms = ctx.plan.s2Rooms) {
+  return roomsFor(target, ctx.fixture, servers[0].url, 's2', ctx.plan.s2Rooms, ctx.plan.s2PerRoom, setupReport).then(
+    (all) => all.slice(0, rooms),
+  );
+}
+
+function tagTotals(parts: TagStats[]) {
+  return {
+    expected: sum(parts, 'expected'),
+    received: sum(parts, 'received'),
+    sent: sum(parts, 'sent'),
+    sendErrors: sum(parts, 'sendErrors'),
+  };
+}
+
+/** S1: connections held, and the server's resident memory per idle subscribed connection. */
+export async function s1(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+  return withInstances(ctx, target, 1, async (servers) => {
+    const rooms = await s2Rooms(ctx, target, servers, Math.ceil(ctx.plan.s1Connections / ctx.plan.s2PerRoom));
+    await sleep(ctx.plan.s1SettleMs / 2);
+    const before = rssKiB(servers[0].pid);
+    return withPool(ctx, async (pool) => {
+      const clients = clientsFor(rooms, servers, target).slice(0, ctx.plan.s1Connections);
+      await openLive(pool, target, clients);
+      // One message per room proves every subscription is live, and nothing is lost.
+      await pool.load(0, ONE_MESSAGE.rate, ONE_MESSAGE.ms, 'S1 check');
+      const stats = tagTotals((await pool.drain([0], 10_000))[0]);
+      await sleep(ctx.plan.s1SettleMs);
+      const after = rssKiB(servers[0].pid);
+      const status = await pool.status();
+      return {
+        connections: status.open - status.closed,
+        rssBeforeMiB: before / 1024,
+        rssAfterMiB: after / 1024,
+        kibPerConnection: (after - before) / clients.length,
+        counts: { expected: stats.expected, received: stats.received },
+        errors: status.errors,
+      };
+    });
+  });
+}
+
+/** S2: 200 rooms × 50 subscribers; the highest deliveries/s with p99 ≤ 100 ms and nothing lost. */
+export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+  const { plan } = ctx;
+  return withInstances(ctx, target, 1, async (servers) => {
+    const rooms = await s2Rooms(ctx, target, servers);
+    return withPool(ctx, async (pool) => {
+      const clients = clientsFor(rooms, servers, target);
+      await openLive(pool, target, clients);
+      await warmUp(pool, plan, plan.s2StartDeliveries / plan.s2PerRoom / rooms.length);
+      const steps: S2Step[] = [];
+      let tag = 0;
+      const step = async (deliveriesPerSec: number): Promise<S2Step> => {
+        const perSenderRate = deliveriesPerSec / plan.s2PerRoom / rooms.length;
+        const label = `step ${tag + 1} at ${deliveriesPerSec} deliveries/s`;
+        const started = performance.now();
+        await pool.load(tag, perSenderRate, plan.stepMs, label);
+        const sendingMs = performance.now() - started;
+        const parts = (await pool.drain([tag], 5000))[tag];
+        const totals = tagTotals(parts);
+        const lat = latency(parts.map((p) => p.histogram));
+        const problems = [
+          totals.received < totals.expected && `${totals.expected - totals.received} lost`,
+          totals.sendErrors && `${totals.sendErrors} sends failed`,
+          !(lat.p99 <= P99_LIMIT_MS) && `p99 ${lat.p99} ms`,
+          sendingMs > plan.stepMs * 1.1 && 'the generator fell behind its send schedule',
+        ].filter(Boolean);
+        const result: S2Step = {
+          deliveriesPerSec,
+          ...totals,
+          ...lat,
+          pass: problems.length === 0,
+          why: problems.join(', ') || undefined,
+        };
+        steps.push(result);
+        tag++;
+        logLine(`${label}: ${result.pass ? 'pass' : `fail (${result.why})`}, p50 ${lat.p50} p99 ${lat.p99} ms`);
+        return result;
+      };
+      // Double until a step fails, then bisect (geometrically) between the last pass and the first failure.
+      let pass: number | undefined;
+      let fail: number | undefined;
+      for (let rate = plan.s2StartDeliveries, i = 0; i < plan.s2MaxSteps; rate *= 2, i++) {
+        if ((await step(rate)).pass) pass = rate;
+        else {
+          fail = rate;
+          break;
+        }
+      }
+      for (let i = 0; i < plan.s2Refinements && fail !== undefined && pass !== undefined; i++) {
+        // An overloaded server may still be working through a backlog; let it finish before the next step.
+        await quiesce(pool);
+        if ((await pool.status()).closed > 0) break;
+        const rate = Math.round(Math.sqrt(pass * fail) / 50) * 50;
+        if (rate <= pass || rate >= fail) break;
+        if ((await step(rate)).pass) pass = rate;
+        else fail = rate;
+      }
+      const best = steps.filter((s) => s.pass).sort((a, b) => b.deliveriesPerSec - a.deliveriesPerSec)[0];
+      return {
+        steps,
+        best: best && { deliveriesPerSec: best.deliveriesPerSec, p50: best.p50, p99: best.p99 },
+        counts: { expected: sum(steps, 'expected'), received: sum(steps, 'received') },
+        errors: (await pool.status()).errors,
+      };
+    });
+  });
+}
+
+const WARMUP_TAG = 9999;
+
+/** Unmeasured load (its own tag), then a pause until it has been delivered. */
+async function warmUp(pool: WorkerPool, plan: Plan, perSenderRate: number): Promise<void> {
+  if (!plan.warmupMs) return;
+  await pool.load(WARMUP_TAG, perSenderRate, plan.warmupMs, 'warming up');
+  await quiesce(pool);
+}
+
+/** Waits until deliveries stop arriving (at most 20 s). */
+async function quiesce(pool: WorkerPool): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 40; i++) {
+    const { received } = await pool.status();
+    if (received === last) return;
+    last = received;
+    await sleep(500);
+  }
+}
+
+/** S3: one room of 2,000 subscribers; per message, the time from send to its last delivery. */
+export async function s3(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+  const { plan } = ctx;
+  return withInstances(ctx, target, 1, async (servers) => {
+    const [room] = await roomsFor(target, ctx.fixture, servers[0].url, 's3', 1, plan.s3Subscribers, setupReport);
+    return withPool(ctx, async (pool) => {
+      await openLive(pool, target, clientsFor([room], servers, target));
+      const tags = Array.from({ length: plan.s3Messages }, (_, i) => i);
+      for (const tag of tags) {
+        await pool.load(tag, ONE_MESSAGE.rate, ONE_MESSAGE.ms, `S3 message ${tag + 1}/${plan.s3Messages}`);
+        await sleep(plan.s3SpacingMs);
+      }
+      const stats = await pool.drain(tags, 10_000);
+      const lastDelivery: number[] = [];
+      let expected = 0;
+      let received = 0;
+      for (const tag of tags) {
+        const totals = tagTotals(stats[tag]);
+        expected += totals.expected;
+        received += totals.received;
+        if (totals.received >= totals.expected) lastDelivery.push(Math.max(...stats[tag].map((p) => p.maxUs)) / 1000);
+      }
+      lastDelivery.sort((a, b) => a - b);
+      const rank = (p: number) => lastDelivery[Math.max(0, Math.ceil((p / 100) * lastDelivery.length) - 1)] ?? NaN;
+      return {
+        lastDelivery: { p50: rank(50), p95: rank(95), p99: rank(99), max: rank(100) },
+        allDeliveries: latency(tags.flatMap((tag) => stats[tag].map((p) => p.histogram))),
+        counts: { expected, received },
+        errors: (await pool.status()).errors,
+      };
+    });
+  });
+}
+
+/** S4: the S2 layout at a fixed rate, on one instance and then on two through Redis; p50 compared. */
+export async function s4(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+  const { plan } = ctx;
+  const found = ctx.s2Best[target];
+  const deliveriesPerSec = Math.min(10_000, found ? Math.round(found / 2 / 100) * 100 : plan.s4DefaultDeliveries);
+  const counts: Counts = { expected: 0, received: 0 };
+  const errors: string[] = [];
+  const phase = (instances: number) =>
+    withInstances(ctx, target, instances, async (servers) => {
+      const rooms = await s2Rooms(ctx, target, servers);
+      return withPool(ctx, async (pool) => {
+        await openLive(pool, target, clientsFor(rooms, servers, target));
+        const perSenderRate = deliveriesPerSec / plan.s2PerRoom / rooms.length;
+        await warmUp(pool, plan, perSenderRate);
+        await pool.load(0, perSenderRate, plan.s4DurationMs, `S4 ${instances} instance(s), ${deliveriesPerSec}/s`);
+        const parts = (await pool.drain([0], 5000))[0];
+        const totals = tagTotals(parts);
+        counts.expected += totals.expected;
+        counts.received += totals.received;
+        errors.push(...(await pool.status()).errors);
+        return latency(parts.map((p) => p.histogram));
+      });
+    });
+  const one = await phase(1);
+  const two = await phase(2);
+  return { deliveriesPerSec, one, two, p50DeltaMs: two.p50 - one.p50, counts, errors };
+}
+
+/** S5: sendMessage over HTTP at a fixed concurrency, against raw single-row INSERTs at the same concurrency. */
+export async function s5(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+  const { plan } = ctx;
+  const app = await withInstances(ctx, target, 1, async (servers) => {
+    const rooms = await s2Rooms(ctx, target, servers);
+    const senders = Array.from({ length: plan.s5Concurrency }, (_, i) => rooms[i % rooms.length]);
+    return withPool({ ...ctx, plan: { ...plan, workers: 1 } }, (pool) =>
+      pool.one<OpsResult>({
+        method: 'httpLoad',
+        params: {
+          url: `${servers[0].url}/graphql`,
+          tokens: senders.map((room) => room.members[0].token!),
+          rooms: senders.map((room) => room.id),
+          concurrency: plan.s5Concurrency,
+          durationMs: plan.s5DurationMs,
+        },
+      }),
+    );
+  });
+  const raw = await withPool({ ...ctx, plan: { ...plan, workers: 1 } }, (pool) =>
+    pool.one<OpsResult>({
+      method: 'pgLoad',
+      params: { databaseUrl: ctx.env.databaseUrl, concurrency: plan.s5Concurrency, durationMs: plan.s5DurationMs },
+    }),
+  );
+  const perSec = (r: OpsResult) => (r.ok / r.elapsedMs) * 1000;
+  return {
+    appOpsPerSec: perSec(app),
+    rawOpsPerSec: perSec(raw),
+    ratio: perSec(app) / perSec(raw),
+    app: latency([app.histogram]),
+    raw: latency([raw.histogram]),
+    counts: { expected: app.ok + app.errors + raw.ok + raw.errors, received: app.ok + raw.ok },
+    errors: [...app.errorSamples, ...raw.errorSamples],
+  };
+}
+
+/** S6: presence churn at rising rates on two instances; time until every instance's replica has each change. */
+export async function s6(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+  const { plan } = ctx;
+  return withInstances(ctx, target, 2, async (servers) => {
+    const [room] = await roomsFor(target, ctx.fixture, servers[0].url, 's6', 1, plan.s6Pool + 1, setupReport);
+    const results = await withPool({ ...ctx, plan: { ...plan, workers: 1 } }, (pool) =>
+      pool.one<PresenceStepResult[]>({
+        method: 'presence',
+        params: {
+          urls: servers.map((s) => wsUrl(s, target)),
+          room: room.id,
+          watcherToken: room.members[0].token!,
+          joinerTokens: room.members.slice(1).map((m) => m.token!),
+          rates: plan.s6Rates,
+          stepMs: plan.s6StepMs,
+          holdMs: plan.s6HoldMs,
+          drainMs: plan.s6DrainMs,
+        },
+      }),
+    );
+    const steps: S6Step[] = results.map((r) => ({
+      rate: r.rate,
+      changes: r.joins + r.leaves,
+      converged: r.converged,
+      replicasAgree: r.replicasAgree,
+      ...latency([r.histogram]),
+    }));
+    return {
+      steps,
+      counts: { expected: sum(steps, 'changes'), received: sum(steps, 'converged') },
+      errors: results.flatMap((r) => r.errors),
+    };
+  });
+}
+
+export const RUNNERS: Record<ScenarioName, (ctx: Context, target: TargetName) => Promise<ScenarioResult>> = {
+  S1: s1,
+  S2: s2,
+  S3: s3,
+  S4: s4,
+  S5: s5,
+  S6: s6,
+};

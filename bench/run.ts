@@ -1,0 +1,322 @@
+/**
+ * `npm run bench`: builds the app if needed, starts a private Redis and a fresh PostgreSQL database, runs each
+ * scenario against our app and every baseline (fresh server processes and load-generator workers each time),
+ * prints the tables and writes the results (JSON, and Markdown: bench/RESULTS.md for a complete full run).
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppFixture } from './lib/fixture';
+import { progressLine, setProgressPrefix } from './lib/pool';
+import { createDatabase, killAll, startRedis } from './lib/processes';
+import { checkTargets, machine, nothingLost, Runs, scenarioTables, targetsTable } from './lib/report';
+import {
+  Context,
+  FULL_PLAN,
+  P99_LIMIT_MS,
+  QUICK_PLAN,
+  RUNNERS,
+  S2Result,
+  SCENARIOS,
+  SCENARIO_TARGETS,
+  ScenarioName,
+} from './lib/scenarios';
+import { TargetName, TARGETS } from './lib/targets';
+
+const ROOT = join(__dirname, '..', '..');
+const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const USAGE = `usage: npm run bench -- [options]
+
+  --scenario S1,S2   scenarios to run (default: all of S1-S6)
+  --target app,...   servers to run them against: app, ws-relay, graphql-naive, socketio (default: all)
+  --runs N           repeat everything N times and report medians (default 3; 1 with --quick)
+  --quick            a tiny version of every scenario, to check the harness (well under a minute)
+  --out DIR          write results (JSON and RESULTS.md) into DIR instead of bench/results and bench/RESULTS.md
+  --profile          run the app under node --cpu-prof and print its hottest functions
+
+Environment: BENCH_DATABASE_URL (admin URL of the PostgreSQL server; default ${ADMIN_DATABASE_URL}).`;
+
+interface Options {
+  scenarios: ScenarioName[];
+  targets: TargetName[];
+  runs: number;
+  quick: boolean;
+  out?: string;
+  profile: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { scenarios: SCENARIOS, targets: TARGETS, runs: 3, quick: false, profile: false };
+  let runsGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const value = () => inline ?? argv[++i] ?? fail(`${flag} needs a value`);
+    const list = <T extends string>(allowed: readonly T[]) =>
+      value()
+        .split(',')
+        .map((v) => {
+          const found = allowed.find((a) => a.toLowerCase() === v.trim().toLowerCase());
+          return found ?? fail(`unknown value ${v} for ${flag}: expected one of ${allowed.join(', ')}`);
+        });
+    switch (flag) {
+      case '--scenario':
+      case '--scenarios':
+        options.scenarios = list(SCENARIOS);
+        break;
+      case '--target':
+      case '--targets':
+        options.targets = list(TARGETS);
+        break;
+      case '--runs':
+        options.runs = Number(value());
+        if (!Number.isInteger(options.runs) || options.runs < 1) fail('--runs needs a whole number ≥ 1');
+        runsGiven = true;
+        break;
+      case '--quick':
+        options.quick = true;
+        break;
+      case '--out':
+        options.out = value();
+        break;
+      case '--profile':
+        options.profile = true;
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        fail(`unknown option ${flag}\n${USAGE}`);
+    }
+  }
+  if (options.quick && !runsGiven) options.runs = 1;
+  return options;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** `npm run build` when dist/main.js is missing or older than any source file. */
+function buildAppIfNeeded(): void {
+  const main = join(ROOT, 'dist', 'main.js');
+  if (existsSync(main) && statSync(main).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
+  process.stderr.write('bench: building the app (npm run build)\n');
+  const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  if (result.status !== 0) fail('npm run build failed');
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+/** The hottest functions by self time, summed over every .cpuprofile the app wrote. */
+function summarizeProfiles(dir: string): string {
+  const self = new Map<string, number>();
+  const byPackage = new Map<string, number>();
+  let total = 0;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
+    for (const node of profile.nodes) {
+      const hits = node.hitCount ?? 0;
+      if (!hits) continue;
+      total += hits;
+      const { functionName, url, lineNumber } = node.callFrame;
+      const where = url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
+      const key = `${functionName || '(anonymous)'} ${where ? `${where}:${lineNumber + 1}` : ''}`.trim();
+      self.set(key, (self.get(key) ?? 0) + hits);
+      const pkg =
+        /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1] ??
+        (where.startsWith('dist/')
+          ? 'app (dist)'
+          : where.startsWith('node:')
+            ? 'node core'
+            : where
+              ? where
+              : functionName);
+      byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + hits);
+    }
+  }
+  const top = (map: Map<string, number>, n: number) =>
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, hits]) => `${((hits / total) * 100).toFixed(1).padStart(5)}%  ${name}`)
+      .join('\n');
+  return `Self time by package or area:\n${top(byPackage, 15)}\n\nHottest functions (self time):\n${top(self, 30)}\n`;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const plan = options.quick ? QUICK_PLAN : FULL_PLAN;
+  const started = Date.now();
+  const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..+/, '');
+  const outDir = options.out ?? join(ROOT, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const profileDir = join(outDir, `profiles-${stamp}`);
+  const complete = options.scenarios.length === SCENARIOS.length && options.targets.length === TARGETS.length;
+
+  buildAppIfNeeded();
+  const redis = await startRedis();
+  const database = await createDatabase(ADMIN_DATABASE_URL);
+  let interrupted = false;
+  const cleanUp = async () => {
+    killAll();
+    await redis.stop().catch(() => undefined);
+    await database
+      .drop()
+      .catch((e: unknown) => process.stderr.write(`bench: could not drop the database: ${String(e)}\n`));
+  };
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    progressLine('');
+    process.stderr.write('bench: interrupted, cleaning up\n');
+    void cleanUp().then(() => process.exit(130));
+  });
+
+  const ctx: Context = {
+    plan,
+    env: {
+      redisUrl: redis.url,
+      databaseUrl: database.url,
+      appNodeArgs: options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    },
+    fixture: new AppFixture(randomBytes(3).toString('hex')),
+    flushRedis: redis.flush,
+    s2Best: {},
+  };
+  const runs: Runs = [];
+  let failures = 0;
+  try {
+    for (let r = 0; r < options.runs; r++) {
+      const run: Runs[number] = {};
+      runs.push(run);
+      ctx.s2Best = {};
+      for (const scenario of options.scenarios) {
+        for (const target of SCENARIO_TARGETS[scenario].filter((t) => options.targets.includes(t))) {
+          const label = `[run ${r + 1}/${options.runs} ${scenario} ${target}]`;
+          setProgressPrefix(label);
+          const t0 = Date.now();
+          try {
+            const result = await RUNNERS[scenario](ctx, target);
+            (run[scenario] ??= {})[target] = result;
+            if (scenario === 'S2') ctx.s2Best[target] = (result as S2Result).best?.deliveriesPerSec;
+            const { expected, received } = result.counts;
+            progressLine('');
+            process.stderr.write(
+              `${label} done in ${((Date.now() - t0) / 1000).toFixed(0)} s: received ${received}/${expected}${received === expected ? '' : ' LOST'}${result.errors.length ? `; errors: ${result.errors.slice(0, 3).join('; ')}` : ''}\n`,
+            );
+          } catch (error) {
+            failures++;
+            const message = error instanceof Error ? error.message : String(error);
+            (run[scenario] ??= {})[target] = { failed: message };
+            progressLine('');
+            process.stderr.write(`${label} FAILED: ${message}\n`);
+          }
+        }
+      }
+    }
+  } finally {
+    await cleanUp();
+  }
+
+  const durationS = (Date.now() - started) / 1000;
+  const checks = checkTargets(runs);
+  const host = machine();
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const tables = scenarioTables(runs);
+  const markdown = `# Benchmark results
+
+Written by \`${command}\` on ${new Date(started).toISOString()}; took ${(durationS / 60).toFixed(1)} min.
+${options.quick ? '\n**Quick mode: tiny sizes, one run; these numbers mean nothing.**\n' : ''}
+Machine: ${host.cpu}, ${host.ram} RAM, Node ${host.node}, ${host.kernel}. The load generator (${plan.workers} worker
+processes), the servers, PostgreSQL and Redis share these cores, and other work may run on the machine, so treat
+differences of a few percent as noise. Every figure is the median of ${options.runs} run(s); ratios are computed
+within each run, then their median is taken.
+
+## Targets
+
+${checks.length ? targetsTable(checks) : 'No target applies to the scenarios that ran.'}
+
+## Scenarios
+
+${tables}
+
+## How it is measured
+
+- Subscribers of our app all use one selection, what a chat client renders for a new message:
+  \`messageAdded(chatId) { id seq content createdAt user { id firstName } }\`. The baselines deliver the same
+  fields. Our app's senders use \`sendMessage\` as a mutation over their own graphql-ws socket (what a connected
+  client does); the sender is a member of the room and receives its own message too.
+- Latency is publish-to-deliver, end to end: the send time travels in the message content and the receiving
+  worker subtracts it from its own clock (performance.timeOrigin + now, one machine). For our app it includes the
+  PostgreSQL commit that comes before the publish; the baselines have no database.
+- S2 doubles the send rate from ${plan.s2StartDeliveries} deliveries/s in steps of ${plan.stepMs / 1000} s until a step fails
+  (p99 > ${P99_LIMIT_MS} ms, a lost delivery, a failed send, or the generator falling behind), then bisects ${plan.s2Refinements} times between the last pass and the
+  first failure. The figure is the last passing step's rate.
+- S4 runs at half of the target's own S2 figure from the same run (at most 10,000 deliveries/s), for ${plan.s4DurationMs / 1000} s, first on one
+  instance, then on two through Redis (subscribers and senders split between them).
+- S5 runs ${plan.s5Concurrency} closed loops for ${plan.s5DurationMs / 1000} s each way; the raw INSERT goes into a table like \`messages\`
+  (same columns, unique keys and index, no foreign keys) through a pg Pool of ${plan.s5Concurrency}.
+- S6 counts joins and leaves together: at R changes/s, R/2 subscriptions start per second and each completes after
+  ${plan.s6HoldMs} ms; every joiner also receives the room's DIFFs (selection \`{ kind selfRef }\`). One watcher per instance
+  (\`track: false\`) applies STATE and DIFFs; a change's latency is from its subscribe or complete to the moment the
+  last watcher saw it.
+- The app runs with \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, cheap password hashing (sign-up is setup) and the
+  per-user rate limits raised; every other limit is as shipped.
+`;
+  const json = {
+    command,
+    started: new Date(started).toISOString(),
+    durationS,
+    machine: host,
+    plan,
+    options,
+    runs,
+    checks,
+  };
+  const jsonPath = join(outDir, `${stamp}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
+  const markdownPath =
+    options.out !== undefined
+      ? join(outDir, 'RESULTS.md')
+      : !options.quick && complete
+        ? join(ROOT, 'bench', 'RESULTS.md')
+        : join(outDir, `${stamp}.md`);
+  writeFileSync(markdownPath, markdown);
+
+  process.stdout.write(`${tables}\n\n${checks.length ? `${targetsTable(checks)}\n\n` : ''}`);
+  if (options.profile && existsSync(profileDir)) {
+    const summary = summarizeProfiles(profileDir);
+    writeFileSync(join(profileDir, 'summary.txt'), summary);
+    process.stdout.write(`CPU profile of the app (${profileDir}):\n${summary}\n`);
+  }
+  process.stdout.write(`Results: ${jsonPath} and ${markdownPath}; took ${(durationS / 60).toFixed(1)} min.\n`);
+  const lost = !nothingLost(runs);
+  if (failures) process.stderr.write(`bench: ${failures} scenario run(s) failed\n`);
+  // A loss in S2's overload step is what overload looks like; in a quick run nothing may be lost at all.
+  if (lost) process.stderr.write('bench: some deliveries were lost (see the received/expected columns)\n');
+  process.exit(failures || (options.quick && lost) ? 1 : 0);
+}
+
+main().catch((error: unknown) => {
+  killAll();
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

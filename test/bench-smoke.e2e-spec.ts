@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..');
+
+interface Outcome {
+  failed?: string;
+  counts?: { expected: number; received: number };
+}
+
+/**
+ * `npm run bench -- --quick` end to end: every scenario against our app and every baseline, at toy sizes. It
+ * proves the harness works (servers start, sockets subscribe, deliveries are counted), not any performance.
+ */
+describe('benchmark (quick)', () => {
+  let out: string;
+
+  beforeAll(() => {
+    out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  });
+
+  afterAll(() => {
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('runs every scenario against every server and loses nothing', async () => {
+    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn('npm', ['run', 'bench', '--', '--quick', '--out', out], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.once('exit', (exitCode) => resolve({ code: exitCode, output: text }));
+    });
+    expect({ code, tail: output.slice(-3000) }).toMatchObject({ code: 0 });
+
+    const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+    expect(files).toHaveLength(1);
+    const results = JSON.parse(readFileSync(join(out, files[0]), 'utf8')) as {
+      runs: Record<string, Record<string, Outcome>>[];
+    };
+    expect(results.runs).toHaveLength(1);
+    const expectedTargets: Record<string, string[]> = {
+      S1: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+      S2: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+      S3: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+      S4: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+      S5: ['app'],
+      S6: ['app'],
+    };
+    const counts: Record<string, string> = {};
+    for (const [scenario, targets] of Object.entries(expectedTargets)) {
+      for (const target of targets) {
+        const outcome = results.runs[0][scenario]?.[target];
+        counts[`${scenario} ${target}`] = outcome?.counts
+          ? `${outcome.counts.received}/${outcome.counts.expected}`
+          : `missing: ${outcome?.failed ?? 'no result'}`;
+        expect(outcome?.counts?.expected).toBeGreaterThan(0);
+      }
+    }
+    for (const [key, value] of Object.entries(counts)) {
+      const [received, expected] = value.split('/');
+      expect({ key, received }).toEqual({ key, received: expected });
+    }
+    expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toContain('## Targets');
+  }, 180_000);
+});
