@@ -220,3 +220,51 @@ describe.each([
     ).toBe('FORBIDDEN');
   });
 });
+
+describe('sending a message clears typing (two instances, no lapse in sight)', () => {
+  let db: TestDatabase;
+  let a: AppProcess;
+  let b: AppProcess;
+  const handles: WsClientHandle[] = [];
+  const open = (app: AppProcess, user: TestUser) => {
+    const handle = connect(app.wsUrl, user.token);
+    handles.push(handle);
+    return handle;
+  };
+
+  beforeAll(async () => {
+    db = await TestDatabase.create();
+    // Typing would lapse only after ten minutes: whatever clears it here is the message.
+    const env = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, PRESENCE_TYPING_TIMEOUT_MS: '600000' };
+    [a, b] = await Promise.all([AppProcess.start(env), AppProcess.start(env)]);
+  });
+
+  afterAll(async () => {
+    await Promise.all(handles.splice(0).map((h) => h.dispose()));
+    await Promise.all([a?.stop(), b?.stop()]);
+    await db?.drop();
+  });
+
+  it("clears the author's typing metas on every instance in one DIFF", async () => {
+    const [alice, bob] = await Promise.all([signUp(a.url, 'Alice'), signUp(a.url, 'Bob')]);
+    const chatId = await createChat(a.url, alice);
+    await joinChat(a.url, bob, chatId);
+    const tabs = [presence(open(a, alice), chatId), presence(open(b, alice), chatId)];
+    await Promise.all(tabs.map((tab) => tab.count(1)));
+    const view = presence(open(b, bob), chatId, false);
+    const typing = () => [...applyEvents(view.data).values()].filter((m) => m.typing).length;
+    await view.until(() => applyEvents(view.data).size === 2, 'both tabs');
+
+    expect(ok(await gql<{ setTyping: boolean }>(a.url, SET_TYPING, { c: chatId, t: true }, alice.token))).toEqual({
+      setTyping: true,
+    });
+    await view.until(() => typing() === 2, 'both tabs typing');
+    const before = view.data.length;
+
+    await sendMessage(b.url, alice, chatId, 'sent, so no longer typing');
+    await view.until(() => typing() === 0, 'typing cleared by the message');
+    const clearing = view.data.slice(before);
+    expect(clearing).toHaveLength(1);
+    expect(clearing[0].joins.flatMap((g) => g.metas).map((m) => m.typing)).toEqual([false, false]);
+  });
+});

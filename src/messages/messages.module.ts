@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ChatsModule } from '../chats/chats.module';
-import { PresenceModule } from '../presence/presence.module';
 import { MessageEntity } from './message.entity';
 import { MessageStreamsService } from './message-streams.service';
 import { MessagesRepository } from './messages.repository';
@@ -10,7 +9,7 @@ import { MessagesService } from './messages.service';
 
 /** Owns messages: sending, history, and the live messageAdded stream with its resume. */
 @Module({
-  imports: [TypeOrmModule.forFeature([MessageEntity]), ChatsModule, PresenceModule],
+  imports: [TypeOrmModule.forFeature([MessageEntity]), ChatsModule],
   providers: [MessagesRepository, MessagesService, MessageStreamsService, MessagesResolver, ChatMessagesResolver],
   exports: [MessagesService],
 })

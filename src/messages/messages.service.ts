@@ -6,7 +6,6 @@ import { isUuid } from '../common/uuid';
 import { requireText } from '../common/text';
 import { ChatsService } from '../chats/chats.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { PresenceService } from '../presence/presence.service';
 import { EventBus } from '../pubsub/event-bus';
 import { MessageEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
@@ -31,7 +30,6 @@ export class MessagesService {
     private readonly messages: MessagesRepository,
     private readonly chats: ChatsService,
     private readonly bus: EventBus,
-    private readonly presence: PresenceService,
     private readonly metrics: MetricsService,
     config: AppConfig,
   ) {
@@ -55,7 +53,6 @@ export class MessagesService {
     if (!duplicate) {
       this.metrics.messagesSent.inc();
       await this.bus.publish(topics.messages(message.chatId), toEvent(message));
-      this.presence.clearTyping(message.chatId, viewer.id);
     }
     return message;
   }

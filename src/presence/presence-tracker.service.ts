@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
+import { topics } from '../pubsub/topics';
 import { StoredMeta } from './presence-meta';
 import { Replica } from './presence-replicas';
 import { PresenceStore } from './presence-store';
@@ -22,6 +23,8 @@ interface OwnedMeta {
 export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(PresenceTracker.name);
   private readonly owned = new Map<string, OwnedMeta>();
+  /** The same metas by chat, so a message event finds its chat's few owned metas without a scan of all. */
+  private readonly ownedByChat = new Map<string, Set<OwnedMeta>>();
   private readonly replicas = new Map<string, Promise<Replica>>();
   private readonly replicaListeners = new Map<string, () => void>();
   private heartbeatTimer?: NodeJS.Timeout;
@@ -66,6 +69,7 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
     clearInterval(this.heartbeatTimer);
     for (const owned of this.owned.values()) clearTimeout(owned.lapseTimer);
     this.owned.clear();
+    this.ownedByChat.clear();
     const removed = await this.store.reap(this.instanceId, Date.now(), true).catch((error: Error) => {
       this.logger.warn(`could not remove this instance's presence: ${error.message}`);
       return 0;
@@ -78,14 +82,31 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   }
 
   async track(chatId: string, meta: StoredMeta): Promise<number> {
-    this.owned.set(meta.trackKey, { chatId, meta });
-    this.metrics.presenceMetas.set(this.owned.size);
+    const owned: OwnedMeta = { chatId, meta };
+    this.own(owned);
     try {
       return await this.store.join(chatId, meta);
     } catch (error) {
-      this.owned.delete(meta.trackKey);
+      this.disown(owned);
       throw error;
     }
+  }
+
+  private own(owned: OwnedMeta): void {
+    this.owned.set(owned.meta.trackKey, owned);
+    let inChat = this.ownedByChat.get(owned.chatId);
+    if (!inChat) this.ownedByChat.set(owned.chatId, (inChat = new Set()));
+    inChat.add(owned);
+    this.metrics.presenceMetas.set(this.owned.size);
+  }
+
+  private disown(owned: OwnedMeta): void {
+    clearTimeout(owned.lapseTimer);
+    this.owned.delete(owned.meta.trackKey);
+    const inChat = this.ownedByChat.get(owned.chatId);
+    inChat?.delete(owned);
+    if (inChat?.size === 0) this.ownedByChat.delete(owned.chatId);
+    this.metrics.presenceMetas.set(this.owned.size);
   }
 
   /** How many metas a user has in the replica's chat, counting this instance's joins still on their way. */
@@ -105,9 +126,7 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   async untrack(chatId: string, trackKey: string): Promise<void> {
     const owned = this.owned.get(trackKey);
     if (!owned) return;
-    clearTimeout(owned.lapseTimer);
-    this.owned.delete(trackKey);
-    this.metrics.presenceMetas.set(this.owned.size);
+    this.disown(owned);
     // If Redis is away this fails; reconciliation removes the meta when it is back.
     await this.store.leave(chatId, this.instanceId, [trackKey]).catch((error: Error) => {
       this.logger.warn(`untrack in chat ${chatId} failed, will reconcile: ${error.message}`);
@@ -153,9 +172,37 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
         for (const meta of joins) this.followOwned(meta);
       }),
     );
-    await replica.start(this.bus);
+    // Sending a message ends its author's typing. The instances that own typing metas clear them when the
+    // message goes by, so a send costs no presence round trip of its own. Every owned meta's chat has a replica.
+    const stopWatchingMessages = await this.bus.subscribe(topics.messages(chatId), (event) =>
+      this.clearTypingOf(chatId, event.message.user.id),
+    );
+    const stopFollowing = this.replicaListeners.get(chatId);
+    this.replicaListeners.set(chatId, () => {
+      stopFollowing?.();
+      stopWatchingMessages();
+    });
+    try {
+      await replica.start(this.bus);
+    } catch (error) {
+      this.replicaListeners.get(chatId)?.();
+      this.replicaListeners.delete(chatId);
+      throw error;
+    }
     for (const meta of replica.metas()) this.followOwned(meta);
     return replica;
+  }
+
+  private clearTypingOf(chatId: string, userId: string): void {
+    for (const owned of this.ownedByChat.get(chatId) ?? []) {
+      if (owned.meta.userId !== userId || !owned.meta.typing) continue;
+      // One call clears every meta of the author in the chat, wherever it lives, in one DIFF; an owner that
+      // calls too late changes nothing and publishes nothing.
+      this.store.setTyping(chatId, userId, null, false, 0).catch((error: Error) => {
+        this.logger.warn(`clearing typing in chat ${chatId} failed: ${error.message}`);
+      });
+      return;
+    }
   }
 
   private followOwned(meta: StoredMeta): void {

@@ -56,13 +56,6 @@ export class PresenceService {
     return result.changed > 0;
   }
 
-  /** Sending a message ends "typing"; best effort, it never fails the send. */
-  clearTyping(chatId: string, userId: string): void {
-    this.store.setTyping(chatId, userId, null, false, 0).catch((error: Error) => {
-      this.logger.warn(`clearing typing in chat ${chatId} failed: ${error.message}`);
-    });
-  }
-
   /**
    * The presence subscription: STATE (including this connection's own meta when it tracks), then DIFFs,
    * until the subscription ends, the socket closes or the viewer leaves the chat; its meta leaves then.
