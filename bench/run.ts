@@ -269,7 +269,9 @@ ${tables}
   PostgreSQL commit that comes before the publish; the baselines have no database.
 - S2 doubles the send rate from ${plan.s2StartDeliveries} deliveries/s in steps of ${plan.stepMs / 1000} s until a step fails
   (p99 > ${P99_LIMIT_MS} ms, a lost delivery, a failed send, or the generator falling behind), then bisects ${plan.s2Refinements} times between the last pass and the
-  first failure. The figure is the last passing step's rate.
+  first failure. A step that failed on latency alone is tried once more after the backlog drains (the cores are
+  shared, and one hiccup should not decide the figure); a loss or a failed send is never retried. The figure is
+  the last passing step's rate.
 - S4 runs at half of the target's own S2 figure from the same run (at most 10,000 deliveries/s), for ${plan.s4DurationMs / 1000} s, first on one
   instance, then on two through Redis (subscribers and senders split between them).
 - S5 runs ${plan.s5Concurrency} closed loops for ${plan.s5DurationMs / 1000} s each way; the raw INSERT goes into a table like \`messages\`
