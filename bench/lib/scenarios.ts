@@ -248,6 +248,9 @@ function tagTotals(parts: TagStats[]) {
 
 /** S1: connections held, and the server's resident memory per idle subscribed connection. */
 export async function s1(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+  // Creating the users and rooms through the API (done once, then reused) leaves garbage in that server's heap
+  // that would blur the measurement, so it happens on an instance of its own.
+  if (target === 'app') await withInstances(ctx, target, 1, (servers) => s2Rooms(ctx, target, servers));
   return withInstances(ctx, target, 1, async (servers) => {
     const rooms = await s2Rooms(ctx, target, servers, Math.ceil(ctx.plan.s1Connections / ctx.plan.s2PerRoom));
     await sleep(ctx.plan.s1SettleMs / 2);

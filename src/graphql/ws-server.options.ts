@@ -24,7 +24,8 @@ import { formatError } from './format-error';
 /** What graphql-ws's `ws` adapter puts in `ctx.extra`, plus the context built at connection_init. */
 interface ConnectionExtra {
   socket: WebSocket;
-  request: IncomingMessage;
+  /** The upgrade request; released once the connection is authenticated (see onConnect). */
+  request?: IncomingMessage;
   requestContext?: RequestContext;
 }
 type WsContext = Context<Record<string, unknown> | undefined, unknown>;
@@ -70,7 +71,7 @@ export function createWsServerOptions(
       const socket = extra.socket;
       extra.requestContext = {
         viewer,
-        clientKey: extra.request.socket.remoteAddress ?? 'unknown',
+        clientKey: extra.request?.socket.remoteAddress ?? 'unknown',
         connection: {
           id: `ws-${nextConnectionId++}`,
           close: (code, reason) => {
@@ -81,6 +82,9 @@ export function createWsServerOptions(
           },
         },
       };
+      // Nothing reads the upgrade request after this, and holding it (headers and all) for the socket's
+      // lifetime costs kilobytes per idle connection.
+      extra.request = undefined;
       metrics.connections.inc();
       return true;
     },
