@@ -39,7 +39,7 @@ interface Plan {
 
 export class Fastlane {
   private readonly plans = new WeakMap<DocumentNode, Map<string, Plan | null>>();
-  private readonly routes = new WeakMap<ExecutionArgs, FastlaneTarget>();
+  private readonly routes = new WeakMap<ExecutionArgs, { plan: Plan; target: FastlaneTarget }>();
   /** Encoded payloads per event object: shared by every subscriber the bus handed the same event to. */
   private readonly encoded = new WeakMap<object, Map<number, string>>();
   private nextKey = 1;
@@ -52,8 +52,9 @@ export class Fastlane {
 
   /** Marks an operation for the fastlane when it qualifies; returns whether it did. */
   route(args: ExecutionArgs, target: FastlaneTarget): boolean {
-    if (!this.planFor(args.document, args.operationName ?? undefined)) return false;
-    this.routes.set(args, target);
+    const plan = this.planFor(args.document, args.operationName ?? undefined);
+    if (!plan) return false;
+    this.routes.set(args, { plan, target });
     return true;
   }
 
@@ -61,9 +62,9 @@ export class Fastlane {
   subscribe = async (
     args: ExecutionArgs,
   ): Promise<AsyncGenerator<ExecutionResult> | AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
-    const target = this.routes.get(args);
-    const plan = target && this.planFor(args.document, args.operationName ?? undefined);
-    if (!target || !plan) return subscribe(args);
+    const route = this.routes.get(args);
+    if (!route) return subscribe(args);
+    const { plan, target } = route;
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
     return new FastlaneStream(source[Symbol.asyncIterator](), (event) => this.frame(args, plan, target, event), target);

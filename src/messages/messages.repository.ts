@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { isUniqueViolation } from '../database/postgres-errors';
 import { MessageRecord } from './message-record';
 
 interface MessageRow {
@@ -99,11 +100,6 @@ export class MessagesRepository {
     ]);
     return rows[0]?.last_seq ?? 0;
   }
-}
-
-function isUniqueViolation(error: unknown, constraint: string): boolean {
-  const driverError = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
-  return driverError?.code === '23505' && driverError.constraint === constraint;
 }
 
 function toRecord(row: MessageRow): MessageRecord {

@@ -165,24 +165,20 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
 
   private async startReplica(chatId: string): Promise<Replica> {
     const replica = new Replica(chatId, this.store, this.logger);
-    // Owned metas change through any instance (setTyping); follow them to lapse typing on time.
-    this.replicaListeners.set(
-      chatId,
-      replica.listen(({ joins }) => {
-        for (const meta of joins) this.followOwned(meta);
-      }),
-    );
-    // Sending a message ends its author's typing. The instances that own typing metas clear them when the
-    // message goes by, so a send costs no presence round trip of its own. Every owned meta's chat has a replica.
-    const stopWatchingMessages = await this.bus.subscribe(topics.messages(chatId), (event) =>
-      this.clearTypingOf(chatId, event.message.user.id),
-    );
-    const stopFollowing = this.replicaListeners.get(chatId);
-    this.replicaListeners.set(chatId, () => {
-      stopFollowing?.();
-      stopWatchingMessages();
-    });
+    const stops: Unsubscribe[] = [];
+    this.replicaListeners.set(chatId, () => stops.forEach((stop) => stop()));
     try {
+      // Owned metas change through any instance (setTyping); follow them to lapse typing on time.
+      stops.push(
+        replica.listen(({ joins }) => {
+          for (const meta of joins) this.followOwned(meta);
+        }),
+      );
+      // Sending a message ends its author's typing. The instances that own typing metas clear them when the
+      // message goes by, so a send costs no presence round trip of its own. Every owned meta's chat has a replica.
+      stops.push(
+        await this.bus.subscribe(topics.messages(chatId), (event) => this.clearTypingOf(chatId, event.message.user.id)),
+      );
       await replica.start(this.bus);
     } catch (error) {
       this.replicaListeners.get(chatId)?.();

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, QueryFailedError, Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
+import { isUniqueViolation } from '../database/postgres-errors';
 import { UserEntity } from './user.entity';
-
-const UNIQUE_VIOLATION = '23505';
 
 /** Every query on users. */
 @Injectable()
@@ -28,9 +27,7 @@ export class UsersRepository {
       const saved = await this.users.save(this.users.create(values));
       return saved;
     } catch (error) {
-      if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === UNIQUE_VIOLATION) {
-        return null;
-      }
+      if (isUniqueViolation(error)) return null;
       throw error;
     }
   }
