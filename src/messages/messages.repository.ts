@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { isUniqueViolation } from '../database/postgres-errors';
+import { GroupCommit } from '../database/group-commit';
+import { isDeadlock, isUniqueViolation } from '../database/postgres-errors';
 import { MessageRecord } from './message-record';
 
 interface MessageRow {
@@ -20,6 +21,13 @@ interface MessageRow {
 const MESSAGE_COLUMNS = `m.id, m.chat_id, m.seq, m.content, m.client_id, m.created_at,
   u.id AS user_id, u.first_name AS user_first_name, u.email AS user_email, u.created_at AS user_created_at`;
 
+interface NewMessage {
+  chatId: string;
+  userId: string;
+  content: string;
+  clientId: string | null;
+}
+
 export interface InsertResult {
   message: MessageRecord;
   /** true when (chat, user, clientId) already existed: a retry, not a new message. */
@@ -32,41 +40,102 @@ export class MessagesRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * One statement, so one round trip: when the author is a member and no message of theirs carries this
-   * clientId, take last_seq + 1 and insert; otherwise return the existing message. Bumping last_seq locks the
-   * chat row, so seq follows commit order with no gap. Two racing retries of one clientId both miss `existing`
-   * (it reads the statement's snapshot); the second then hits the unique key and its whole statement, bump
-   * included, rolls back, so it is run again and finds the first. Null: the author is not a member (or there is
-   * no such chat).
+   * Sends go to the database together (see GroupCommit): one statement for every send waiting, so under load
+   * the round trip, the parse and the commit are shared. Two slots, so one slow commit does not stop the line.
    */
-  async insert(chatId: string, userId: string, content: string, clientId: string | null): Promise<InsertResult | null> {
+  private readonly sends = new GroupCommit<NewMessage, InsertResult | null>((batch) => this.insertBatch(batch), {
+    maxBatch: 256,
+    maxInFlight: 2,
+  });
+
+  /**
+   * When the author is a member and no message of theirs carries this clientId, takes the chat's next seq and
+   * inserts; otherwise returns the existing message. Null: the author is not a member (or there is no such chat).
+   */
+  insert(chatId: string, userId: string, content: string, clientId: string | null): Promise<InsertResult | null> {
+    return this.sends.submit({ chatId, userId, content, clientId });
+  }
+
+  /**
+   * One statement for a batch of sends. Each chat's last_seq is bumped once by the number of its new messages,
+   * which take the seqs in arrival order; the bump locks the chat row, so seq follows commit order with no gap.
+   * The rows are locked in id order, so two batches that share chats (on two instances) wait rather than
+   * deadlock. Two racing retries of one clientId both miss `existing` (it reads the statement's snapshot); the
+   * second then hits the unique key and its whole statement rolls back, so it is run again and finds the first.
+   * A retry that repeats within one batch is answered from the first one's row.
+   */
+  private async insertBatch(batch: NewMessage[]): Promise<(InsertResult | null)[]> {
+    const firstOf = new Map<string, number>();
+    const unique: NewMessage[] = [];
+    const slot = batch.map((send) => {
+      if (send.clientId === null) return unique.push(send) - 1;
+      const key = `${send.chatId} ${send.userId} ${send.clientId}`;
+      let at = firstOf.get(key);
+      if (at === undefined) firstOf.set(key, (at = unique.push(send) - 1));
+      return at;
+    });
+    const rows = await this.runBatch(unique);
+    const byOrdinal = new Map(rows.map((row) => [Number(row.ord), row]));
+    const results = unique.map((_, i) => {
+      const row = byOrdinal.get(i + 1);
+      return row ? { message: toRecord(row), duplicate: row.duplicate } : null;
+    });
+    const seen = new Set<number>();
+    return slot.map((at) => {
+      const result = results[at];
+      if (seen.has(at) && result) return { ...result, duplicate: true };
+      seen.add(at);
+      return result;
+    });
+  }
+
+  private async runBatch(sends: NewMessage[]): Promise<(MessageRow & { ord: string; duplicate: boolean })[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const rows = await this.dataSource.query<(MessageRow & { duplicate: boolean })[]>(
-          `WITH member AS (
-             SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2
+        return await this.dataSource.query(
+          `WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+               WITH ORDINALITY AS t(chat_id, user_id, content, client_id, ord)
+           ), allowed AS (
+             SELECT i.* FROM input i
+             WHERE EXISTS (SELECT 1 FROM chat_members cm WHERE cm.chat_id = i.chat_id AND cm.user_id = i.user_id)
            ), existing AS (
-             SELECT * FROM messages
-             WHERE $4::text IS NOT NULL AND chat_id = $1 AND user_id = $2 AND client_id = $4
+             SELECT a.ord, m.* FROM allowed a
+             JOIN messages m ON m.chat_id = a.chat_id AND m.user_id = a.user_id AND m.client_id = a.client_id
+           ), fresh AS (
+             SELECT a.*, row_number() OVER (PARTITION BY a.chat_id ORDER BY a.ord) AS pos
+             FROM allowed a WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.ord = a.ord)
+           ), counts AS (
+             SELECT chat_id, count(*)::int AS n FROM fresh GROUP BY chat_id
+           ), locked AS (
+             SELECT c.id FROM chats c WHERE c.id IN (SELECT chat_id FROM counts) ORDER BY c.id FOR UPDATE
            ), bumped AS (
-             UPDATE chats SET last_seq = last_seq + 1
-             WHERE id = $1 AND EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM existing)
-             RETURNING last_seq
+             UPDATE chats c SET last_seq = c.last_seq + counts.n
+             FROM counts JOIN locked ON locked.id = counts.chat_id
+             WHERE c.id = counts.chat_id
+             RETURNING c.id, c.last_seq - counts.n AS base
            ), inserted AS (
              INSERT INTO messages (chat_id, seq, user_id, content, client_id)
-             SELECT $1, bumped.last_seq, $2, $3, $4 FROM bumped
+             SELECT f.chat_id, b.base + f.pos, f.user_id, f.content, f.client_id
+             FROM fresh f JOIN bumped b ON b.id = f.chat_id
              RETURNING *
            ), m AS (
-             SELECT *, false AS duplicate FROM inserted
+             SELECT f.ord, i.*, false AS duplicate
+             FROM inserted i JOIN bumped b ON b.id = i.chat_id JOIN fresh f ON f.chat_id = i.chat_id AND b.base + f.pos = i.seq
              UNION ALL
-             SELECT *, true AS duplicate FROM existing WHERE EXISTS (SELECT 1 FROM member)
+             SELECT e.*, true AS duplicate FROM existing e
            )
-           SELECT ${MESSAGE_COLUMNS}, m.duplicate FROM m JOIN users u ON u.id = m.user_id`,
-          [chatId, userId, content, clientId],
+           SELECT m.ord, ${MESSAGE_COLUMNS}, m.duplicate FROM m JOIN users u ON u.id = m.user_id`,
+          [
+            sends.map((s) => s.chatId),
+            sends.map((s) => s.userId),
+            sends.map((s) => s.content),
+            sends.map((s) => s.clientId),
+          ],
         );
-        return rows[0] ? { message: toRecord(rows[0]), duplicate: rows[0].duplicate } : null;
       } catch (error) {
-        if (attempt < 3 && isUniqueViolation(error, 'messages_chat_user_client_key')) continue;
+        const retriable = isUniqueViolation(error, 'messages_chat_user_client_key') || isDeadlock(error);
+        if (attempt < 3 && retriable) continue;
         throw error;
       }
     }
