@@ -82,9 +82,10 @@ export function createWsServerOptions(
           },
         },
       };
-      // Nothing reads the upgrade request after this, and holding it (headers and all) for the socket's
-      // lifetime costs kilobytes per idle connection.
+      // Nothing reads the upgrade request or the token after this, and holding them (headers and all) for the
+      // socket's lifetime costs kilobytes per idle connection.
       extra.request = undefined;
+      if (ctx.connectionParams) delete (ctx.connectionParams as Record<string, unknown>).authorization;
       metrics.connections.inc();
       return true;
     },

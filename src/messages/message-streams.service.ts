@@ -1,26 +1,23 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { AsyncQueue } from '../common/async-queue';
-import { BadInputError } from '../common/errors';
+import { BadInputError, ForbiddenError } from '../common/errors';
 import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
-import { MessageEvent, topics } from '../pubsub/topics';
+import { MembershipEvent, MessageEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { MessageRecord } from './message-record';
 import { fromEvent, MessagesService } from './messages.service';
-import { SeqSequencer } from './seq-sequencer';
+import { SeqSequencer, SequencerIo } from './seq-sequencer';
 
 /** Opens messageAdded streams: live, resumable, gap-free, ended when the subscriber leaves the chat. */
 @Injectable()
 export class MessageStreamsService {
   private readonly logger = new Logger(MessageStreamsService.name);
-  /**
-   * One record per bus event, however many local subscribers it has: the fastlane then encodes it once per
-   * selection, and the latency metric is observed once per event rather than per subscriber.
-   */
-  private readonly records = new WeakMap<MessageEvent, MessageRecord>();
+  /** One feed per chat with local subscribers: a chat's thousand streams share its two bus subscriptions. */
+  private readonly feeds = new Map<string, ChatFeed>();
 
   constructor(
     private readonly messages: MessagesService,
@@ -39,70 +36,174 @@ export class MessageStreamsService {
     if (afterSeq != null && afterSeq < 0) throw new BadInputError('afterSeq must be 0 or more');
     await this.chats.assertMember(viewer, chatId);
 
-    const queue = new AsyncQueue<MessageRecord>(this.config.ws.maxQueuedEvents);
-    const cleanups: Unsubscribe[] = [];
+    const stream = new MessageStream(this, chatId, viewer.id, connection);
     this.metrics.subscriptions.inc({ kind: 'messageAdded' });
-    cleanups.push(() => this.metrics.subscriptions.dec({ kind: 'messageAdded' }));
-    queue.onEnd(() => cleanups.forEach((cleanup) => cleanup()));
-
-    // Events that arrive before the starting seq is known wait here, briefly (one query).
-    const early: MessageEvent[] = [];
-    const live: { sequencer?: SeqSequencer<MessageRecord> } = {};
-    // Subscribe before reading anything, so no event falls between the read and the subscription.
+    // Join the feed before reading anything, so no event falls between the read and the subscription.
+    const feed = this.feedOf(chatId);
+    feed.streams.add(stream);
+    stream.queue.onEnd(() => {
+      this.metrics.subscriptions.dec({ kind: 'messageAdded' });
+      stream.sequencer?.stop();
+      feed.streams.delete(stream);
+      if (feed.streams.size === 0) this.close(feed);
+    });
     try {
-      cleanups.push(
-        await this.bus.subscribe(topics.messages(chatId), (event) => {
-          if (live.sequencer) live.sequencer.offer(this.recordOf(event));
-          else early.push(event);
-        }),
-      );
-      cleanups.push(
-        await this.bus.subscribe(topics.membership(chatId), (event) => {
-          if (event.userId === viewer.id && event.kind === 'left') queue.end();
-        }),
-      );
-      // Checked again now that leaves are being watched: a leave in between would otherwise go unseen.
-      await this.chats.assertMember(viewer, chatId);
+      await feed.ready;
+      // Checked again now that leaves are being watched (a leave in between would otherwise go unseen), in the
+      // same query that reads where the stream starts.
+      const lastSeq = await this.messages.lastSeqForMember(chatId, viewer.id);
+      if (lastSeq === null) throw new ForbiddenError('you are not a member of this chat');
+      stream.start(afterSeq ?? lastSeq, afterSeq != null);
     } catch (error) {
-      queue.end();
+      stream.queue.end();
       throw error;
     }
-
-    const start = afterSeq ?? (await this.messages.lastSeq(chatId));
-    const sequencer = new SeqSequencer<MessageRecord>(start, {
-      fetchAfter: (after, limit) => this.messages.fetchAfter(chatId, after, limit),
-      deliver: (message) => {
-        if (queue.push(message)) return true;
-        if (!queue.closed) this.shedSlowConsumer(queue, connection);
-        return false;
-      },
-      whenReady: () => queue.whenBelow(Math.floor(this.config.ws.maxQueuedEvents / 2)),
-      onError: (error) => {
-        this.logger.error(`messageAdded catch-up failed for chat ${chatId}`, error as Error);
-        queue.end();
-      },
-    });
-    live.sequencer = sequencer;
-    cleanups.push(() => sequencer.stop());
-    cleanups.push(this.bus.onReconnect(() => void sequencer.resync()));
-    if (afterSeq != null) void sequencer.resync();
-    for (const event of early.splice(0)) sequencer.offer(this.recordOf(event));
-    return queue;
+    return stream.queue;
   }
 
-  private recordOf(event: MessageEvent): MessageRecord {
-    let record = this.records.get(event);
-    if (!record) {
-      this.metrics.publishToDeliver.observe(Math.max(0, Date.now() - event.publishedAt) / 1000);
-      record = fromEvent(event);
-      this.records.set(event, record);
+  private feedOf(chatId: string): ChatFeed {
+    let feed = this.feeds.get(chatId);
+    if (!feed) {
+      feed = new ChatFeed(chatId);
+      this.feeds.set(chatId, feed);
+      const opened = feed;
+      opened.ready = (async () => {
+        const subscribed = await Promise.allSettled([
+          this.bus.subscribe(topics.messages(chatId), (event) => opened.offer(this.recordOf(event))),
+          this.bus.subscribe(topics.membership(chatId), (event) => opened.membershipChanged(event)),
+        ]);
+        for (const result of subscribed) if (result.status === 'fulfilled') opened.unsubscribes.push(result.value);
+        const failed = subscribed.find((result) => result.status === 'rejected');
+        if (failed) {
+          // The bus is away: this feed is dead, and the next stream for the chat makes a new one.
+          this.close(opened);
+          throw failed.reason;
+        }
+        opened.unsubscribes.push(this.bus.onReconnect(() => opened.resync()));
+        // Every stream left while the subscriptions were being made.
+        if (opened.closed) opened.release();
+      })();
     }
-    return record;
+    return feed;
   }
 
-  private shedSlowConsumer(queue: AsyncQueue<MessageRecord>, connection?: ConnectionInfo): void {
+  private close(feed: ChatFeed): void {
+    if (this.feeds.get(feed.chatId) === feed) this.feeds.delete(feed.chatId);
+    feed.closed = true;
+    feed.release();
+  }
+
+  /**
+   * One record per bus event, however many local subscribers it has: the fastlane then encodes it once per
+   * selection, and the latency metric is observed once per event rather than per subscriber.
+   */
+  private recordOf(event: MessageEvent): MessageRecord {
+    this.metrics.publishToDeliver.observe(Math.max(0, Date.now() - event.publishedAt) / 1000);
+    return fromEvent(event);
+  }
+
+  /** @internal for MessageStream */
+  fetchAfter(chatId: string, afterSeq: number, limit: number): Promise<MessageRecord[]> {
+    return this.messages.fetchAfter(chatId, afterSeq, limit);
+  }
+
+  /** @internal for MessageStream */
+  get maxQueuedEvents(): number {
+    return this.config.ws.maxQueuedEvents;
+  }
+
+  /** @internal for MessageStream */
+  catchUpFailed(chatId: string, error: unknown): void {
+    this.logger.error(`messageAdded catch-up failed for chat ${chatId}`, error as Error);
+  }
+
+  /** @internal for MessageStream */
+  shedSlowConsumer(queue: AsyncQueue<MessageRecord>, connection?: ConnectionInfo): void {
     this.logger.warn(`closing a slow consumer (${connection?.id ?? 'no connection'}): its queue reached the cap`);
     queue.end();
     connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: too many undelivered events');
+  }
+}
+
+/** A chat's bus subscriptions on this instance, and the local streams they feed. */
+class ChatFeed {
+  readonly streams = new Set<MessageStream>();
+  readonly unsubscribes: Unsubscribe[] = [];
+  ready!: Promise<void>;
+  closed = false;
+
+  constructor(readonly chatId: string) {}
+
+  offer(record: MessageRecord): void {
+    for (const stream of this.streams) stream.offer(record);
+  }
+
+  membershipChanged(event: MembershipEvent): void {
+    if (event.kind !== 'left') return;
+    for (const stream of this.streams) if (stream.viewerId === event.userId) stream.queue.end();
+  }
+
+  /** After the bus reconnects: events published meanwhile may be lost, so every stream re-reads the store. */
+  resync(): void {
+    for (const stream of this.streams) stream.resync();
+  }
+
+  release(): void {
+    for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+  }
+}
+
+/**
+ * One messageAdded subscription: its queue (what graphql-ws pulls) and its sequencer (what keeps it gap-free).
+ * Events that arrive before the starting seq is known wait in `early`, briefly (one query).
+ */
+class MessageStream implements SequencerIo<MessageRecord> {
+  readonly queue: AsyncQueue<MessageRecord>;
+  sequencer?: SeqSequencer<MessageRecord>;
+  private early: MessageRecord[] | null = [];
+
+  constructor(
+    private readonly owner: MessageStreamsService,
+    private readonly chatId: string,
+    readonly viewerId: string,
+    private readonly connection: ConnectionInfo | undefined,
+  ) {
+    this.queue = new AsyncQueue<MessageRecord>(owner.maxQueuedEvents);
+  }
+
+  start(lastDelivered: number, resume: boolean): void {
+    this.sequencer = new SeqSequencer(lastDelivered, this);
+    if (resume) void this.sequencer.resync();
+    const early = this.early ?? [];
+    this.early = null;
+    for (const record of early) this.sequencer.offer(record);
+  }
+
+  offer(record: MessageRecord): void {
+    if (this.sequencer) this.sequencer.offer(record);
+    else this.early?.push(record);
+  }
+
+  resync(): void {
+    void this.sequencer?.resync();
+  }
+
+  fetchAfter(afterSeq: number, limit: number): Promise<MessageRecord[]> {
+    return this.owner.fetchAfter(this.chatId, afterSeq, limit);
+  }
+
+  deliver(message: MessageRecord): boolean {
+    if (this.queue.push(message)) return true;
+    if (!this.queue.closed) this.owner.shedSlowConsumer(this.queue, this.connection);
+    return false;
+  }
+
+  whenReady(): Promise<void> {
+    return this.queue.whenBelow(Math.floor(this.owner.maxQueuedEvents / 2));
+  }
+
+  onError(error: unknown): void {
+    this.owner.catchUpFailed(this.chatId, error);
+    this.queue.end();
   }
 }

@@ -163,6 +163,14 @@ export class MessagesRepository {
     return rows.map(toRecord);
   }
 
+  async lastSeqForMember(chatId: string, userId: string): Promise<number | null> {
+    const rows = await this.dataSource.query<{ last_seq: number }[]>(
+      `SELECT c.last_seq FROM chats c JOIN chat_members cm ON cm.chat_id = c.id AND cm.user_id = $2 WHERE c.id = $1`,
+      [chatId, userId],
+    );
+    return rows[0]?.last_seq ?? null;
+  }
+
   async lastSeq(chatId: string): Promise<number> {
     const rows = await this.dataSource.query<{ last_seq: number }[]>('SELECT last_seq FROM chats WHERE id = $1', [
       chatId,

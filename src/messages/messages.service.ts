@@ -97,8 +97,9 @@ export class MessagesService {
     return this.messages.forward(chatId, afterSeq, limit);
   }
 
-  lastSeq(chatId: string): Promise<number> {
-    return this.messages.lastSeq(chatId);
+  /** The chat's last seq when the user is a member of it, otherwise null. */
+  lastSeqForMember(chatId: string, userId: string): Promise<number | null> {
+    return this.messages.lastSeqForMember(chatId, userId);
   }
 }
 
