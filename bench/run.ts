@@ -267,6 +267,10 @@ ${tables}
 - Latency is publish-to-deliver, end to end: the send time travels in the message content and the receiving
   worker subtracts it from its own clock (performance.timeOrigin + now, one machine). For our app it includes the
   PostgreSQL commit that comes before the publish; the baselines have no database.
+- S1 reads the server's \`VmRSS\` after the first tenth of the connections (whole rooms) and again after all of
+  them, each time once every subscription has answered a probe, one message per room has been delivered and
+  ${plan.s1SettleMs / 1000} s have passed; the figure is the difference over the connections in between, so one-time
+  costs (code compiled on first use, pools and caches filled) are not charged to connections.
 - S2 doubles the send rate from ${plan.s2StartDeliveries} deliveries/s in steps of ${plan.stepMs / 1000} s until a step fails
   (p99 > ${P99_LIMIT_MS} ms, a lost delivery, a failed send, or the generator falling behind), then bisects ${plan.s2Refinements} times between the last pass and the
   first failure. A step that failed on latency alone is tried once more after the backlog drains (the cores are

@@ -83,8 +83,8 @@ export function scenarioTables(runs: Runs): string {
         [
           'server',
           'connections held',
-          'RSS before (MiB)',
-          'RSS after (MiB)',
+          'RSS at the first tenth (MiB)',
+          'RSS at all (MiB)',
           'KiB per connection',
           'check messages received/expected',
         ],

@@ -30,8 +30,13 @@ export class ChatsRepository {
     return this.chats.findOneBy({ id });
   }
 
+  /** Asked on every subscribe and read, so a plain indexed lookup rather than a built count query. */
   async isMember(chatId: string, userId: string): Promise<boolean> {
-    return (await this.members.countBy({ chatId, userId })) > 0;
+    const rows = await this.dataSource.query<unknown[]>(
+      'SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2',
+      [chatId, userId],
+    );
+    return rows.length > 0;
   }
 
   /** Adds a membership; idempotent. */

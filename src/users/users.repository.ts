@@ -9,6 +9,11 @@ import { UserEntity } from './user.entity';
 export class UsersRepository {
   constructor(@InjectRepository(UserEntity) private readonly users: Repository<UserEntity>) {}
 
+  /** Whether the account exists: asked when a token names a user this instance has not seen yet. */
+  async exists(id: string): Promise<boolean> {
+    return (await this.users.query<unknown[]>('SELECT 1 FROM users WHERE id = $1', [id])).length > 0;
+  }
+
   findById(id: string): Promise<UserEntity | null> {
     return this.users.findOneBy({ id });
   }
