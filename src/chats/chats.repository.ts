@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { Sql } from '../database/sql';
 import { UserEntity } from '../users/user.entity';
 import { ChatMemberEntity } from './chat-member.entity';
 import { ChatEntity } from './chat.entity';
@@ -13,6 +14,7 @@ const PUBLIC_CHATS_LIMIT = 200;
 export class ChatsRepository {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly sql: Sql,
     @InjectRepository(ChatEntity) private readonly chats: Repository<ChatEntity>,
     @InjectRepository(ChatMemberEntity) private readonly members: Repository<ChatMemberEntity>,
   ) {}
@@ -32,10 +34,10 @@ export class ChatsRepository {
 
   /** Asked on every subscribe and read, so a plain indexed lookup rather than a built count query. */
   async isMember(chatId: string, userId: string): Promise<boolean> {
-    const rows = await this.dataSource.query<unknown[]>(
-      'SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2',
-      [chatId, userId],
-    );
+    const rows = await this.sql.query('SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2', [
+      chatId,
+      userId,
+    ]);
     return rows.length > 0;
   }
 

@@ -1,16 +1,23 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { EmbeddedPostgres } from './embedded-postgres';
 import { runMigrationsLocked } from './migration-runner';
 import { MIGRATIONS } from './migrations';
+import { Sql } from './sql';
 
 @Module({ providers: [EmbeddedPostgres], exports: [EmbeddedPostgres] })
 class EmbeddedPostgresModule {}
 
-/** Owns the TypeORM data source: real PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise. */
+/**
+ * Owns the TypeORM data source: real PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise; and `Sql`,
+ * plain queries on its pool. Global, like the data source TypeORM registers.
+ */
+@Global()
 @Module({
+  providers: [Sql],
+  exports: [Sql],
   imports: [
     TypeOrmModule.forRootAsync({
       imports: [EmbeddedPostgresModule],

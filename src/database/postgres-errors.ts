@@ -1,17 +1,24 @@
 import { QueryFailedError } from 'typeorm';
 
 const UNIQUE_VIOLATION = '23505';
+const DEADLOCK_DETECTED = '40P01';
+
+/** The driver's error behind a failed query, whether it came through TypeORM or straight from pg (Sql). */
+function driverErrorOf(error: unknown): { code?: string; constraint?: string } | null {
+  if (error instanceof QueryFailedError) return error.driverError as { code?: string; constraint?: string };
+  if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string') {
+    return error as Error & { code: string; constraint?: string };
+  }
+  return null;
+}
 
 /** Whether a query failed on a unique constraint (the named one, when given). */
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
-  if (!(error instanceof QueryFailedError)) return false;
-  const driverError = error.driverError as { code?: string; constraint?: string };
-  return driverError.code === UNIQUE_VIOLATION && (constraint === undefined || driverError.constraint === constraint);
+  const driverError = driverErrorOf(error);
+  return driverError?.code === UNIQUE_VIOLATION && (constraint === undefined || driverError.constraint === constraint);
 }
-
-const DEADLOCK_DETECTED = '40P01';
 
 /** Whether PostgreSQL chose this statement as the victim of a deadlock (running it again is safe). */
 export function isDeadlock(error: unknown): boolean {
-  return error instanceof QueryFailedError && (error.driverError as { code?: string }).code === DEADLOCK_DETECTED;
+  return driverErrorOf(error)?.code === DEADLOCK_DETECTED;
 }

@@ -1,24 +1,55 @@
-import { Module } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
+import pino, { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
 import { AppConfig } from '../config/app-config';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** One pino instance per configuration: the app's logger and the HTTP request logger write through it. */
+const loggers = new WeakMap<AppConfig, Logger>();
+function loggerFor(config: AppConfig): Logger {
+  let logger = loggers.get(config);
+  if (!logger) {
+    logger = pino({
+      level: config.logLevel,
+      base: { instance: config.instanceId },
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    });
+    loggers.set(config, logger);
+  }
+  return logger;
+}
 
 /**
  * Structured JSON logs (pino) carrying the instance id and, for HTTP, a request id (the client's
  * X-Request-Id when it is sane, a fresh one otherwise). Successful requests log at debug, so normal operation
  * is quiet at the default level; client errors at warn; server errors at error.
+ *
+ * The request logger is plain pino-http, not nestjs-pino's middleware: that one runs every request inside an
+ * AsyncLocalStorage, and once any AsyncLocalStorage is in use Node tags every promise the process creates
+ * (WebSocket work included) with its store, which cost about a tenth of the CPU of a small request and
+ * kilobytes of garbage per WebSocket subscription. Lines logged from inside a request therefore do not carry
+ * its id; the request's own line does.
  */
 @Module({
   imports: [
     LoggerModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({
-        pinoHttp: {
-          level: config.logLevel,
-          base: { instance: config.instanceId },
+      useFactory: (config: AppConfig) => ({ pinoHttp: { logger: loggerFor(config) }, forRoutes: [] }),
+    }),
+  ],
+})
+export class LoggingModule implements NestModule {
+  constructor(private readonly config: AppConfig) {}
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply(
+        pinoHttp({
+          logger: loggerFor(this.config),
           genReqId: (req: IncomingMessage, res: ServerResponse) => {
             const given = req.headers['x-request-id'];
             const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -27,7 +58,6 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
           },
           customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
             error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug',
-          redact: ['req.headers.authorization', 'req.headers.cookie'],
           serializers: {
             req: (req: { id: string; method: string; url: string }) => ({
               id: req.id,
@@ -35,9 +65,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
               url: req.url,
             }),
           },
-        },
-      }),
-    }),
-  ],
-})
-export class LoggingModule {}
+        }),
+      )
+      .forRoutes({ path: '*', method: RequestMethod.ALL });
+  }
+}

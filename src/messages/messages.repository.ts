@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { GroupCommit } from '../database/group-commit';
 import { isDeadlock, isUniqueViolation } from '../database/postgres-errors';
+import { Sql } from '../database/sql';
 import { MessageRecord } from './message-record';
 
 interface MessageRow {
@@ -37,7 +36,7 @@ export interface InsertResult {
 /** Every query on messages. */
 @Injectable()
 export class MessagesRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(private readonly sql: Sql) {}
 
   /**
    * Sends go to the database together (see GroupCommit): one statement for every send waiting, so under load
@@ -92,7 +91,7 @@ export class MessagesRepository {
   private async runBatch(sends: NewMessage[]): Promise<(MessageRow & { ord: string; duplicate: boolean })[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.dataSource.query(
+        return await this.sql.query(
           `WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
                WITH ORDINALITY AS t(chat_id, user_id, content, client_id, ord)
@@ -143,7 +142,7 @@ export class MessagesRepository {
 
   /** Up to `limit` messages with seq > afterSeq (and < beforeSeq when given), oldest first. */
   async forward(chatId: string, afterSeq: number, limit: number, beforeSeq?: number): Promise<MessageRecord[]> {
-    const rows = await this.dataSource.query<MessageRow[]>(
+    const rows = await this.sql.query<MessageRow>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
        WHERE m.chat_id = $1 AND m.seq > $2 AND ($3::int IS NULL OR m.seq < $3)
        ORDER BY m.seq ASC LIMIT $4`,
@@ -154,7 +153,7 @@ export class MessagesRepository {
 
   /** Up to `limit` messages with seq < beforeSeq (when given) and > afterSeq, newest first. */
   async backward(chatId: string, beforeSeq: number | undefined, limit: number, afterSeq = 0): Promise<MessageRecord[]> {
-    const rows = await this.dataSource.query<MessageRow[]>(
+    const rows = await this.sql.query<MessageRow>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
        WHERE m.chat_id = $1 AND m.seq > $2 AND ($3::int IS NULL OR m.seq < $3)
        ORDER BY m.seq DESC LIMIT $4`,
@@ -164,7 +163,7 @@ export class MessagesRepository {
   }
 
   async lastSeqForMember(chatId: string, userId: string): Promise<number | null> {
-    const rows = await this.dataSource.query<{ last_seq: number }[]>(
+    const rows = await this.sql.query<{ last_seq: number }>(
       `SELECT c.last_seq FROM chats c JOIN chat_members cm ON cm.chat_id = c.id AND cm.user_id = $2 WHERE c.id = $1`,
       [chatId, userId],
     );
@@ -172,7 +171,7 @@ export class MessagesRepository {
   }
 
   async lastSeq(chatId: string): Promise<number> {
-    const rows = await this.dataSource.query<{ last_seq: number }[]>('SELECT last_seq FROM chats WHERE id = $1', [
+    const rows = await this.sql.query<{ last_seq: number }>('SELECT last_seq FROM chats WHERE id = $1', [
       chatId,
     ]);
     return rows[0]?.last_seq ?? 0;

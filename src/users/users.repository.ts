@@ -2,16 +2,20 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { isUniqueViolation } from '../database/postgres-errors';
+import { Sql } from '../database/sql';
 import { UserEntity } from './user.entity';
 
 /** Every query on users. */
 @Injectable()
 export class UsersRepository {
-  constructor(@InjectRepository(UserEntity) private readonly users: Repository<UserEntity>) {}
+  constructor(
+    @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
+    private readonly sql: Sql,
+  ) {}
 
   /** Whether the account exists: asked when a token names a user this instance has not seen yet. */
   async exists(id: string): Promise<boolean> {
-    return (await this.users.query<unknown[]>('SELECT 1 FROM users WHERE id = $1', [id])).length > 0;
+    return (await this.sql.query('SELECT 1 FROM users WHERE id = $1', [id])).length > 0;
   }
 
   findById(id: string): Promise<UserEntity | null> {
