@@ -222,7 +222,12 @@ function clientsFor(rooms: Room[], servers: ServerProcess[], target: TargetName)
 }
 
 /** Opens `clients` and waits until `live` subscriptions in all (those opened before included) answer a probe. */
-async function openLive(pool: WorkerPool, target: TargetName, clients: ClientSpec[], live = clients.length): Promise<void> {
+async function openLive(
+  pool: WorkerPool,
+  target: TargetName,
+  clients: ClientSpec[],
+  live = clients.length,
+): Promise<void> {
   const opened = await pool.open(PROTOCOLS[target], clients);
   if (opened.open < live) {
     throw new Error(`${live - opened.open} of ${live} sockets failed: ${opened.errors.join('; ')}`);

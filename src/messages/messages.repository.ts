@@ -171,9 +171,7 @@ export class MessagesRepository {
   }
 
   async lastSeq(chatId: string): Promise<number> {
-    const rows = await this.sql.query<{ last_seq: number }>('SELECT last_seq FROM chats WHERE id = $1', [
-      chatId,
-    ]);
+    const rows = await this.sql.query<{ last_seq: number }>('SELECT last_seq FROM chats WHERE id = $1', [chatId]);
     return rows[0]?.last_seq ?? 0;
   }
 }
