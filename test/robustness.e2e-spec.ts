@@ -1,3 +1,4 @@
+import WebSocket from 'ws';
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
@@ -207,3 +208,59 @@ describe('malformed requests', () => {
     expect(await snapshot()).toBe(before);
   });
 });
+
+describe('WebSocket keep-alive', () => {
+  let db: TestDatabase;
+  let app: AppProcess;
+  let user: TestUser;
+
+  beforeAll(async () => {
+    db = await TestDatabase.create();
+    app = await AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, WS_KEEPALIVE_MS: '1000' });
+    user = await signUp(app.url);
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await db?.drop();
+  });
+
+  /** An authenticated graphql-ws socket; `answersPings: false` is a peer that vanished without closing. */
+  async function open(answersPings: boolean): Promise<{ socket: WebSocket; closed: Promise<number> }> {
+    const socket = new WebSocket(app.wsUrl, 'graphql-transport-ws', { autoPong: answersPings });
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () =>
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${user.token}` } })),
+      );
+      socket.once('message', (data: Buffer) => {
+        const text = data.toString('utf8');
+        if (text.includes('connection_ack')) resolve();
+        else reject(new Error(text));
+      });
+      socket.once('error', reject);
+    });
+    return { socket, closed };
+  }
+
+  it('drops a peer that stops answering pings, and keeps one that answers', async () => {
+    const silent = await open(false);
+    const healthy = await open(true);
+    let pings = 0;
+    healthy.socket.on('ping', () => pings++);
+
+    // Pinged within one interval, dropped by the next turn: well within three seconds.
+    const code = await Promise.race([silent.closed, sleep(5000).then(() => 'still open')]);
+    expect(code).toBe(1006);
+
+    await sleep(1500);
+    expect(pings).toBeGreaterThanOrEqual(2);
+    expect(healthy.socket.readyState).toBe(WebSocket.OPEN);
+    healthy.socket.close();
+    await healthy.closed;
+  });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

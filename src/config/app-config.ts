@@ -27,7 +27,13 @@ export class AppConfig {
   readonly graphql: { maxDepth: number; maxComplexity: number; introspection: boolean };
   readonly httpBodyLimit: string;
   readonly rateLimits: { messages: RateLimit; typing: RateLimit; authPerMinute: number };
-  readonly ws: { maxQueuedEvents: number; maxBufferedBytes: number; maxSubscriptionsPerConnection: number };
+  readonly ws: {
+    maxQueuedEvents: number;
+    maxBufferedBytes: number;
+    maxSubscriptionsPerConnection: number;
+    /** How often each socket is pinged; one that has not answered by its next turn is dropped. */
+    keepAliveMs: number;
+  };
   readonly presence: {
     heartbeatMs: number;
     leaseTtlMs: number;
@@ -63,6 +69,7 @@ export class AppConfig {
       maxQueuedEvents: env.WS_MAX_QUEUED_EVENTS,
       maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
       maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      keepAliveMs: env.WS_KEEPALIVE_MS,
     };
     this.presence = {
       heartbeatMs: env.PRESENCE_HEARTBEAT_MS,

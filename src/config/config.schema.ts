@@ -51,6 +51,7 @@ export const envSchema = z.object({
   WS_MAX_QUEUED_EVENTS: positiveInt(1000),
   WS_MAX_BUFFERED_BYTES: positiveInt(4 * 1024 * 1024),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(100),
+  WS_KEEPALIVE_MS: int().min(1000, 'must be at least 1000').default(30_000),
   PRESENCE_HEARTBEAT_MS: positiveInt(1000),
   PRESENCE_LEASE_TTL_MS: positiveInt(3000),
   PRESENCE_TYPING_TIMEOUT_MS: positiveInt(5000),

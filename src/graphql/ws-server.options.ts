@@ -7,7 +7,6 @@ import {
   GraphQLSchema,
   getOperationAST,
 } from 'graphql';
-import type { GraphQLWsSubscriptionsConfig } from '@nestjs/graphql';
 import type { Context, ServerOptions, SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
@@ -21,7 +20,7 @@ import { DocumentCache } from './document-cache';
 import { Fastlane } from './fastlane';
 import { formatError } from './format-error';
 
-/** What graphql-ws's `ws` adapter puts in `ctx.extra`, plus the context built at connection_init. */
+/** What GraphqlWsServer puts in `ctx.extra`, plus the context built at connection_init. */
 interface ConnectionExtra {
   socket: WebSocket;
   /** The upgrade request; released once the connection is authenticated (see onConnect). */
@@ -31,9 +30,7 @@ interface ConnectionExtra {
 type WsContext = Context<Record<string, unknown> | undefined, unknown>;
 const extraOf = (ctx: WsContext) => ctx.extra as ConnectionExtra;
 
-/** Nest types a subset of graphql-ws's options but passes them all through to useServer. */
-type WsServerOptions = GraphQLWsSubscriptionsConfig &
-  Pick<ServerOptions<Record<string, unknown> | undefined, unknown>, 'onError' | 'subscribe'>;
+type WsServerOptions = ServerOptions<Record<string, unknown> | undefined, unknown>;
 
 let nextConnectionId = 1;
 

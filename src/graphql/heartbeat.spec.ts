@@ -1,0 +1,66 @@
+import { EventEmitter } from 'node:events';
+import { Heartbeat, PingableSocket } from './heartbeat';
+
+class FakeSocket extends EventEmitter implements PingableSocket {
+  pings = 0;
+  terminated = false;
+  /** Whether this peer answers pings. */
+  constructor(private readonly alive = true) {
+    super();
+  }
+  ping(): void {
+    this.pings++;
+    if (this.alive) queueMicrotask(() => this.emit('pong'));
+  }
+  terminate(): void {
+    this.terminated = true;
+  }
+}
+
+describe('Heartbeat', () => {
+  it('pings each socket once per interval, a slice of them per tick', async () => {
+    const heartbeat = new Heartbeat<FakeSocket>(3000, 1000);
+    const sockets = Array.from({ length: 6 }, () => new FakeSocket());
+    sockets.forEach((socket) => heartbeat.watch(socket));
+
+    heartbeat.tick();
+    expect(sockets.map((s) => s.pings)).toEqual([1, 0, 0, 1, 0, 0]);
+    await Promise.resolve();
+    heartbeat.tick();
+    heartbeat.tick();
+    await Promise.resolve();
+    expect(sockets.map((s) => s.pings)).toEqual([1, 1, 1, 1, 1, 1]);
+
+    heartbeat.tick();
+    expect(sockets.every((s) => !s.terminated)).toBe(true);
+    expect(sockets[0].pings).toBe(2);
+  });
+
+  it('terminates a socket that has not answered by its next turn, and only that one', async () => {
+    const heartbeat = new Heartbeat<FakeSocket>(2000, 1000);
+    const dead = new FakeSocket(false);
+    const live = new FakeSocket();
+    heartbeat.watch(dead);
+    heartbeat.watch(live);
+
+    for (let i = 0; i < 4; i++) {
+      heartbeat.tick();
+      await Promise.resolve();
+    }
+    expect(dead.terminated).toBe(true);
+    expect(dead.pings).toBe(1);
+    expect(live.terminated).toBe(false);
+    expect(live.pings).toBe(2);
+  });
+
+  it('leaves a forgotten socket alone', () => {
+    const heartbeat = new Heartbeat<FakeSocket>(1000, 1000);
+    const socket = new FakeSocket(false);
+    heartbeat.watch(socket);
+    heartbeat.tick();
+    heartbeat.forget(socket);
+    heartbeat.tick();
+    expect(socket.pings).toBe(1);
+    expect(socket.terminated).toBe(false);
+  });
+});
