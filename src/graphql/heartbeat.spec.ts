@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { Heartbeat, PingableSocket } from './heartbeat';
+import { Heartbeat, WatchedSocket } from './heartbeat';
 
-class FakeSocket extends EventEmitter implements PingableSocket {
+class FakeSocket extends EventEmitter implements WatchedSocket {
   pings = 0;
   terminated = false;
+  closedWith?: number;
   /** Whether this peer answers pings. */
   constructor(private readonly alive = true) {
     super();
@@ -15,11 +16,14 @@ class FakeSocket extends EventEmitter implements PingableSocket {
   terminate(): void {
     this.terminated = true;
   }
+  close(code: number): void {
+    this.closedWith = code;
+  }
 }
 
 describe('Heartbeat', () => {
   it('pings each socket once per interval, a slice of them per tick', async () => {
-    const heartbeat = new Heartbeat<FakeSocket>(3000, 1000);
+    const heartbeat = new Heartbeat<FakeSocket>(3000, 10_000, 1000);
     const sockets = Array.from({ length: 6 }, () => new FakeSocket());
     sockets.forEach((socket) => heartbeat.watch(socket));
 
@@ -37,7 +41,7 @@ describe('Heartbeat', () => {
   });
 
   it('terminates a socket that has not answered by its next turn, and only that one', async () => {
-    const heartbeat = new Heartbeat<FakeSocket>(2000, 1000);
+    const heartbeat = new Heartbeat<FakeSocket>(2000, 10_000, 1000);
     const dead = new FakeSocket(false);
     const live = new FakeSocket();
     heartbeat.watch(dead);
@@ -54,7 +58,7 @@ describe('Heartbeat', () => {
   });
 
   it('leaves a forgotten socket alone', () => {
-    const heartbeat = new Heartbeat<FakeSocket>(1000, 1000);
+    const heartbeat = new Heartbeat<FakeSocket>(1000, 10_000, 1000);
     const socket = new FakeSocket(false);
     heartbeat.watch(socket);
     heartbeat.tick();
@@ -62,5 +66,20 @@ describe('Heartbeat', () => {
     heartbeat.tick();
     expect(socket.pings).toBe(1);
     expect(socket.terminated).toBe(false);
+  });
+
+  it('closes a socket that has not sent connection_init in time with 4408, and only that one', () => {
+    const heartbeat = new Heartbeat<FakeSocket>(30_000, 10_000, 1000);
+    const slow = new FakeSocket();
+    const prompt = new FakeSocket();
+    heartbeat.watch(slow, 0);
+    heartbeat.watch(prompt, 0);
+    heartbeat.initialised(prompt);
+
+    heartbeat.tick(9_999);
+    expect(slow.closedWith).toBeUndefined();
+    heartbeat.tick(10_000);
+    expect(slow.closedWith).toBe(4408);
+    expect(prompt.closedWith).toBeUndefined();
   });
 });

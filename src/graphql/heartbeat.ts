@@ -1,20 +1,28 @@
 /** What the heartbeat needs of a socket: `ws`'s WebSocket has all of it. */
-export interface PingableSocket {
+export interface WatchedSocket {
   ping(): void;
   terminate(): void;
+  close(code: number, reason: string): void;
   on(event: 'pong', listener: () => void): unknown;
 }
 
+/** graphql-ws's close code for a socket that did not send connection_init in time. */
+const INIT_TIMEOUT_CODE = 4408;
+
 /**
- * Finds dead peers on every socket of the server with one timer, not one per socket: a socket that has not
- * answered the previous ping when its turn comes again is terminated. Sockets are spread over one slot per
- * tick, so each tick pings a slice of them rather than every socket at once (ten thousand writes in one tick
- * would stall the event loop). A dead peer is found between `intervalMs` and twice that after it went away.
+ * Watches every socket of the server with one timer, not timers per socket:
+ * - liveness: a socket that has not answered the previous ping when its turn comes again is terminated. Sockets
+ *   are spread over one slot per tick, so each tick pings a slice of them rather than every socket at once (ten
+ *   thousand writes in one tick would stall the event loop). A dead peer goes between `intervalMs` and twice that.
+ * - connection_init: a socket that has not sent it within `initTimeoutMs` is closed with 4408, as graphql-ws
+ *   would (to the next tick).
  */
-export class Heartbeat<S extends PingableSocket> {
+export class Heartbeat<S extends WatchedSocket> {
   private readonly slots: Set<S>[];
-  private readonly awaitingPong = new Set<S>();
   private readonly slotOf = new Map<S, Set<S>>();
+  private readonly awaitingPong = new Set<S>();
+  /** Sockets that have not sent connection_init yet, with the time they must have by. */
+  private readonly awaitingInit = new Map<S, number>();
   private next = 0;
   private cursor = 0;
   private timer?: NodeJS.Timeout;
@@ -23,6 +31,7 @@ export class Heartbeat<S extends PingableSocket> {
 
   constructor(
     private readonly intervalMs: number,
+    private readonly initTimeoutMs: number,
     private readonly tickMs = 1000,
   ) {
     this.slots = Array.from({ length: Math.max(1, Math.round(intervalMs / tickMs)) }, () => new Set<S>());
@@ -42,21 +51,33 @@ export class Heartbeat<S extends PingableSocket> {
     this.timer = undefined;
   }
 
-  watch(socket: S): void {
+  watch(socket: S, now = Date.now()): void {
     const slot = this.slots[this.next++ % this.slots.length];
     slot.add(socket);
     this.slotOf.set(socket, slot);
+    this.awaitingInit.set(socket, now + this.initTimeoutMs);
     socket.on('pong', this.onPong);
+  }
+
+  /** The socket sent connection_init (whether or not it was accepted). */
+  initialised(socket: S): void {
+    this.awaitingInit.delete(socket);
   }
 
   forget(socket: S): void {
     this.slotOf.get(socket)?.delete(socket);
     this.slotOf.delete(socket);
     this.awaitingPong.delete(socket);
+    this.awaitingInit.delete(socket);
   }
 
   /** @internal exposed for tests: one tick of the timer. */
-  tick(): void {
+  tick(now = Date.now()): void {
+    for (const [socket, deadline] of this.awaitingInit) {
+      if (deadline > now) continue;
+      this.awaitingInit.delete(socket);
+      socket.close(INIT_TIMEOUT_CODE, 'Connection initialisation timeout');
+    }
     const slot = this.slots[this.cursor];
     this.cursor = (this.cursor + 1) % this.slots.length;
     for (const socket of slot) {

@@ -11,13 +11,13 @@ import type { Context, ServerOptions, SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../config/app-config';
-import { RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
+import { ConnectionInfo, RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { MetricsService } from '../metrics/metrics.service';
 import { UsersService } from '../users/users.service';
 import { checkComplexity } from './complexity';
 import { depthLimitRule } from './depth-limit.rule';
 import { DocumentCache } from './document-cache';
-import { Fastlane } from './fastlane';
+import { Fastlane, FastlaneTarget } from './fastlane';
 import { formatError } from './format-error';
 
 /** What GraphqlWsServer puts in `ctx.extra`, plus the context built at connection_init. */
@@ -40,13 +40,24 @@ let nextConnectionId = 1;
  * plugins, the same depth and complexity limits and the same error formatting as HTTP. Subscriptions to the
  * `fastlaneFields` share one execution and one serialization per event and selection (see Fastlane).
  */
-export function createWsServerOptions(
-  users: UsersService,
-  config: AppConfig,
-  metrics: MetricsService,
-  schemaRef: () => GraphQLSchema,
-  fastlaneFields: ReadonlySet<string>,
-): WsServerOptions {
+export interface WsServerDeps {
+  users: UsersService;
+  config: AppConfig;
+  metrics: MetricsService;
+  schemaRef: () => GraphQLSchema;
+  fastlaneFields: ReadonlySet<string>;
+  /** Called when a socket sends connection_init, accepted or not: its init deadline no longer applies. */
+  connectionInitialised: (socket: WebSocket) => void;
+}
+
+export function createWsServerOptions({
+  users,
+  config,
+  metrics,
+  schemaRef,
+  fastlaneFields,
+  connectionInitialised,
+}: WsServerDeps): WsServerOptions {
   const logger = new Logger('GraphQLWebSocket');
   let cache: DocumentCache | undefined;
   const documents = () => (cache ??= new DocumentCache(schemaRef(), [depthLimitRule(config.graphql.maxDepth)]));
@@ -58,26 +69,32 @@ export function createWsServerOptions(
     logger.warn(`closing a slow consumer (${extra.requestContext?.connection?.id}): send buffer over the cap`);
     extra.requestContext?.connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over the cap');
   };
+  const outbox: Outbox = {
+    send(extra, frame) {
+      if (extra.socket.readyState !== extra.socket.OPEN) return;
+      metrics.deliveries.inc();
+      extra.socket.send(frame);
+      shedIfSlow(extra);
+    },
+    slowConsumerClosed() {
+      metrics.slowConsumers.inc();
+    },
+  };
 
   return {
-    connectionInitWaitTimeout: 10_000,
+    // GraphqlWsServer's heartbeat enforces the connection_init deadline, with one timer for every socket.
+    connectionInitWaitTimeout: 0,
     onConnect: async (ctx: WsContext) => {
-      const viewer = await users.authenticate(ctx.connectionParams?.authorization).catch(() => null);
+      connectionInitialised(extraOf(ctx).socket);
+      const viewer = await users
+        .authenticate(ctx.connectionParams?.authorization, { remember: false })
+        .catch(() => null);
       if (!viewer) return false;
       const extra = extraOf(ctx);
-      const socket = extra.socket;
       extra.requestContext = {
         viewer,
         clientKey: extra.request?.socket.remoteAddress ?? 'unknown',
-        connection: {
-          id: `ws-${nextConnectionId++}`,
-          close: (code, reason) => {
-            metrics.slowConsumers.inc();
-            socket.close(code, reason);
-            // A client that stopped reading will not complete the closing handshake either.
-            setTimeout(() => socket.terminate(), 1000).unref();
-          },
-        },
+        connection: new WsConnection(`ws-${nextConnectionId++}`, extra.socket, outbox),
       };
       // Nothing reads the upgrade request or the token after this, and holding them (headers and all) for the
       // socket's lifetime costs kilobytes per idle connection.
@@ -125,16 +142,7 @@ export function createWsServerOptions(
         variableValues,
         contextValue: extra.requestContext,
       };
-      fastlane.route(args, {
-        operationId: id,
-        send: (frame) => {
-          if (extra.socket.readyState !== extra.socket.OPEN) return;
-          metrics.deliveries.inc();
-          extra.socket.send(frame);
-          shedIfSlow(extra);
-        },
-        formatErrors: (result) => formatResultErrors(result) ?? [],
-      });
+      fastlane.route(args, new SocketTarget(id, extra, outbox));
       return args;
     },
     onNext: (ctx, _id, _payload, _args, result) => {
@@ -150,6 +158,46 @@ export function createWsServerOptions(
         logger.debug(`socket closed with ${code}`);
     },
   };
+}
+
+/** What every connection's small objects share, so that each holds one reference instead of its own closures. */
+interface Outbox {
+  send(extra: ConnectionExtra, frame: string): void;
+  slowConsumerClosed(): void;
+}
+
+/** A connection as resolvers see it (RequestContext.connection). */
+class WsConnection implements ConnectionInfo {
+  constructor(
+    readonly id: string,
+    private readonly socket: WebSocket,
+    private readonly outbox: Outbox,
+  ) {}
+
+  close(code: number, reason: string): void {
+    this.outbox.slowConsumerClosed();
+    this.socket.close(code, reason);
+    // A client that stopped reading will not complete the closing handshake either.
+    const socket = this.socket;
+    setTimeout(() => socket.terminate(), 1000).unref();
+  }
+}
+
+/** Where a fastlane operation's frames go: its socket. */
+class SocketTarget implements FastlaneTarget {
+  constructor(
+    readonly operationId: string,
+    private readonly extra: ConnectionExtra,
+    private readonly outbox: Outbox,
+  ) {}
+
+  send(frame: string): void {
+    this.outbox.send(this.extra, frame);
+  }
+
+  formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[] {
+    return formatResultErrors(result) ?? [];
+  }
 }
 
 /** A result's errors as clients see them, or undefined when it has none. */

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
-import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
+import { CloseCode, handleProtocols, makeServer, WebSocket as GraphqlWsSocket } from 'graphql-ws';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -18,12 +18,15 @@ import { createWsServerOptions } from './ws-server.options';
 const FASTLANE_FIELDS: ReadonlySet<string> = new Set(['messageAdded']);
 
 const GRAPHQL_PATH = '/graphql';
+/** How long a socket may take to send connection_init (graphql-ws's 4408 after that). */
+const CONNECTION_INIT_TIMEOUT_MS = 10_000;
 
 /**
  * graphql-ws on /graphql, attached to the HTTP server ourselves rather than through the GraphQL driver: the
- * driver's adapter gives every socket its own keep-alive interval, a timeout per ping and a promise per frame,
- * which an idle connection pays for in memory and the event loop in timers. Here one heartbeat covers every
- * socket, and the protocol itself is graphql-ws's own (`makeServer`), so clients see no difference.
+ * driver's adapter gives every socket its own keep-alive interval, a timeout per ping, a connection_init timer and
+ * a set of closures, which an idle connection pays for in memory and the event loop in timers. Here one heartbeat
+ * covers every socket (liveness and the connection_init deadline), and the protocol itself is graphql-ws's own
+ * (`makeServer`), so clients see no difference.
  */
 @Injectable()
 export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy {
@@ -39,44 +42,35 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
   ) {
-    this.heartbeat = new Heartbeat<WebSocket>(config.ws.keepAliveMs);
+    this.heartbeat = new Heartbeat<WebSocket>(config.ws.keepAliveMs, CONNECTION_INIT_TIMEOUT_MS);
   }
 
   onApplicationBootstrap(): void {
     const protocol = makeServer(
-      createWsServerOptions(this.users, this.config, this.metrics, () => this.schemaHost.schema, FASTLANE_FIELDS),
+      createWsServerOptions({
+        users: this.users,
+        config: this.config,
+        metrics: this.metrics,
+        schemaRef: () => this.schemaHost.schema,
+        fastlaneFields: FASTLANE_FIELDS,
+        connectionInitialised: (socket) => this.heartbeat.initialised(socket),
+      }),
     );
+    const logger = this.logger;
+    // Shared by every socket: an emitter calls its listeners with itself as `this`. `on` rather than `once`
+    // throughout: a socket closes once, and `once` costs a wrapper object and a bound function per listener.
+    function onSocketError(this: WebSocket, error: Error): void {
+      logger.warn(`socket error: ${error.message}`);
+      this.close(CloseCode.InternalServerError, 'Internal server error');
+    }
     this.wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-      socket.once('error', (error) => {
-        this.logger.warn(`socket error: ${error.message}`);
-        socket.close(CloseCode.InternalServerError, 'Internal server error');
-      });
+      socket.on('error', onSocketError);
       this.heartbeat.watch(socket);
-      const closed = protocol.opened(
-        {
-          protocol: socket.protocol,
-          // graphql-ws awaits this before pulling the next event of an operation: back-pressure for the
-          // normal path (the fastlane writes to the socket itself and watches bufferedAmount instead).
-          send: (data) =>
-            new Promise<void>((resolve, reject) => {
-              if (socket.readyState !== WebSocket.OPEN) return resolve();
-              socket.send(data, (error) => (error ? reject(error) : resolve()));
-            }),
-          close: (code, reason) => socket.close(code, reason),
-          onMessage: (handle) =>
-            socket.on('message', (data: Buffer) => {
-              handle(String(data)).catch((error: unknown) => {
-                this.logger.error(`graphql-ws message handling failed: ${String(error)}`);
-                socket.close(CloseCode.InternalServerError, 'Internal server error');
-              });
-            }),
-        },
-        { socket, request },
-      );
-      socket.once('close', (code: number, reason: Buffer) => {
+      const closed = protocol.opened(new ProtocolSocket(socket, logger), { socket, request });
+      socket.on('close', (code: number, reason: Buffer) => {
         this.heartbeat.forget(socket);
         closed(code, reason.toString()).catch((error: unknown) =>
-          this.logger.error(`graphql-ws close handling failed: ${String(error)}`),
+          logger.error(`graphql-ws close handling failed: ${String(error)}`),
         );
       });
     });
@@ -98,4 +92,42 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     if (!socket.writable || !request.url?.startsWith(GRAPHQL_PATH)) return;
     this.wss.handleUpgrade(request, socket, head, (ws) => this.wss.emit('connection', ws, request));
   };
+}
+
+/** A `ws` socket as graphql-ws's protocol server drives it: one small object per connection, methods shared. */
+class ProtocolSocket implements GraphqlWsSocket {
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly logger: Logger,
+  ) {}
+
+  get protocol(): string {
+    return this.socket.protocol;
+  }
+
+  /**
+   * graphql-ws awaits this before pulling the next event of an operation: back-pressure for the normal path
+   * (the fastlane writes to the socket itself and watches bufferedAmount instead).
+   */
+  send(data: string): Promise<void> {
+    const socket = this.socket;
+    return new Promise<void>((resolve, reject) => {
+      if (socket.readyState !== WebSocket.OPEN) return resolve();
+      socket.send(data, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  onMessage(handle: (data: string) => Promise<void>): void {
+    const { socket, logger } = this;
+    socket.on('message', (data: Buffer) => {
+      handle(String(data)).catch((error: unknown) => {
+        logger.error(`graphql-ws message handling failed: ${String(error)}`);
+        socket.close(CloseCode.InternalServerError, 'Internal server error');
+      });
+    });
+  }
 }

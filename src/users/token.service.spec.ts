@@ -23,6 +23,14 @@ describe('TokenService', () => {
     expect(verify).not.toHaveBeenCalled();
   });
 
+  it('does not remember a token checked with remember: false (a WebSocket connection)', async () => {
+    const token = await tokens.issue('user-1');
+    expect(await tokens.verifyBearer(`Bearer ${token}`, { remember: false })).toEqual({ id: 'user-1' });
+    const verify = jest.spyOn(jwt, 'verifyAsync');
+    expect(await tokens.verifyBearer(`Bearer ${token}`)).toEqual({ id: 'user-1' });
+    expect(verify).toHaveBeenCalledTimes(1);
+  });
+
   it('refuses a remembered token once it has expired', async () => {
     const token = await tokens.issue('user-1');
     expect(await tokens.verifyBearer(`Bearer ${token}`)).toEqual({ id: 'user-1' });

@@ -23,8 +23,11 @@ export class TokenService {
     return this.jwt.signAsync({ sub: userId });
   }
 
-  /** The viewer a `Bearer <token>` value names, or null for anything missing, malformed or expired. */
-  async verifyBearer(authorization: unknown): Promise<Viewer | null> {
+  /**
+   * The viewer a `Bearer <token>` value names, or null for anything missing, malformed or expired. `remember:
+   * false` is for a token checked once per connection (a WebSocket's): caching it would only cost memory.
+   */
+  async verifyBearer(authorization: unknown, { remember = true } = {}): Promise<Viewer | null> {
     if (typeof authorization !== 'string' || authorization.length > 4096) return null;
     const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
     if (!match) return null;
@@ -38,7 +41,7 @@ export class TokenService {
       const payload = await this.jwt.verifyAsync<{ sub?: unknown; exp?: unknown }>(token, { algorithms: ['HS256'] });
       if (typeof payload.sub !== 'string') return null;
       const viewer = { id: payload.sub };
-      if (typeof payload.exp === 'number') this.remember(token, viewer, payload.exp * 1000);
+      if (remember && typeof payload.exp === 'number') this.remember(token, viewer, payload.exp * 1000);
       return viewer;
     } catch {
       return null;

@@ -76,9 +76,12 @@ export class UsersService {
     return { token: await this.tokens.issue(user.id), user: publicUser as UserEntity };
   }
 
-  /** The viewer named by an `Authorization` value, when its token is valid and its user exists. */
-  async authenticate(authorization: unknown): Promise<Viewer | null> {
-    const viewer = await this.tokens.verifyBearer(authorization);
+  /**
+   * The viewer named by an `Authorization` value, when its token is valid and its user exists. `remember: false`
+   * for a token presented once per connection (see TokenService.verifyBearer).
+   */
+  async authenticate(authorization: unknown, options?: { remember?: boolean }): Promise<Viewer | null> {
+    const viewer = await this.tokens.verifyBearer(authorization, options);
     if (!viewer || !isUuid(viewer.id)) return null;
     if (this.knownUserIds.has(viewer.id)) return viewer;
     if (!(await this.users.exists(viewer.id))) return null;
