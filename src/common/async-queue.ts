@@ -46,7 +46,11 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     for (const waiter of this.waiting.splice(0)) waiter({ value: undefined, done: true });
     for (const waiter of this.drainWaiters.splice(0)) waiter.resolve();
     for (const handler of this.onClose.splice(0)) handler();
+    this.ended();
   }
+
+  /** For subclasses: runs once, when the queue ends (a handler that costs no closure per queue). */
+  protected ended(): void {}
 
   onEnd(handler: () => void): void {
     if (this.done) handler();

@@ -67,10 +67,11 @@ export class Fastlane {
     const { plan, target } = route;
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
-    return new FastlaneStream(source[Symbol.asyncIterator](), (event) => this.frame(args, plan, target, event), target);
+    return new FastlaneStream(source[Symbol.asyncIterator](), this, args, plan, target);
   };
 
-  private frame(args: ExecutionArgs, plan: Plan, target: FastlaneTarget, event: unknown): string | Promise<string> {
+  /** @internal for FastlaneStream: the frame payload of one event, shared by every subscriber with the plan. */
+  frame(args: ExecutionArgs, plan: Plan, target: FastlaneTarget, event: unknown): string | Promise<string> {
     const byPlan = typeof event === 'object' && event !== null ? this.encoded.get(event) : undefined;
     const cached = byPlan?.get(plan.key);
     if (cached !== undefined) return cached;
@@ -121,9 +122,12 @@ export class Fastlane {
 class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
   private readonly prefix: string;
 
+  // Fields rather than a closure over them: one of these lives as long as its subscription.
   constructor(
     private readonly source: AsyncIterator<unknown>,
-    private readonly encode: (event: unknown) => string | Promise<string>,
+    private readonly fastlane: Fastlane,
+    private readonly args: ExecutionArgs,
+    private readonly plan: Plan,
     private readonly target: FastlaneTarget,
   ) {
     this.prefix = `{"id":${JSON.stringify(target.operationId)},"type":"next","payload":`;
@@ -133,7 +137,7 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
     for (;;) {
       const item = await this.source.next();
       if (item.done) return { value: undefined, done: true };
-      const payload = this.encode(item.value);
+      const payload = this.fastlane.frame(this.args, this.plan, this.target, item.value);
       this.target.send(this.prefix + (typeof payload === 'string' ? payload : await payload) + '}');
     }
   }

@@ -36,17 +36,11 @@ export class MessageStreamsService {
     if (afterSeq != null && afterSeq < 0) throw new BadInputError('afterSeq must be 0 or more');
     await this.chats.assertMember(viewer, chatId);
 
-    const stream = new MessageStream(this, chatId, viewer.id, connection);
-    this.metrics.subscriptions.inc({ kind: 'messageAdded' });
     // Join the feed before reading anything, so no event falls between the read and the subscription.
     const feed = this.feedOf(chatId);
+    const stream = new MessageStream(this, feed, viewer.id, connection);
+    this.metrics.subscriptions.inc({ kind: 'messageAdded' });
     feed.streams.add(stream);
-    stream.queue.onEnd(() => {
-      this.metrics.subscriptions.dec({ kind: 'messageAdded' });
-      stream.sequencer?.stop();
-      feed.streams.delete(stream);
-      if (feed.streams.size === 0) this.close(feed);
-    });
     try {
       await feed.ready;
       // Checked again now that leaves are being watched (a leave in between would otherwise go unseen), in the
@@ -55,10 +49,17 @@ export class MessageStreamsService {
       if (lastSeq === null) throw new ForbiddenError('you are not a member of this chat');
       stream.start(afterSeq ?? lastSeq, afterSeq != null);
     } catch (error) {
-      stream.queue.end();
+      stream.end();
       throw error;
     }
-    return stream.queue;
+    return stream;
+  }
+
+  /** @internal for MessageStream: it has ended (completed, closed, shed, or its viewer left). */
+  streamEnded(stream: MessageStream, feed: ChatFeed): void {
+    this.metrics.subscriptions.dec({ kind: 'messageAdded' });
+    feed.streams.delete(stream);
+    if (feed.streams.size === 0) this.close(feed);
   }
 
   private feedOf(chatId: string): ChatFeed {
@@ -118,9 +119,9 @@ export class MessageStreamsService {
   }
 
   /** @internal for MessageStream */
-  shedSlowConsumer(queue: AsyncQueue<MessageRecord>, connection?: ConnectionInfo): void {
+  shedSlowConsumer(stream: MessageStream, connection?: ConnectionInfo): void {
     this.logger.warn(`closing a slow consumer (${connection?.id ?? 'no connection'}): its queue reached the cap`);
-    queue.end();
+    stream.end();
     connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: too many undelivered events');
   }
 }
@@ -140,7 +141,7 @@ class ChatFeed {
 
   membershipChanged(event: MembershipEvent): void {
     if (event.kind !== 'left') return;
-    for (const stream of this.streams) if (stream.viewerId === event.userId) stream.queue.end();
+    for (const stream of this.streams) if (stream.viewerId === event.userId) stream.end();
   }
 
   /** After the bus reconnects: events published meanwhile may be lost, so every stream re-reads the store. */
@@ -154,21 +155,20 @@ class ChatFeed {
 }
 
 /**
- * One messageAdded subscription: its queue (what graphql-ws pulls) and its sequencer (what keeps it gap-free).
+ * One messageAdded subscription: the queue graphql-ws pulls (it is one) and the sequencer that keeps it gap-free.
  * Events that arrive before the starting seq is known wait in `early`, briefly (one query).
  */
-class MessageStream implements SequencerIo<MessageRecord> {
-  readonly queue: AsyncQueue<MessageRecord>;
+class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<MessageRecord> {
   sequencer?: SeqSequencer<MessageRecord>;
   private early: MessageRecord[] | null = [];
 
   constructor(
     private readonly owner: MessageStreamsService,
-    private readonly chatId: string,
+    private readonly feed: ChatFeed,
     readonly viewerId: string,
     private readonly connection: ConnectionInfo | undefined,
   ) {
-    this.queue = new AsyncQueue<MessageRecord>(owner.maxQueuedEvents);
+    super(owner.maxQueuedEvents);
   }
 
   start(lastDelivered: number, resume: boolean): void {
@@ -189,21 +189,26 @@ class MessageStream implements SequencerIo<MessageRecord> {
   }
 
   fetchAfter(afterSeq: number, limit: number): Promise<MessageRecord[]> {
-    return this.owner.fetchAfter(this.chatId, afterSeq, limit);
+    return this.owner.fetchAfter(this.feed.chatId, afterSeq, limit);
   }
 
   deliver(message: MessageRecord): boolean {
-    if (this.queue.push(message)) return true;
-    if (!this.queue.closed) this.owner.shedSlowConsumer(this.queue, this.connection);
+    if (this.push(message)) return true;
+    if (!this.closed) this.owner.shedSlowConsumer(this, this.connection);
     return false;
   }
 
   whenReady(): Promise<void> {
-    return this.queue.whenBelow(Math.floor(this.owner.maxQueuedEvents / 2));
+    return this.whenBelow(Math.floor(this.owner.maxQueuedEvents / 2));
   }
 
   onError(error: unknown): void {
-    this.owner.catchUpFailed(this.chatId, error);
-    this.queue.end();
+    this.owner.catchUpFailed(this.feed.chatId, error);
+    this.end();
+  }
+
+  protected override ended(): void {
+    this.sequencer?.stop();
+    this.owner.streamEnded(this, this.feed);
   }
 }
