@@ -34,12 +34,6 @@ type WsServerOptions = ServerOptions<Record<string, unknown> | undefined, unknow
 
 let nextConnectionId = 1;
 
-/**
- * graphql-ws server options: token check at connection_init (a bad one closes with 4403 before any operation),
- * the same { viewer } context as HTTP, and, because Nest's graphql-ws server runs none of Apollo's rules or
- * plugins, the same depth and complexity limits and the same error formatting as HTTP. Subscriptions to the
- * `fastlaneFields` share one execution and one serialization per event and selection (see Fastlane).
- */
 export interface WsServerDeps {
   users: UsersService;
   config: AppConfig;
@@ -50,6 +44,12 @@ export interface WsServerDeps {
   connectionInitialised: (socket: WebSocket) => void;
 }
 
+/**
+ * graphql-ws server options: token check at connection_init (a bad one closes with 4403 before any operation),
+ * the same { viewer } context as HTTP, and, because graphql-ws runs none of Apollo's rules or
+ * plugins, the same depth and complexity limits and the same error formatting as HTTP. Subscriptions to the
+ * `fastlaneFields` share one execution and one serialization per event and selection (see Fastlane).
+ */
 export function createWsServerOptions({
   users,
   config,
