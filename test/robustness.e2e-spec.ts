@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
@@ -260,7 +261,3 @@ describe('WebSocket keep-alive', () => {
     await healthy.closed;
   });
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -19,7 +19,6 @@ const INIT_TIMEOUT_CODE = 4408;
  */
 export class Heartbeat<S extends WatchedSocket> {
   private readonly slots: Set<S>[];
-  private readonly slotOf = new Map<S, Set<S>>();
   private readonly awaitingPong = new Set<S>();
   /** Sockets that have not sent connection_init yet, with the time they must have by. */
   private readonly awaitingInit = new Map<S, number>();
@@ -52,9 +51,7 @@ export class Heartbeat<S extends WatchedSocket> {
   }
 
   watch(socket: S, now = Date.now()): void {
-    const slot = this.slots[this.next++ % this.slots.length];
-    slot.add(socket);
-    this.slotOf.set(socket, slot);
+    this.slots[this.next++ % this.slots.length].add(socket);
     this.awaitingInit.set(socket, now + this.initTimeoutMs);
     socket.on('pong', this.onPong);
   }
@@ -65,8 +62,8 @@ export class Heartbeat<S extends WatchedSocket> {
   }
 
   forget(socket: S): void {
-    this.slotOf.get(socket)?.delete(socket);
-    this.slotOf.delete(socket);
+    // A few dozen slots: trying each is cheaper than remembering every socket's.
+    for (const slot of this.slots) slot.delete(socket);
     this.awaitingPong.delete(socket);
     this.awaitingInit.delete(socket);
   }

@@ -85,12 +85,12 @@ export function createWsServerOptions({
     // GraphqlWsServer's heartbeat enforces the connection_init deadline, with one timer for every socket.
     connectionInitWaitTimeout: 0,
     onConnect: async (ctx: WsContext) => {
-      connectionInitialised(extraOf(ctx).socket);
+      const extra = extraOf(ctx);
+      connectionInitialised(extra.socket);
       const viewer = await users
         .authenticate(ctx.connectionParams?.authorization, { remember: false })
         .catch(() => null);
       if (!viewer) return false;
-      const extra = extraOf(ctx);
       extra.requestContext = {
         viewer,
         clientKey: extra.request?.socket.remoteAddress ?? 'unknown',

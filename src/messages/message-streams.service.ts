@@ -56,10 +56,10 @@ export class MessageStreamsService {
   }
 
   /** @internal for MessageStream: it has ended (completed, closed, shed, or its viewer left). */
-  streamEnded(stream: MessageStream, feed: ChatFeed): void {
+  streamEnded(stream: MessageStream): void {
     this.metrics.subscriptions.dec({ kind: 'messageAdded' });
-    feed.streams.delete(stream);
-    if (feed.streams.size === 0) this.close(feed);
+    stream.feed.streams.delete(stream);
+    if (stream.feed.streams.size === 0) this.close(stream.feed);
   }
 
   private feedOf(chatId: string): ChatFeed {
@@ -164,7 +164,7 @@ class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Mes
 
   constructor(
     private readonly owner: MessageStreamsService,
-    private readonly feed: ChatFeed,
+    readonly feed: ChatFeed,
     readonly viewerId: string,
     private readonly connection: ConnectionInfo | undefined,
   ) {
@@ -209,6 +209,6 @@ class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Mes
 
   protected override ended(): void {
     this.sequencer?.stop();
-    this.owner.streamEnded(this, this.feed);
+    this.owner.streamEnded(this);
   }
 }
