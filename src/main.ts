@@ -9,6 +9,7 @@ import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/config.schema';
 import { HealthService } from './health/health.service';
+import { HttpDrain } from './http-drain';
 import { httpErrorHandler } from './http-errors';
 import { servePublicFiles } from './web/public-files';
 
@@ -36,6 +37,7 @@ async function bootstrap(): Promise<void> {
   await app.init();
   app.use(httpErrorHandler);
 
+  const drain = new HttpDrain(app.getHttpServer());
   const health = app.get(HealthService);
   // Runs before graphql-ws's own listener. Upgrades to anything but /graphql would otherwise hang until the
   // client gives up; a draining instance answers 503 so the balancer retries the handshake on another one
@@ -53,7 +55,7 @@ async function bootstrap(): Promise<void> {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const logger = new Logger('Bootstrap');
   logger.log(`instance ${config.instanceId} listening on http://${host}:${port}`);
-  installShutdown(app, config, logger);
+  installShutdown(app, drain, config, logger);
   // Last line of defence: a promise some library let go of must not take every client's connection down.
   process.on('unhandledRejection', (reason: unknown) => {
     logger.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
@@ -61,25 +63,26 @@ async function bootstrap(): Promise<void> {
 }
 
 /**
- * SIGTERM/SIGINT: report not ready, then close (graphql-ws closes every socket with 1001 so clients reconnect
+ * SIGTERM/SIGINT: report not ready, stop accepting and answer the requests in flight, then close (graphql-ws closes every socket with 1001 so clients reconnect
  * elsewhere; modules release what they hold), and exit 0; past the timeout, exit 1 rather than hang.
  */
-function installShutdown(app: NestExpressApplication, config: AppConfig, logger: Logger): void {
+function installShutdown(app: NestExpressApplication, drain: HttpDrain, config: AppConfig, logger: Logger): void {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.log(`${signal}: draining`);
     app.get(HealthService).markDraining();
-    // Stop accepting first, so the balancer sends new connections (reconnecting clients among them) elsewhere;
-    // open ones drain below, and Nest's own close of the server later finds it already closed.
-    app.getHttpServer().close();
     setTimeout(() => {
       logger.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
       process.exit(1);
     }, config.shutdownTimeoutMs).unref();
-    app
+    // Stop accepting first, so the balancer sends new connections (reconnecting clients among them) elsewhere,
+    // and let the requests in flight be answered before the modules they need go; Nest's own close of the
+    // server later finds it already closed.
+    drain
       .close()
+      .then(() => app.close())
       .then(() => process.exit(0))
       .catch((error: unknown) => {
         logger.error(`shutdown failed: ${String(error)}`);

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { AppProcess } from './support/app-process';
@@ -259,5 +261,54 @@ describe('WebSocket keep-alive', () => {
     expect(healthy.socket.readyState).toBe(WebSocket.OPEN);
     healthy.socket.close();
     await healthy.closed;
+  });
+});
+
+describe('shutdown with a request in flight', () => {
+  let db: TestDatabase;
+  let app: AppProcess;
+
+  beforeAll(async () => {
+    db = await TestDatabase.create();
+    app = await AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL });
+  });
+
+  afterAll(async () => {
+    await app?.kill();
+    await db?.drop();
+  });
+
+  it('answers it, then ends its keep-alive connection at once rather than after the keep-alive timeout', async () => {
+    const { port } = new URL(app.url);
+    const body = JSON.stringify({ query: '{ __typename }' });
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    const ended = once(socket, 'close').then(() => Date.now());
+    // Half the body: the request is in flight when the signal comes.
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 5)}`,
+    );
+    await sleep(300);
+    const exited = app.stop('SIGTERM');
+    // The listener closes first; a new connection is refused once it has.
+    for (let refused = false; !refused;) {
+      refused = await fetch(`${app.url}/health/live`).then(
+        () => false,
+        () => true,
+      );
+      if (!refused) await sleep(50);
+    }
+    socket.write(body.slice(5));
+    const answeredAt = await new Promise<number>((resolve) =>
+      socket.on('data', () => received.includes('__typename') && resolve(Date.now())),
+    );
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received).toContain('"__typename":"Query"');
+    // Node's keep-alive timeout is 5 s; ended by the drain, the connection goes well before that.
+    expect((await ended) - answeredAt).toBeLessThan(2500);
+    expect(await exited).toBe(0);
   });
 });

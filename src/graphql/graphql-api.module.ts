@@ -1,5 +1,5 @@
 import { ApolloServerPlugin } from '@apollo/server';
-import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
+import { ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { Request } from 'express';
@@ -8,6 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { RequestContext } from '../common/request-context';
 import { UsersModule } from '../users/users.module';
 import { UsersService } from '../users/users.service';
+import { ApolloExpressDriver } from './apollo-express.driver';
 import { checkComplexity } from './complexity';
 import { depthLimitRule } from './depth-limit.rule';
 import { formatError } from './format-error';
@@ -23,7 +24,7 @@ const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
 @Module({
   imports: [
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
-      driver: ApolloDriver,
+      driver: ApolloExpressDriver,
       imports: [UsersModule],
       inject: [AppConfig, UsersService],
       useFactory: (config: AppConfig, users: UsersService): ApolloDriverConfig => {
