@@ -63,8 +63,9 @@ async function bootstrap(): Promise<void> {
 }
 
 /**
- * SIGTERM/SIGINT: report not ready, stop accepting and answer the requests in flight, then close (graphql-ws closes every socket with 1001 so clients reconnect
- * elsewhere; modules release what they hold), and exit 0; past the timeout, exit 1 rather than hang.
+ * SIGTERM/SIGINT: report not ready, stop accepting and answer the requests in flight, then close (graphql-ws
+ * closes every socket with 1001 so clients reconnect elsewhere; modules release what they hold), and exit 0; past
+ * the timeout, exit 1 rather than hang.
  */
 function installShutdown(app: NestExpressApplication, drain: HttpDrain, config: AppConfig, logger: Logger): void {
   let stopping = false;
