@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
@@ -36,9 +37,13 @@ export class Sql {
     return result.rows as T[];
   }
 
+  /** Derived from the text, so every Sql on a pool gives one text one name (pg refuses a name reused). */
   private nameOf(text: string): string {
     let name = this.names.get(text);
-    if (name === undefined) this.names.set(text, (name = `sql_${this.names.size + 1}`));
+    if (name === undefined) {
+      name = `sql_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
+      this.names.set(text, name);
+    }
     return name;
   }
 }
