@@ -41,4 +41,22 @@ describe('AsyncQueue', () => {
     await below;
     expect(resolved).toBe(true);
   });
+
+  it('drainTo: hands over what is queued, then every push synchronously, in order, past the capacity', async () => {
+    const queue = new AsyncQueue<number>(2);
+    queue.push(1);
+    queue.push(2);
+    const below = queue.whenBelow(0);
+    const seen: number[] = [];
+    queue.drainTo((item) => seen.push(item));
+    expect(seen).toEqual([1, 2]);
+    for (let i = 3; i <= 5; i++) expect(queue.push(i)).toBe(true);
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(queue.size).toBe(0);
+    await below;
+    expect(() => queue.drainTo(() => undefined)).toThrow(/already/);
+    queue.end();
+    expect(queue.push(6)).toBe(false);
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+  });
 });

@@ -1,4 +1,5 @@
-import { buildSchema, ExecutionArgs, parse } from 'graphql';
+import { buildSchema, ExecutionArgs, ExecutionResult, parse } from 'graphql';
+import { AsyncQueue } from '../common/async-queue';
 import { Fastlane, FastlaneTarget } from './fastlane';
 
 const schema = buildSchema(`
@@ -38,5 +39,93 @@ describe('Fastlane.route', () => {
     const doc = 'subscription A { messageAdded(chatId: "1") { seq } } query B { ping }';
     expect(routes(doc, 'A')).toBe(true);
     expect(routes(doc, 'B')).toBe(false);
+  });
+});
+
+describe('Fastlane.subscribe with a source that pushes', () => {
+  interface Event {
+    messageAdded: { seq: number; content: string | (() => Promise<string>) };
+  }
+
+  // One parsed document, as the document cache gives every subscriber of the same query text.
+  const document = parse('subscription { messageAdded(chatId: "1") { seq content } }');
+
+  /** A subscriber on `source`: the frames it was sent, and graphql-ws's pending next(). */
+  async function subscriber(fastlane: Fastlane, source: AsyncQueue<Event>, operationId: string) {
+    const frames: string[] = [];
+    const args: ExecutionArgs = {
+      schema,
+      document,
+      rootValue: { messageAdded: () => source },
+    };
+    fastlane.route(args, { operationId, send: (frame) => frames.push(frame), formatErrors: () => [] });
+    const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
+    return { frames, next: stream.next(), stream };
+  }
+
+  const frame = (id: string, seq: number, content: string) =>
+    JSON.stringify({ id, type: 'next', payload: { data: { messageAdded: { seq, content } } } });
+
+  it('writes each event from inside the push, encoded once for every subscriber with the selection', async () => {
+    const encodings = jest.fn();
+    const fastlane = new Fastlane(new Set(['messageAdded']), encodings);
+    const [queueA, queueB] = [new AsyncQueue<Event>(10), new AsyncQueue<Event>(10)];
+    const [a, b] = [await subscriber(fastlane, queueA, 'a'), await subscriber(fastlane, queueB, 'b')];
+    for (const seq of [1, 2]) {
+      // One event object handed to every local subscriber, as a chat feed does.
+      const event: Event = { messageAdded: { seq, content: `m${seq}` } };
+      queueA.push(event);
+      queueB.push(event);
+    }
+    expect(a.frames).toEqual([frame('a', 1, 'm1'), frame('a', 2, 'm2')]);
+    expect(b.frames).toEqual([frame('b', 1, 'm1'), frame('b', 2, 'm2')]);
+    expect(encodings).toHaveBeenCalledTimes(2);
+    queueA.end();
+    await expect(a.next).resolves.toEqual({ value: undefined, done: true });
+    await b.stream.return!();
+    await expect(b.next).resolves.toEqual({ value: undefined, done: true });
+    expect(queueB.closed).toBe(true);
+  });
+
+  it('keeps the order when an event executes asynchronously, and completes after its frame', async () => {
+    const fastlane = new Fastlane(new Set(['messageAdded']));
+    const queue = new AsyncQueue<Event>(10);
+    const sub = await subscriber(fastlane, queue, 'a');
+    let release!: (content: string) => void;
+    const slow = new Promise<string>((resolve) => (release = resolve));
+    queue.push({ messageAdded: { seq: 1, content: () => slow } });
+    queue.push({ messageAdded: { seq: 2, content: 'fast' } });
+    queue.end();
+    let completed = false;
+    void sub.next.then(() => (completed = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sub.frames).toEqual([]);
+    expect(completed).toBe(false);
+    release('slow');
+    await sub.next;
+    expect(sub.frames).toEqual([frame('a', 1, 'slow'), frame('a', 2, 'fast')]);
+    queue.push({ messageAdded: { seq: 3, content: 'late' } });
+    expect(sub.frames).toHaveLength(2);
+  });
+
+  it('a failing send ends the subscription without throwing into the producer', async () => {
+    const fastlane = new Fastlane(new Set(['messageAdded']));
+    const queue = new AsyncQueue<Event>(10);
+    const args: ExecutionArgs = {
+      schema,
+      document,
+      rootValue: { messageAdded: () => queue },
+    };
+    const send = jest.fn(() => {
+      throw new Error('socket gone');
+    });
+    fastlane.route(args, { operationId: 'a', send, formatErrors: () => [] });
+    const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
+    const next = stream.next();
+    expect(queue.push({ messageAdded: { seq: 1, content: 'x' } })).toBe(true);
+    await expect(next).rejects.toThrow('socket gone');
+    expect(queue.closed).toBe(true);
+    expect(queue.push({ messageAdded: { seq: 2, content: 'y' } })).toBe(false);
+    expect(send).toHaveBeenCalledTimes(1);
   });
 });

@@ -12,6 +12,7 @@ import {
   subscribe,
   visit,
 } from 'graphql';
+import { PushSource, isPushSource } from '../common/async-queue';
 
 /**
  * Fastlane (after Phoenix): a chat event is executed and serialized once per distinct selection set, and the
@@ -134,12 +135,54 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
   }
 
   async next(): Promise<IteratorResult<ExecutionResult>> {
+    if (isPushSource(this.source)) return this.pushed(this.source);
     for (;;) {
       const item = await this.source.next();
       if (item.done) return { value: undefined, done: true };
       const payload = this.fastlane.frame(this.args, this.plan, this.target, item.value);
       this.target.send(this.prefix + (typeof payload === 'string' ? payload : await payload) + '}');
     }
+  }
+
+  /**
+   * A source that pushes: each event is framed and written from inside the producer's call, with no promise or
+   * microtask per event. Only an event whose execution is asynchronous waits, and every event after it waits
+   * behind it, so frames keep the source's order. Settles when the source ends, or with the first failure.
+   */
+  private pushed(source: PushSource<unknown>): Promise<IteratorResult<ExecutionResult>> {
+    return new Promise((resolve, reject) => {
+      let pending: Promise<void> | undefined;
+      let failed = false;
+      const fail = (error: unknown) => {
+        if (failed) return;
+        failed = true;
+        reject(error instanceof Error ? error : new Error(String(error)));
+        void this.source.return?.();
+      };
+      const write = (payload: string) => this.target.send(this.prefix + payload + '}');
+      source.onEnd(() => {
+        if (pending) pending.then(() => resolve({ value: undefined, done: true }), fail);
+        else resolve({ value: undefined, done: true });
+      });
+      // The sink runs inside the producer's loop over every local subscriber: it must never throw into it.
+      source.drainTo((event) => {
+        if (failed) return;
+        try {
+          const payload = this.fastlane.frame(this.args, this.plan, this.target, event);
+          if (!pending && typeof payload === 'string') {
+            write(payload);
+            return;
+          }
+          const written = (pending ?? Promise.resolve()).then(() => payload).then(write);
+          pending = written;
+          written.then(() => {
+            if (pending === written) pending = undefined;
+          }, fail);
+        } catch (error) {
+          fail(error);
+        }
+      });
+    });
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
