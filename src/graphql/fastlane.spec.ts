@@ -58,7 +58,11 @@ describe('Fastlane.subscribe with a source that pushes', () => {
       document,
       rootValue: { messageAdded: () => source },
     };
-    fastlane.route(args, { operationId, send: (frame) => frames.push(frame), formatErrors: () => [] });
+    fastlane.route(args, {
+      operationId,
+      send: (chunks) => frames.push(Buffer.concat(chunks).toString()),
+      formatErrors: () => [],
+    });
     const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
     return { frames, next: stream.next(), stream };
   }

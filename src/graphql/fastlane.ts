@@ -27,8 +27,8 @@ import { PushSource, isPushSource } from '../common/async-queue';
 export interface FastlaneTarget {
   /** The graphql-ws operation id the frames answer. */
   operationId: string;
-  /** Writes one text frame to the subscriber's socket. */
-  send(frame: string): void;
+  /** Writes one text message to the subscriber's socket: the chunks' bytes, in order, as one frame. */
+  send(chunks: readonly Buffer[]): void;
   /** Formats the errors of an execution the way the normal path would. */
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[];
 }
@@ -42,7 +42,7 @@ export class Fastlane {
   private readonly plans = new WeakMap<DocumentNode, Map<string, Plan | null>>();
   private readonly routes = new WeakMap<ExecutionArgs, { plan: Plan; target: FastlaneTarget }>();
   /** Encoded payloads per event object: shared by every subscriber the bus handed the same event to. */
-  private readonly encoded = new WeakMap<object, Map<number, string>>();
+  private readonly encoded = new WeakMap<object, Map<number, Buffer>>();
   private nextKey = 1;
 
   /** `onEncode` counts executions, so a test or a dashboard can see the sharing work. */
@@ -71,20 +71,23 @@ export class Fastlane {
     return new FastlaneStream(source[Symbol.asyncIterator](), this, args, plan, target);
   };
 
-  /** @internal for FastlaneStream: the frame payload of one event, shared by every subscriber with the plan. */
-  frame(args: ExecutionArgs, plan: Plan, target: FastlaneTarget, event: unknown): string | Promise<string> {
+  /**
+   * @internal for FastlaneStream: the `payload` of one event's next message, UTF-8 encoded once and shared by
+   * every subscriber with the plan.
+   */
+  frame(args: ExecutionArgs, plan: Plan, target: FastlaneTarget, event: unknown): Buffer | Promise<Buffer> {
     const byPlan = typeof event === 'object' && event !== null ? this.encoded.get(event) : undefined;
     const cached = byPlan?.get(plan.key);
     if (cached !== undefined) return cached;
     this.onEncode();
     const result = execute({ ...args, rootValue: event });
-    const store = (executed: ExecutionResult): string => {
-      const json = JSON.stringify(
-        executed.errors?.length ? { ...executed, errors: target.formatErrors(executed) } : executed,
+    const store = (executed: ExecutionResult): Buffer => {
+      const json = Buffer.from(
+        JSON.stringify(executed.errors?.length ? { ...executed, errors: target.formatErrors(executed) } : executed),
       );
       // An execution with errors is formatted for this subscriber only; a clean one is shared.
       if (!executed.errors?.length && typeof event === 'object' && event !== null) {
-        const map = byPlan ?? new Map<number, string>();
+        const map = byPlan ?? new Map<number, Buffer>();
         if (!byPlan) this.encoded.set(event, map);
         map.set(plan.key, json);
       }
@@ -115,13 +118,16 @@ export class Fastlane {
   }
 }
 
+const MESSAGE_END = Buffer.from('}');
+
 /**
  * The iterator graphql-ws drives. It yields nothing: each event is written to the socket as a pre-encoded frame
  * the moment it arrives, and `next()` settles only when the source ends, so graphql-ws then sends `complete`
  * after the last frame, as it would have. `return()` (the client completed, or the socket closed) ends the source.
  */
 class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
-  private readonly prefix: string;
+  /** `{"id":…,"type":"next","payload":`: what this subscription's messages start with, encoded once. */
+  private readonly prefix: Buffer;
 
   // Fields rather than a closure over them: one of these lives as long as its subscription.
   constructor(
@@ -131,7 +137,7 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
     private readonly plan: Plan,
     private readonly target: FastlaneTarget,
   ) {
-    this.prefix = `{"id":${JSON.stringify(target.operationId)},"type":"next","payload":`;
+    this.prefix = Buffer.from(`{"id":${JSON.stringify(target.operationId)},"type":"next","payload":`);
   }
 
   async next(): Promise<IteratorResult<ExecutionResult>> {
@@ -140,7 +146,7 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
       const item = await this.source.next();
       if (item.done) return { value: undefined, done: true };
       const payload = this.fastlane.frame(this.args, this.plan, this.target, item.value);
-      this.target.send(this.prefix + (typeof payload === 'string' ? payload : await payload) + '}');
+      this.target.send([this.prefix, isPromise(payload) ? await payload : payload, MESSAGE_END]);
     }
   }
 
@@ -159,7 +165,7 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
         reject(error instanceof Error ? error : new Error(String(error)));
         void this.source.return?.();
       };
-      const write = (payload: string) => this.target.send(this.prefix + payload + '}');
+      const write = (payload: Buffer) => this.target.send([this.prefix, payload, MESSAGE_END]);
       source.onEnd(() => {
         if (pending) pending.then(() => resolve({ value: undefined, done: true }), fail);
         else resolve({ value: undefined, done: true });
@@ -169,7 +175,7 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
         if (failed) return;
         try {
           const payload = this.fastlane.frame(this.args, this.plan, this.target, event);
-          if (!pending && typeof payload === 'string') {
+          if (!pending && !isPromise(payload)) {
             write(payload);
             return;
           }

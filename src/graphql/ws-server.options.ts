@@ -9,6 +9,7 @@ import {
 } from 'graphql';
 import type { Context, ServerOptions, SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../config/app-config';
 import { ConnectionInfo, RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
@@ -19,10 +20,17 @@ import { depthLimitRule } from './depth-limit.rule';
 import { DocumentCache } from './document-cache';
 import { Fastlane, FastlaneTarget } from './fastlane';
 import { formatError } from './format-error';
+import { textFrame } from './text-frame';
 
 /** What GraphqlWsServer puts in `ctx.extra`, plus the context built at connection_init. */
 interface ConnectionExtra {
   socket: WebSocket;
+  /**
+   * The connection's own stream, when fastlane frames may be written to it directly: with no extension (no
+   * compression) ws writes every frame synchronously and whole, so a frame written here cannot land inside one
+   * of ws's, and the shared payload bytes go out without a per-subscriber string or a second encoding.
+   */
+  stream?: Writable;
   /** The upgrade request; released once the connection is authenticated (see onConnect). */
   request?: IncomingMessage;
   requestContext?: RequestContext;
@@ -70,10 +78,11 @@ export function createWsServerOptions({
     extra.requestContext?.connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over the cap');
   };
   const outbox: Outbox = {
-    send(extra, frame) {
+    send(extra, chunks) {
       if (extra.socket.readyState !== extra.socket.OPEN) return;
       metrics.deliveries.inc();
-      extra.socket.send(frame);
+      if (extra.stream) extra.stream.write(textFrame(chunks));
+      else extra.socket.send(Buffer.concat(chunks), { binary: false });
       shedIfSlow(extra);
     },
     slowConsumerClosed() {
@@ -162,7 +171,7 @@ export function createWsServerOptions({
 
 /** What every connection's small objects share, so that each holds one reference instead of its own closures. */
 interface Outbox {
-  send(extra: ConnectionExtra, frame: string): void;
+  send(extra: ConnectionExtra, chunks: readonly Buffer[]): void;
   slowConsumerClosed(): void;
 }
 
@@ -191,8 +200,8 @@ class SocketTarget implements FastlaneTarget {
     private readonly outbox: Outbox,
   ) {}
 
-  send(frame: string): void {
-    this.outbox.send(this.extra, frame);
+  send(chunks: readonly Buffer[]): void {
+    this.outbox.send(this.extra, chunks);
   }
 
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[] {

@@ -66,7 +66,8 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     this.wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       socket.on('error', onSocketError);
       this.heartbeat.watch(socket);
-      const closed = protocol.opened(new ProtocolSocket(socket, logger), { socket, request });
+      const stream = socket.extensions ? undefined : request.socket;
+      const closed = protocol.opened(new ProtocolSocket(socket, logger), { socket, request, stream });
       socket.on('close', (code: number, reason: Buffer) => {
         this.heartbeat.forget(socket);
         closed(code, reason.toString()).catch((error: unknown) =>
