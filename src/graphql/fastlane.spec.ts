@@ -60,7 +60,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     };
     fastlane.route(args, {
       operationId,
-      send: (chunks) => frames.push(Buffer.concat(chunks).toString()),
+      send: (head, body) => frames.push(head.toString() + body.toString()),
       formatErrors: () => [],
     });
     const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;

@@ -27,8 +27,8 @@ import { PushSource, isPushSource } from '../common/async-queue';
 export interface FastlaneTarget {
   /** The graphql-ws operation id the frames answer. */
   operationId: string;
-  /** Writes one text message to the subscriber's socket: the chunks' bytes, in order, as one frame. */
-  send(chunks: readonly Buffer[]): void;
+  /** Writes one text message to the subscriber's socket: `head` then `body`, as one frame. */
+  send(head: Buffer, body: Buffer): void;
   /** Formats the errors of an execution the way the normal path would. */
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[];
 }
@@ -72,10 +72,10 @@ export class Fastlane {
   };
 
   /**
-   * @internal for FastlaneStream: the `payload` of one event's next message, UTF-8 encoded once and shared by
-   * every subscriber with the plan.
+   * @internal for FastlaneStream: the end of one event's next message, from its `payload` value to the closing
+   * brace, UTF-8 encoded once and shared by every subscriber with the plan (what differs, the id, comes before).
    */
-  frame(args: ExecutionArgs, plan: Plan, target: FastlaneTarget, event: unknown): Buffer | Promise<Buffer> {
+  encodedPayload(args: ExecutionArgs, plan: Plan, target: FastlaneTarget, event: unknown): Buffer | Promise<Buffer> {
     const byPlan = typeof event === 'object' && event !== null ? this.encoded.get(event) : undefined;
     const cached = byPlan?.get(plan.key);
     if (cached !== undefined) return cached;
@@ -83,7 +83,8 @@ export class Fastlane {
     const result = execute({ ...args, rootValue: event });
     const store = (executed: ExecutionResult): Buffer => {
       const json = Buffer.from(
-        JSON.stringify(executed.errors?.length ? { ...executed, errors: target.formatErrors(executed) } : executed),
+        JSON.stringify(executed.errors?.length ? { ...executed, errors: target.formatErrors(executed) } : executed) +
+          '}',
       );
       // An execution with errors is formatted for this subscriber only; a clean one is shared.
       if (!executed.errors?.length && typeof event === 'object' && event !== null) {
@@ -118,8 +119,6 @@ export class Fastlane {
   }
 }
 
-const MESSAGE_END = Buffer.from('}');
-
 /**
  * The iterator graphql-ws drives. It yields nothing: each event is written to the socket as a pre-encoded frame
  * the moment it arrives, and `next()` settles only when the source ends, so graphql-ws then sends `complete`
@@ -145,8 +144,8 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
     for (;;) {
       const item = await this.source.next();
       if (item.done) return { value: undefined, done: true };
-      const payload = this.fastlane.frame(this.args, this.plan, this.target, item.value);
-      this.target.send([this.prefix, isPromise(payload) ? await payload : payload, MESSAGE_END]);
+      const payload = this.fastlane.encodedPayload(this.args, this.plan, this.target, item.value);
+      this.target.send(this.prefix, isPromise(payload) ? await payload : payload);
     }
   }
 
@@ -165,7 +164,7 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
         reject(error instanceof Error ? error : new Error(String(error)));
         void this.source.return?.();
       };
-      const write = (payload: Buffer) => this.target.send([this.prefix, payload, MESSAGE_END]);
+      const write = (payload: Buffer) => this.target.send(this.prefix, payload);
       source.onEnd(() => {
         if (pending) pending.then(() => resolve({ value: undefined, done: true }), fail);
         else resolve({ value: undefined, done: true });
@@ -174,7 +173,7 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
       source.drainTo((event) => {
         if (failed) return;
         try {
-          const payload = this.fastlane.frame(this.args, this.plan, this.target, event);
+          const payload = this.fastlane.encodedPayload(this.args, this.plan, this.target, event);
           if (!pending && !isPromise(payload)) {
             write(payload);
             return;

@@ -1,10 +1,9 @@
 /**
- * One final, unmasked WebSocket text frame (RFC 6455 §5.2) carrying the chunks' bytes in order: what a server
- * sends, built in one buffer so the socket takes it in one write.
+ * One final, unmasked WebSocket text frame (RFC 6455 §5.2) carrying `head` then `body`: what a server sends,
+ * built in one buffer so the socket takes it in one write.
  */
-export function textFrame(chunks: readonly Buffer[]): Buffer {
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
+export function textFrame(head: Buffer, body: Buffer): Buffer {
+  const length = head.length + body.length;
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = 0x81; // FIN, opcode 1 (text)
@@ -17,7 +16,7 @@ export function textFrame(chunks: readonly Buffer[]): Buffer {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  let offset = headerLength;
-  for (const chunk of chunks) offset += chunk.copy(frame, offset);
+  head.copy(frame, headerLength);
+  body.copy(frame, headerLength + head.length);
   return frame;
 }

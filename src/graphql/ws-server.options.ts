@@ -26,11 +26,11 @@ import { textFrame } from './text-frame';
 interface ConnectionExtra {
   socket: WebSocket;
   /**
-   * The connection's own stream, when fastlane frames may be written to it directly: with no extension (no
-   * compression) ws writes every frame synchronously and whole, so a frame written here cannot land inside one
-   * of ws's, and the shared payload bytes go out without a per-subscriber string or a second encoding.
+   * The connection's own stream, where fastlane frames are written whole: ws, with no extension negotiated
+   * (GraphqlWsServer turns compression off), writes each of its own frames synchronously and whole too, so
+   * neither lands inside the other, and the shared payload bytes go out without a per-subscriber string.
    */
-  stream?: Writable;
+  stream: Writable;
   /** The upgrade request; released once the connection is authenticated (see onConnect). */
   request?: IncomingMessage;
   requestContext?: RequestContext;
@@ -78,11 +78,10 @@ export function createWsServerOptions({
     extra.requestContext?.connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over the cap');
   };
   const outbox: Outbox = {
-    send(extra, chunks) {
+    send(extra, head, body) {
       if (extra.socket.readyState !== extra.socket.OPEN) return;
       metrics.deliveries.inc();
-      if (extra.stream) extra.stream.write(textFrame(chunks));
-      else extra.socket.send(Buffer.concat(chunks), { binary: false });
+      extra.stream.write(textFrame(head, body));
       shedIfSlow(extra);
     },
     slowConsumerClosed() {
@@ -171,7 +170,7 @@ export function createWsServerOptions({
 
 /** What every connection's small objects share, so that each holds one reference instead of its own closures. */
 interface Outbox {
-  send(extra: ConnectionExtra, chunks: readonly Buffer[]): void;
+  send(extra: ConnectionExtra, head: Buffer, body: Buffer): void;
   slowConsumerClosed(): void;
 }
 
@@ -200,8 +199,8 @@ class SocketTarget implements FastlaneTarget {
     private readonly outbox: Outbox,
   ) {}
 
-  send(chunks: readonly Buffer[]): void {
-    this.outbox.send(this.extra, chunks);
+  send(head: Buffer, body: Buffer): void {
+    this.outbox.send(this.extra, head, body);
   }
 
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[] {

@@ -31,6 +31,7 @@ const CONNECTION_INIT_TIMEOUT_MS = 10_000;
 @Injectable()
 export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(GraphqlWsServer.name);
+  // No compression: the fastlane writes its frames straight to each connection's stream (ws-server.options).
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols });
   private readonly heartbeat: Heartbeat<WebSocket>;
   private httpServer?: HttpServer;
@@ -66,8 +67,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     this.wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       socket.on('error', onSocketError);
       this.heartbeat.watch(socket);
-      const stream = socket.extensions ? undefined : request.socket;
-      const closed = protocol.opened(new ProtocolSocket(socket, logger), { socket, request, stream });
+      const closed = protocol.opened(new ProtocolSocket(socket, logger), { socket, request, stream: request.socket });
       socket.on('close', (code: number, reason: Buffer) => {
         this.heartbeat.forget(socket);
         closed(code, reason.toString()).catch((error: unknown) =>
