@@ -7,10 +7,15 @@ import type { NextFunction, Request, Response } from 'express';
 export function httpErrorHandler(error: unknown, _req: Request, res: Response, next: NextFunction): void {
   if (res.headersSent) return next(error);
   const status = statusOf(error);
+  res.status(status).json(httpErrorBody(status));
+}
+
+/** The body of an HTTP-level refusal (the request never reached GraphQL), by status. */
+export function httpErrorBody(status: number): { errors: { message: string; extensions: { code: string } }[] } {
   const message =
     status === 413 ? 'Request body is too large' : status < 500 ? 'Malformed request' : 'Internal server error';
   const code = status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
-  res.status(status).json({ errors: [{ message, extensions: { code } }] });
+  return { errors: [{ message, extensions: { code } }] };
 }
 
 function statusOf(error: unknown): number {

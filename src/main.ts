@@ -31,11 +31,13 @@ async function bootstrap(): Promise<void> {
   });
   app.useLogger(app.get(PinoLogger));
   app.useBodyParser('json', { limit: config.httpBodyLimit });
+  // Next to the body parser, so that its refusals (malformed JSON, an oversized body) are answered here, in the
+  // API's error shape, before Nest's own error handler would.
+  app.use(httpErrorHandler);
   app.set('trust proxy', 'loopback, uniquelocal');
   app.disable('x-powered-by');
   servePublicFiles(app);
   await app.init();
-  app.use(httpErrorHandler);
 
   const drain = new HttpDrain(app.getHttpServer());
   const health = app.get(HealthService);
