@@ -6,9 +6,9 @@ const MAX_QUERY_LENGTH = 100_000;
 export type Checked = { document: DocumentNode } | { errors: readonly GraphQLError[] };
 
 /**
- * Parse and validate results per query text, for operations that arrive over graphql-ws (Apollo has its own
- * cache for HTTP). Only valid documents are cached, and the map is bounded: a client sending endless distinct
- * queries evicts its own entries, it does not grow memory.
+ * Parse and validate results per query text, for operations that do not go through Apollo's pipeline (see
+ * OperationPreparer; Apollo has its own cache). Only valid documents are cached, and the map is bounded: a
+ * client sending endless distinct queries evicts its own entries, it does not grow memory.
  */
 export class DocumentCache {
   private readonly valid = new Map<string, DocumentNode>();

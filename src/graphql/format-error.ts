@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { GraphQLFormattedError } from 'graphql';
+import { ExecutionResult, GraphQLFormattedError } from 'graphql';
 import { DomainError } from '../common/errors';
 
 /** Codes a client may see as they are: its own mistakes, reported by Apollo or graphql-js. */
@@ -36,6 +36,25 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     original instanceof Error ? original.stack : undefined,
   );
   return { message: 'Internal server error', ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+}
+
+/**
+ * A result's errors as clients see them, or undefined when it has none, for the paths that execute without
+ * Apollo (graphql-ws, GraphqlHttpHandler).
+ */
+export function formatResultErrors(result: ExecutionResult): GraphQLFormattedError[] | undefined {
+  if (!result.errors?.length) return undefined;
+  // No `data` and no underlying exception: graphql-js refused the variables, which Apollo reports over
+  // HTTP as BAD_USER_INPUT. Anything with an original error goes through formatError as it is.
+  const refused = !('data' in result);
+  return result.errors.map((error) =>
+    formatError(
+      refused && !error.originalError && !error.extensions?.code
+        ? { ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }
+        : error.toJSON(),
+      error,
+    ),
+  );
 }
 
 function describe(error: unknown): string {

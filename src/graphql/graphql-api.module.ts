@@ -1,25 +1,30 @@
 import { ApolloServerPlugin } from '@apollo/server';
 import { ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
+import { GraphQLError, OperationTypeNode } from 'graphql';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { Request } from 'express';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import { RequestContext } from '../common/request-context';
+import { LoggingModule } from '../logging/logging.module';
 import { UsersModule } from '../users/users.module';
 import { UsersService } from '../users/users.service';
 import { ApolloExpressDriver } from './apollo-express.driver';
 import { checkComplexity } from './complexity';
 import { depthLimitRule } from './depth-limit.rule';
 import { formatError } from './format-error';
+import { GraphqlHttpHandler } from './http-handler';
+import { OperationPreparer } from './operation-preparer';
 import { GraphqlWsServer } from './ws-server';
 
 /** The committed, generated SDL at the project root (from dist/graphql or src/graphql alike). */
 const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
 
 /**
- * Owns the GraphQL API: Apollo over HTTP through the driver, graphql-ws over WebSocket (GraphqlWsServer), the
- * same viewer context, validation limits and error formatting for both.
+ * Owns the GraphQL API: JSON POSTs to /graphql answered directly (GraphqlHttpHandler), Apollo through the driver
+ * for every other HTTP request, graphql-ws over WebSocket (GraphqlWsServer); the same viewer context,
+ * validation limits and error formatting for all three.
  */
 @Module({
   imports: [
@@ -28,9 +33,15 @@ const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
       imports: [UsersModule],
       inject: [AppConfig, UsersService],
       useFactory: (config: AppConfig, users: UsersService): ApolloDriverConfig => {
-        const limitComplexity: ApolloServerPlugin<RequestContext> = {
+        // Over HTTP, Apollo would execute a subscription as a query and fail inside it (an internal error).
+        const requestLimits: ApolloServerPlugin<RequestContext> = {
           requestDidStart: async () => ({
-            didResolveOperation: async ({ request, document, schema: opSchema }) => {
+            didResolveOperation: async ({ request, document, operation, schema: opSchema }) => {
+              if (operation?.operation === OperationTypeNode.SUBSCRIPTION) {
+                throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws), not HTTP', {
+                  extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+                });
+              }
               const error = checkComplexity(
                 opSchema,
                 document,
@@ -51,7 +62,7 @@ const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
           introspection: config.graphql.introspection,
           includeStacktraceInErrorResponses: false,
           validationRules: [depthLimitRule(config.graphql.maxDepth)],
-          plugins: [limitComplexity],
+          plugins: [requestLimits],
           formatError,
           context: async ({ req }: { req: Request }): Promise<RequestContext> => ({
             viewer: await users.authenticate(req.headers.authorization),
@@ -61,7 +72,8 @@ const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
       },
     }),
     UsersModule,
+    LoggingModule,
   ],
-  providers: [GraphqlWsServer],
+  providers: [OperationPreparer, GraphqlWsServer, GraphqlHttpHandler],
 })
 export class GraphqlApiModule {}

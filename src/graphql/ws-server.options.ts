@@ -1,12 +1,5 @@
 import { Logger } from '@nestjs/common';
-import {
-  ExecutionArgs,
-  ExecutionResult,
-  GraphQLError,
-  GraphQLFormattedError,
-  GraphQLSchema,
-  getOperationAST,
-} from 'graphql';
+import { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { Context, ServerOptions, SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
@@ -15,11 +8,9 @@ import { AppConfig } from '../config/app-config';
 import { ConnectionInfo, RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { MetricsService } from '../metrics/metrics.service';
 import { UsersService } from '../users/users.service';
-import { checkComplexity } from './complexity';
-import { depthLimitRule } from './depth-limit.rule';
-import { DocumentCache } from './document-cache';
 import { Fastlane, FastlaneTarget } from './fastlane';
-import { formatError } from './format-error';
+import { formatError, formatResultErrors } from './format-error';
+import { OperationPreparer } from './operation-preparer';
 import { textFrame } from './text-frame';
 
 /** What GraphqlWsServer puts in `ctx.extra`, plus the context built at connection_init. */
@@ -46,7 +37,7 @@ export interface WsServerDeps {
   users: UsersService;
   config: AppConfig;
   metrics: MetricsService;
-  schemaRef: () => GraphQLSchema;
+  operations: OperationPreparer;
   fastlaneFields: ReadonlySet<string>;
   /** Called when a socket sends connection_init, accepted or not: its init deadline no longer applies. */
   connectionInitialised: (socket: WebSocket) => void;
@@ -55,20 +46,18 @@ export interface WsServerDeps {
 /**
  * graphql-ws server options: token check at connection_init (a bad one closes with 4403 before any operation),
  * the same { viewer } context as HTTP, and, because graphql-ws runs none of Apollo's rules or
- * plugins, the same depth and complexity limits and the same error formatting as HTTP. Subscriptions to the
+ * plugins, the same limits (OperationPreparer) and the same error formatting as HTTP. Subscriptions to the
  * `fastlaneFields` share one execution and one serialization per event and selection (see Fastlane).
  */
 export function createWsServerOptions({
   users,
   config,
   metrics,
-  schemaRef,
+  operations,
   fastlaneFields,
   connectionInitialised,
 }: WsServerDeps): WsServerOptions {
   const logger = new Logger('GraphQLWebSocket');
-  let cache: DocumentCache | undefined;
-  const documents = () => (cache ??= new DocumentCache(schemaRef(), [depthLimitRule(config.graphql.maxDepth)]));
   const fastlane = new Fastlane(fastlaneFields, () => metrics.eventEncodings.inc());
 
   // Several subscriptions share a socket; one that stops draining must not hold megabytes per event.
@@ -120,38 +109,11 @@ export function createWsServerOptions({
           }),
         ];
       }
-      const schema = schemaRef();
-      const checked = documents().check(payload.query);
-      if ('errors' in checked) return checked.errors;
-      const variableValues = isPlainObject(payload.variables) ? payload.variables : undefined;
-      if (payload.variables != null && !variableValues) {
-        return [new GraphQLError('Variables must be an object', { extensions: { code: 'BAD_REQUEST' } })];
-      }
-      if (!getOperationAST(checked.document, payload.operationName)) {
-        return [
-          new GraphQLError('Unable to identify the operation to run', {
-            extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
-          }),
-        ];
-      }
-      const tooComplex = checkComplexity(
-        schema,
-        checked.document,
-        payload.operationName,
-        variableValues,
-        config.graphql.maxComplexity,
-      );
-      if (tooComplex) return [tooComplex];
       const extra = extraOf(ctx);
-      const args: ExecutionArgs = {
-        schema,
-        document: checked.document,
-        operationName: payload.operationName,
-        variableValues,
-        contextValue: extra.requestContext,
-      };
-      fastlane.route(args, new SocketTarget(id, extra, outbox));
-      return args;
+      const prepared = operations.prepare(payload, extra.requestContext);
+      if ('errors' in prepared) return prepared.errors;
+      fastlane.route(prepared.args, new SocketTarget(id, extra, outbox));
+      return prepared.args;
     },
     onNext: (ctx, _id, _payload, _args, result) => {
       metrics.deliveries.inc();
@@ -206,24 +168,4 @@ class SocketTarget implements FastlaneTarget {
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[] {
     return formatResultErrors(result) ?? [];
   }
-}
-
-/** A result's errors as clients see them, or undefined when it has none. */
-function formatResultErrors(result: ExecutionResult): GraphQLFormattedError[] | undefined {
-  if (!result.errors?.length) return undefined;
-  // No `data` and no underlying exception: graphql-js refused the variables, which Apollo reports over
-  // HTTP as BAD_USER_INPUT. Anything with an original error goes through formatError as it is.
-  const refused = !('data' in result);
-  return result.errors.map((error) =>
-    formatError(
-      refused && !error.originalError && !error.extensions?.code
-        ? { ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }
-        : error.toJSON(),
-      error,
-    ),
-  );
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

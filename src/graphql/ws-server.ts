@@ -1,6 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { CloseCode, handleProtocols, makeServer, WebSocket as GraphqlWsSocket } from 'graphql-ws';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -9,6 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { UsersService } from '../users/users.service';
 import { Heartbeat } from './heartbeat';
+import { OperationPreparer } from './operation-preparer';
 import { createWsServerOptions } from './ws-server.options';
 
 /**
@@ -38,7 +38,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly schemaHost: GraphQLSchemaHost,
+    private readonly operations: OperationPreparer,
     private readonly users: UsersService,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
@@ -52,7 +52,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
         users: this.users,
         config: this.config,
         metrics: this.metrics,
-        schemaRef: () => this.schemaHost.schema,
+        operations: this.operations,
         fastlaneFields: FASTLANE_FIELDS,
         connectionInitialised: (socket) => this.heartbeat.initialised(socket),
       }),

@@ -1,4 +1,4 @@
-import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { Injectable, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
@@ -23,6 +23,44 @@ function loggerFor(config: AppConfig): Logger {
   return logger;
 }
 
+/** The request's id: the client's X-Request-Id when it is sane, a fresh one otherwise; sent back as X-Request-Id. */
+function requestIdFor(req: IncomingMessage, res: ServerResponse): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  res.setHeader('x-request-id', id);
+  return id;
+}
+
+function levelFor(statusCode: number, error?: Error): 'error' | 'warn' | 'debug' {
+  return error || statusCode >= 500 ? 'error' : statusCode >= 400 ? 'warn' : 'debug';
+}
+
+/**
+ * The request line for a request answered outside Express (GraphqlHttpHandler), the same id, header, level
+ * and fields as pino-http gives the others; nothing is built for a line whose level is off.
+ */
+@Injectable()
+export class RequestLog {
+  private readonly logger: Logger;
+
+  constructor(config: AppConfig) {
+    this.logger = loggerFor(config);
+  }
+
+  assignId(req: IncomingMessage, res: ServerResponse): string {
+    return requestIdFor(req, res);
+  }
+
+  completed(req: IncomingMessage, id: string, statusCode: number, startedAt: number): void {
+    const level = levelFor(statusCode);
+    if (!this.logger.isLevelEnabled(level)) return;
+    this.logger[level](
+      { req: { id, method: req.method, url: req.url }, res: { statusCode }, responseTime: Date.now() - startedAt },
+      'request completed',
+    );
+  }
+}
+
 /**
  * Structured JSON logs (pino) carrying the instance id and, for HTTP, a request id (the client's
  * X-Request-Id when it is sane, a fresh one otherwise). Successful requests log at debug, so normal operation
@@ -41,6 +79,8 @@ function loggerFor(config: AppConfig): Logger {
       useFactory: (config: AppConfig) => ({ pinoHttp: { logger: loggerFor(config) }, forRoutes: [] }),
     }),
   ],
+  providers: [RequestLog],
+  exports: [RequestLog],
 })
 export class LoggingModule implements NestModule {
   constructor(private readonly config: AppConfig) {}
@@ -50,14 +90,9 @@ export class LoggingModule implements NestModule {
       .apply(
         pinoHttp({
           logger: loggerFor(this.config),
-          genReqId: (req: IncomingMessage, res: ServerResponse) => {
-            const given = req.headers['x-request-id'];
-            const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-            res.setHeader('x-request-id', id);
-            return id;
-          },
+          genReqId: requestIdFor,
           customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
-            error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug',
+            levelFor(res.statusCode, error),
           serializers: {
             req: (req: { id: string; method: string; url: string }) => ({
               id: req.id,

@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { AppProcess } from './support/app-process';
+import { TestDatabase } from './support/database';
+import { TEST_REDIS_URL } from './support/env';
+import { createChat, signUp, TestUser } from './support/gql';
+import { eventually } from './support/presence';
+import { connect } from './support/ws';
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/**
+ * POST /graphql with a JSON body is answered by GraphqlHttpHandler; the same request with a query string in the
+ * URL goes through Express and Apollo, so the two can be compared answer for answer.
+ */
+async function ask(
+  url: string,
+  body: string,
+  options: { token?: string; via?: 'handler' | 'apollo'; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const res = await fetch(`${url}/graphql${options.via === 'apollo' ? '?via=apollo' : ''}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...options.headers,
+    },
+    body,
+  });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+}
+
+const op = (query: string, variables?: Record<string, unknown>, operationName?: string) =>
+  JSON.stringify({ query, variables, operationName });
+
+const codeOf = (answer: Answer): unknown =>
+  (JSON.parse(answer.body) as { errors?: { extensions?: { code?: unknown } }[] }).errors?.[0]?.extensions?.code;
+
+describe('GraphQL over HTTP', () => {
+  let db: TestDatabase;
+  let app: AppProcess;
+  let user: TestUser;
+  let chatId: string;
+
+  beforeAll(async () => {
+    db = await TestDatabase.create();
+    app = await AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'debug' });
+    user = await signUp(app.url, 'Ann');
+    chatId = await createChat(app.url, user, 'http');
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await db?.drop();
+  });
+
+  it('answers a JSON POST itself, with the status, headers and body Apollo gives the same request', async () => {
+    const cases: [string, string, string?][] = [
+      ['a query', op('{ me { id firstName } }'), user.token],
+      [
+        'a query with variables and an operation name',
+        op('query Q($id: ID!) { chat(id: $id) { id roomName } }', { id: chatId }, 'Q'),
+        user.token,
+      ],
+      ['no token for a guarded field', op('{ me { id } }')],
+      ['a domain error', op('query($id: ID!) { chat(id: $id) { id } }', { id: randomUUID() }), user.token],
+      ['a bad argument', op('{ chat(id: "not-a-uuid") { id } }'), user.token],
+      ['__typename only', op('{ __typename }')],
+    ];
+    for (const [name, body, token] of cases) {
+      const direct = await ask(app.url, body, { token });
+      const apollo = await ask(app.url, body, { token, via: 'apollo' });
+      // Express's res.send adds an ETag; its absence shows the answer did not go through Express.
+      expect([name, direct.headers.get('etag')]).toEqual([name, null]);
+      expect([name, apollo.headers.get('etag')]).not.toEqual([name, null]);
+      for (const answer of [direct, apollo]) {
+        expect([name, answer.headers.get('content-type')]).toEqual([name, 'application/json; charset=utf-8']);
+        expect([name, answer.headers.get('cache-control')]).toEqual([name, 'no-store']);
+        expect(answer.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      }
+      expect([name, direct.status, direct.body]).toEqual([name, apollo.status, apollo.body]);
+    }
+  });
+
+  it('runs mutations once, as the viewer, and their effects are visible to the next request', async () => {
+    const sent = await ask(
+      app.url,
+      op('mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq content user { id } } }', {
+        input: { chatId, content: 'over the direct path', clientId: 'http-1' },
+      }),
+      { token: user.token },
+    );
+    expect(sent.status).toBe(200);
+    const message = (JSON.parse(sent.body) as { data: { sendMessage: { seq: number; user: { id: string } } } }).data
+      .sendMessage;
+    expect(message.user.id).toBe(user.id);
+    const page = await ask(
+      app.url,
+      op('query($id: ID!) { chat(id: $id) { messages(last: 10) { edges { node { seq content } } } } }', { id: chatId }),
+      { token: user.token, via: 'apollo' },
+    );
+    const contents = (
+      JSON.parse(page.body) as { data: { chat: { messages: { edges: { node: { content: string } }[] } } } }
+    ).data.chat.messages.edges.map((edge) => edge.node.content);
+    expect(contents.filter((content) => content === 'over the direct path')).toHaveLength(1);
+  });
+
+  it('leaves every request it would refuse before executing to Apollo, which answers as before', async () => {
+    const token = user.token;
+    const cases: [string, () => Promise<Answer>, number, string][] = [
+      ['syntax error', () => ask(app.url, op('{ me { id '), { token }), 400, 'GRAPHQL_PARSE_FAILED'],
+      ['unknown field', () => ask(app.url, op('{ nope }'), { token }), 400, 'GRAPHQL_VALIDATION_FAILED'],
+      [
+        'wrong variable type',
+        () => ask(app.url, op('query($id: ID!) { chat(id: $id) { id } }', { id: { a: 1 } }), { token }),
+        400,
+        'BAD_USER_INPUT',
+      ],
+      ['no query', () => ask(app.url, '{}', { token }), 400, 'BAD_REQUEST'],
+      [
+        'variables not an object',
+        () => ask(app.url, '{"query":"{ me { id } }","variables":"x"}', { token }),
+        400,
+        'BAD_REQUEST',
+      ],
+      [
+        'operation name not a string',
+        () => ask(app.url, '{"query":"{ me { id } }","operationName":7}', { token }),
+        400,
+        'BAD_REQUEST',
+      ],
+      [
+        'no operation by that name',
+        () => ask(app.url, op('query A { me { id } }', undefined, 'B'), { token }),
+        400,
+        'OPERATION_RESOLUTION_FAILURE',
+      ],
+      ['a batch', () => ask(app.url, `[${op('{ me { id } }')}]`, { token }), 400, 'BAD_REQUEST'],
+      [
+        'a persisted query',
+        () =>
+          ask(app.url, JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: 'ab' } } }), { token }),
+        200,
+        'PERSISTED_QUERY_NOT_FOUND',
+      ],
+      [
+        'a subscription',
+        () =>
+          ask(app.url, op('subscription($id: ID!) { messageAdded(chatId: $id) { seq } }', { id: chatId }), { token }),
+        400,
+        'BAD_REQUEST',
+      ],
+    ];
+    for (const [name, request, status, code] of cases) {
+      const answer = await request();
+      expect([name, answer.status, codeOf(answer)]).toEqual([name, status, code]);
+      // Answered by Apollo through Express (see the first test).
+      expect([name, answer.headers.get('etag')]).not.toEqual([name, null]);
+    }
+
+    const negotiated = await ask(app.url, op('{ __typename }'), {
+      headers: { accept: 'application/graphql-response+json' },
+    });
+    expect(negotiated.headers.get('content-type')).toBe('application/graphql-response+json; charset=utf-8');
+    expect(negotiated.body).toBe('{"data":{"__typename":"Query"}}\n');
+  });
+
+  it('refuses a body that is not a JSON object with BAD_REQUEST, on either path, and stays up', async () => {
+    for (const via of ['handler', 'apollo'] as const) {
+      for (const body of ['{"query": "{ me { id } ', 'null', '"a string"', '\uFEFF{"query":', 'x'.repeat(10)]) {
+        const answer = await ask(app.url, body, { via });
+        expect([via, body, answer.status, codeOf(answer)]).toEqual([via, body, 400, 'BAD_REQUEST']);
+      }
+      const huge = await ask(app.url, op(`{ ${'a'.repeat(2 * 1024 * 1024)} }`), { via });
+      expect([via, huge.status, codeOf(huge)]).toEqual([via, 413, 'BAD_REQUEST']);
+    }
+    const withBom = await ask(app.url, `\uFEFF${op('{ __typename }')}`);
+    expect([withBom.status, withBom.body]).toEqual([200, '{"data":{"__typename":"Query"}}\n']);
+    expect((await ask(app.url, op('{ __typename }'))).status).toBe(200);
+  });
+
+  it('keeps a sane X-Request-Id, replaces any other, and logs each request under its id', async () => {
+    const kept = await ask(app.url, op('{ __typename }'), { headers: { 'x-request-id': 'trace-42.a_b' } });
+    expect(kept.headers.get('x-request-id')).toBe('trace-42.a_b');
+    const replaced = await ask(app.url, op('{ __typename }'), { headers: { 'x-request-id': 'no spaces <allowed>' } });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const line = await eventually(
+      () =>
+        Promise.resolve(
+          app.logs.split('\n').find((l) => l.includes('"request completed"') && l.includes('"trace-42.a_b"')),
+        ),
+      (found) => found !== undefined,
+      5_000,
+    );
+    const entry = JSON.parse(line!) as { req: { method: string; url: string }; res: { statusCode: number } };
+    expect([entry.req.method, entry.req.url, entry.res.statusCode]).toEqual(['POST', '/graphql', 200]);
+  });
+});
+
+describe('GraphQL over HTTP behind a proxy, with introspection off', () => {
+  let db: TestDatabase;
+  let app: AppProcess;
+
+  beforeAll(async () => {
+    db = await TestDatabase.create();
+    app = await AppProcess.start({
+      DATABASE_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      GRAPHQL_INTROSPECTION: 'false',
+      RATE_LIMIT_AUTH_PER_MINUTE: '3',
+    });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await db?.drop();
+  });
+
+  it('rate-limits sign-ins by the client address a trusted proxy forwards', async () => {
+    const signIn = (address: string) =>
+      ask(
+        app.url,
+        op('mutation { signIn(input: { email: "nobody@example.com", password: "wrong-password" }) { token } }'),
+        {
+          headers: { 'x-forwarded-for': address },
+        },
+      );
+    const codes: unknown[] = [];
+    for (let i = 0; i < 4; i++) codes.push(codeOf(await signIn('203.0.113.7')));
+    expect(codes).toEqual(['UNAUTHENTICATED', 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'RATE_LIMITED']);
+    // Another client behind the same proxy has its own budget.
+    expect(codeOf(await signIn('203.0.113.8'))).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses introspection over HTTP and WebSocket alike', async () => {
+    const query = '{ __schema { queryType { name } } }';
+    const overHttp = await ask(app.url, op(query));
+    expect([overHttp.status, codeOf(overHttp)]).toEqual([400, 'GRAPHQL_VALIDATION_FAILED']);
+    const user = await signUp(app.url, 'Bo').catch(async () => {
+      throw new Error('sign-up was rate limited: the budget above is per forwarded address, not for loopback');
+    });
+    const ws = connect(app.wsUrl, user.token);
+    try {
+      const errors = await new Promise<unknown>((resolve) => {
+        ws.client.subscribe({ query }, { next: () => undefined, error: resolve, complete: () => resolve(null) });
+      });
+      expect((errors as { extensions?: { code?: string } }[])[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    } finally {
+      await ws.dispose();
+    }
+    expect((await ask(app.url, op('{ __typename }'))).status).toBe(200);
+  });
+});
