@@ -48,15 +48,29 @@ describe('AsyncQueue', () => {
     queue.push(2);
     const below = queue.whenBelow(0);
     const seen: number[] = [];
-    queue.drainTo((item) => seen.push(item));
+    const end = jest.fn();
+    queue.drainTo({ push: (item) => seen.push(item), end });
     expect(seen).toEqual([1, 2]);
     for (let i = 3; i <= 5; i++) expect(queue.push(i)).toBe(true);
     expect(seen).toEqual([1, 2, 3, 4, 5]);
     expect(queue.size).toBe(0);
     await below;
-    expect(() => queue.drainTo(() => undefined)).toThrow(/already/);
+    expect(() => queue.drainTo({ push: () => undefined, end: () => undefined })).toThrow(/already/);
+    expect(end).not.toHaveBeenCalled();
     queue.end();
+    expect(end).toHaveBeenCalledTimes(1);
     expect(queue.push(6)).toBe(false);
     expect(seen).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('drainTo on a queue that has ended: hands over what is left, then ends the sink', () => {
+    const queue = new AsyncQueue<number>(4);
+    queue.push(1);
+    queue.end();
+    const seen: number[] = [];
+    const end = jest.fn();
+    queue.drainTo({ push: (item) => seen.push(item), end });
+    expect(seen).toEqual([1]);
+    expect(end).toHaveBeenCalledTimes(1);
   });
 });

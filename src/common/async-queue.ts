@@ -1,11 +1,19 @@
 /**
- * A source that can hand its items to a synchronous sink instead of being pulled: a consumer that writes each
- * item out at once (the fastlane) then costs no promise, closure or microtask per item.
+ * Where a push source hands its items: a consumer that writes each item out at once (the fastlane) then costs no
+ * promise, closure or microtask per item. An object rather than callbacks, so a long-lived consumer can be its
+ * own sink and hold no closures for it.
  */
+export interface PushSink<T> {
+  /** One item, in order, synchronously from the producer's push. */
+  push(item: T): void;
+  /** The source has ended (after its last item). */
+  end(): void;
+}
+
+/** A source that can hand its items to a synchronous sink instead of being pulled. */
 export interface PushSource<T> {
-  /** From now on every item goes to `sink`, in order, synchronously from the producer's push. */
-  drainTo(sink: (item: T) => void): void;
-  onEnd(handler: () => void): void;
+  /** From now on every item goes to `sink`; `sink.end()` once the source ends (at once if it has). */
+  drainTo(sink: PushSink<T>): void;
 }
 
 export function isPushSource<T>(source: object): source is PushSource<T> {
@@ -20,11 +28,12 @@ export function isPushSource<T>(source: object): source is PushSource<T> {
  */
 export class AsyncQueue<T> implements AsyncIterableIterator<T>, PushSource<T> {
   private readonly items: T[] = [];
-  private sink?: (item: T) => void;
-  private readonly waiting: ((result: IteratorResult<T>) => void)[] = [];
-  private drainWaiters: { level: number; resolve: () => void }[] = [];
+  private sink?: PushSink<T>;
+  // Made on first use: most queues live as long as their subscription, and most never need these.
+  private waiting?: ((result: IteratorResult<T>) => void)[];
+  private drainWaiters?: { level: number; resolve: () => void }[];
+  private onClose?: (() => void)[];
   private done = false;
-  private readonly onClose: (() => void)[] = [];
 
   constructor(private readonly capacity: number) {}
 
@@ -40,10 +49,10 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T>, PushSource<T> {
   push(item: T): boolean {
     if (this.done) return false;
     if (this.sink) {
-      this.sink(item);
+      this.sink.push(item);
       return true;
     }
-    const waiter = this.waiting.shift();
+    const waiter = this.waiting?.shift();
     if (waiter) {
       waiter({ value: item, done: false });
       return true;
@@ -53,26 +62,28 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T>, PushSource<T> {
     return true;
   }
 
-  drainTo(sink: (item: T) => void): void {
+  drainTo(sink: PushSink<T>): void {
     if (this.sink) throw new Error('AsyncQueue: already draining to a sink');
     this.sink = sink;
-    for (const item of this.items.splice(0)) sink(item);
+    for (const item of this.items.splice(0)) sink.push(item);
     this.releaseDrainWaiters();
+    if (this.done) sink.end();
   }
 
   /** Resolves when at most `level` items are queued (or the queue is closed): back-pressure for bulk producers. */
   whenBelow(level: number): Promise<void> {
     if (this.done || this.items.length <= level) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push({ level, resolve }));
+    return new Promise((resolve) => (this.drainWaiters ??= []).push({ level, resolve }));
   }
 
   /** Ends the stream after the queued items; registered close handlers run once. */
   end(): void {
     if (this.done) return;
     this.done = true;
-    for (const waiter of this.waiting.splice(0)) waiter({ value: undefined, done: true });
-    for (const waiter of this.drainWaiters.splice(0)) waiter.resolve();
-    for (const handler of this.onClose.splice(0)) handler();
+    for (const waiter of this.waiting?.splice(0) ?? []) waiter({ value: undefined, done: true });
+    for (const waiter of this.drainWaiters?.splice(0) ?? []) waiter.resolve();
+    this.sink?.end();
+    for (const handler of this.onClose?.splice(0) ?? []) handler();
     this.ended();
   }
 
@@ -81,7 +92,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T>, PushSource<T> {
 
   onEnd(handler: () => void): void {
     if (this.done) handler();
-    else this.onClose.push(handler);
+    else (this.onClose ??= []).push(handler);
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -91,7 +102,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T>, PushSource<T> {
       return Promise.resolve({ value: item, done: false });
     }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve) => (this.waiting ??= []).push(resolve));
   }
 
   return(): Promise<IteratorResult<T>> {
@@ -111,7 +122,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T>, PushSource<T> {
   }
 
   private releaseDrainWaiters(): void {
-    if (!this.drainWaiters.length) return;
+    if (!this.drainWaiters?.length) return;
     const size = this.items.length;
     this.drainWaiters = this.drainWaiters.filter((waiter) => {
       if (size > waiter.level) return true;

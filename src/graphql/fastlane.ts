@@ -12,7 +12,7 @@ import {
   subscribe,
   visit,
 } from 'graphql';
-import { PushSource, isPushSource } from '../common/async-queue';
+import { PushSink, isPushSource } from '../common/async-queue';
 
 /**
  * Fastlane (after Phoenix): a chat event is executed and serialized once per distinct selection set, and the
@@ -123,12 +123,22 @@ export class Fastlane {
  * The iterator graphql-ws drives. It yields nothing: each event is written to the socket as a pre-encoded frame
  * the moment it arrives, and `next()` settles only when the source ends, so graphql-ws then sends `complete`
  * after the last frame, as it would have. `return()` (the client completed, or the socket closed) ends the source.
+ *
+ * A source that pushes (every messageAdded stream) gets this object as its sink: each event is framed and
+ * written from inside the producer's call, with no promise or microtask per event. Only an event whose
+ * execution is asynchronous waits, and every event after it waits behind it, so frames keep the source's order.
+ * What that needs is kept in fields rather than closures: one of these lives as long as its subscription.
  */
-class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
+class FastlaneStream implements AsyncIterableIterator<ExecutionResult>, PushSink<unknown> {
   /** `{"id":…,"type":"next","payload":`: what this subscription's messages start with, encoded once. */
   private readonly prefix: Buffer;
+  /** Settle the pending `next()` of a pushing source: done when it ends, rejected on the first failure. */
+  private resolveNext?: (result: IteratorResult<ExecutionResult>) => void;
+  private rejectNext?: (error: Error) => void;
+  /** The last asynchronous write not yet made; later events queue behind it. */
+  private pending?: Promise<void>;
+  private failed = false;
 
-  // Fields rather than a closure over them: one of these lives as long as its subscription.
   constructor(
     private readonly source: AsyncIterator<unknown>,
     private readonly fastlane: Fastlane,
@@ -140,54 +150,65 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult> {
   }
 
   async next(): Promise<IteratorResult<ExecutionResult>> {
-    if (isPushSource(this.source)) return this.pushed(this.source);
+    const source = this.source;
+    if (isPushSource(source)) {
+      return new Promise((resolve, reject) => {
+        this.resolveNext = resolve;
+        this.rejectNext = reject;
+        source.drainTo(this);
+      });
+    }
     for (;;) {
-      const item = await this.source.next();
+      const item = await source.next();
       if (item.done) return { value: undefined, done: true };
       const payload = this.fastlane.encodedPayload(this.args, this.plan, this.target, item.value);
       this.target.send(this.prefix, isPromise(payload) ? await payload : payload);
     }
   }
 
-  /**
-   * A source that pushes: each event is framed and written from inside the producer's call, with no promise or
-   * microtask per event. Only an event whose execution is asynchronous waits, and every event after it waits
-   * behind it, so frames keep the source's order. Settles when the source ends, or with the first failure.
-   */
-  private pushed(source: PushSource<unknown>): Promise<IteratorResult<ExecutionResult>> {
-    return new Promise((resolve, reject) => {
-      let pending: Promise<void> | undefined;
-      let failed = false;
-      const fail = (error: unknown) => {
-        if (failed) return;
-        failed = true;
-        reject(error instanceof Error ? error : new Error(String(error)));
-        void this.source.return?.();
-      };
-      const write = (payload: Buffer) => this.target.send(this.prefix, payload);
-      source.onEnd(() => {
-        if (pending) pending.then(() => resolve({ value: undefined, done: true }), fail);
-        else resolve({ value: undefined, done: true });
-      });
-      // The sink runs inside the producer's loop over every local subscriber: it must never throw into it.
-      source.drainTo((event) => {
-        if (failed) return;
-        try {
-          const payload = this.fastlane.encodedPayload(this.args, this.plan, this.target, event);
-          if (!pending && !isPromise(payload)) {
-            write(payload);
-            return;
-          }
-          const written = (pending ?? Promise.resolve()).then(() => payload).then(write);
-          pending = written;
-          written.then(() => {
-            if (pending === written) pending = undefined;
-          }, fail);
-        } catch (error) {
-          fail(error);
-        }
-      });
-    });
+  /** The source's push. It runs inside the producer's loop over every local subscriber: it never throws. */
+  push(event: unknown): void {
+    if (this.failed) return;
+    try {
+      const payload = this.fastlane.encodedPayload(this.args, this.plan, this.target, event);
+      if (!this.pending && !isPromise(payload)) {
+        this.target.send(this.prefix, payload);
+        return;
+      }
+      const written = (this.pending ?? Promise.resolve())
+        .then(() => payload)
+        .then((bytes) => this.target.send(this.prefix, bytes));
+      this.pending = written;
+      written.then(
+        () => {
+          if (this.pending === written) this.pending = undefined;
+        },
+        (error: unknown) => this.fail(error),
+      );
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** The source ended: `next()` is done once the writes still pending are made. */
+  end(): void {
+    if (this.pending) {
+      this.pending.then(
+        () => this.finish(),
+        (error: unknown) => this.fail(error),
+      );
+    } else this.finish();
+  }
+
+  private finish(): void {
+    this.resolveNext?.({ value: undefined, done: true });
+  }
+
+  private fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.rejectNext?.(error instanceof Error ? error : new Error(String(error)));
+    void this.source.return?.();
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
