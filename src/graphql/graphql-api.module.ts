@@ -1,8 +1,8 @@
 import { ApolloServerPlugin } from '@apollo/server';
 import { ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
-import { GraphQLError, OperationTypeNode } from 'graphql';
 import { GraphQLModule } from '@nestjs/graphql';
+import { GraphQLError, OperationTypeNode } from 'graphql';
 import type { Request } from 'express';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
