@@ -97,7 +97,7 @@ export class GraphqlHttpHandler implements OnApplicationBootstrap {
           `POST ${GRAPHQL_PATH} failed: ${String(error)}`,
           error instanceof Error ? error.stack : undefined,
         );
-        if (!res.headersSent) this.write(req, res, 500, JSON.stringify(httpErrorBody(500)), startedAt);
+        if (!res.headersSent) this.refuse(req, res, 500, startedAt);
         else res.destroy();
       });
     });
@@ -115,7 +115,7 @@ export class GraphqlHttpHandler implements OnApplicationBootstrap {
       // body-parser drops a byte order mark too.
       body = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
     } catch {
-      return this.write(req, res, 400, JSON.stringify(httpErrorBody(400)), startedAt);
+      return this.refuse(req, res, 400, startedAt);
     }
     const handOver = () => {
       req.body = body;
@@ -123,20 +123,26 @@ export class GraphqlHttpHandler implements OnApplicationBootstrap {
     };
     if (Array.isArray(body)) return handOver();
     // body-parser's strict mode: a JSON text that is neither an object nor an array is malformed.
-    if (!isPlainObject(body)) return this.write(req, res, 400, JSON.stringify(httpErrorBody(400)), startedAt);
+    if (!isPlainObject(body)) return this.refuse(req, res, 400, startedAt);
     if (body.extensions != null) return handOver();
 
+    // Prepared before the viewer is looked up, so a request that goes to Apollo is authenticated there only.
+    const prepared = this.operations.prepare(body, undefined);
+    if ('errors' in prepared || prepared.operation.operation === OperationTypeNode.SUBSCRIPTION) return handOver();
     const viewer = await this.users.authenticate(req.headers.authorization).catch(() => undefined);
     if (viewer === undefined) return handOver();
-    const context: RequestContext = { viewer, clientKey: proxyaddr(req, this.trustProxy) || 'unknown' };
-    const prepared = this.operations.prepare(body, context);
-    if ('errors' in prepared || prepared.operation.operation === OperationTypeNode.SUBSCRIPTION) return handOver();
-    const result = await execute(prepared.args);
+    const contextValue: RequestContext = { viewer, clientKey: proxyaddr(req, this.trustProxy) || 'unknown' };
+    const result = await execute({ ...prepared.args, contextValue });
     // No data: graphql-js refused the variables before any resolver ran, and Apollo answers that with a 400.
     if (!('data' in result)) return handOver();
     // Apollo's order (errors, then data) and its trailing newline; execution errors leave the status at 200.
     const json = JSON.stringify({ errors: formatResultErrors(result), data: result.data }) + '\n';
     this.write(req, res, 200, json, startedAt);
+  }
+
+  /** An HTTP-level refusal, in the body httpErrorHandler gives the same refusal on the Express path. */
+  private refuse(req: IncomingMessage, res: ServerResponse, status: number, startedAt: number): void {
+    this.write(req, res, status, JSON.stringify(httpErrorBody(status)), startedAt);
   }
 
   private write(req: IncomingMessage, res: ServerResponse, status: number, json: string, startedAt: number): void {
