@@ -46,6 +46,51 @@ describe('GroupCommit', () => {
     expect(await Promise.all(all)).toEqual(['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7']);
   });
 
+  describe('with overlapAfterMs', () => {
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] }));
+    afterEach(() => jest.useRealTimers());
+
+    it('lets the next statement start beside a running one only once that one has run overlapAfterMs', async () => {
+      const { calls, run } = controlledRun();
+      const group = new GroupCommit(run, { maxBatch: 10, maxInFlight: 2, overlapAfterMs: 10 });
+      const all = [1, 2, 3].map((n) => group.submit(n));
+      expect(calls.map((c) => c.items)).toEqual([[1]]);
+      jest.advanceTimersByTime(9);
+      const late = group.submit(4);
+      expect(calls).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+      // Everything that gathered meanwhile goes in the one overlapping statement.
+      expect(calls.map((c) => c.items)).toEqual([[1], [2, 3, 4]]);
+      // Two run now: the third waits for a free slot, whatever the time.
+      const last = group.submit(5);
+      jest.advanceTimersByTime(50);
+      expect(calls).toHaveLength(2);
+      calls[1].settle();
+      await tick();
+      expect(calls.map((c) => c.items)).toEqual([[1], [2, 3, 4], [5]]);
+      calls[0].settle();
+      calls[2].settle();
+      expect(await Promise.all([...all, late, last])).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
+    });
+
+    it('sends what waits as soon as the running statement ends, without waiting out the timer', async () => {
+      const { calls, run } = controlledRun();
+      const group = new GroupCommit(run, { maxBatch: 10, maxInFlight: 2, overlapAfterMs: 10 });
+      const first = group.submit(1);
+      const second = group.submit(2);
+      jest.advanceTimersByTime(3);
+      calls[0].settle();
+      expect(await first).toBe('r1');
+      await tick();
+      expect(calls.map((c) => c.items)).toEqual([[1], [2]]);
+      // The timer set for the overlap finds nothing to do.
+      jest.advanceTimersByTime(20);
+      expect(calls).toHaveLength(2);
+      calls[1].settle();
+      expect(await second).toBe('r2');
+    });
+  });
+
   it('runs a failed batch again item by item, so only the item at fault fails', async () => {
     const run = jest.fn(async (items: number[]) => {
       if (items.includes(13)) throw new Error(`refused ${items.join(',')}`);

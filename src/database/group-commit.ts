@@ -1,7 +1,20 @@
+export interface GroupCommitLimits {
+  /** The most items one statement carries. */
+  maxBatch: number;
+  /** The most statements running at once. */
+  maxInFlight: number;
+  /**
+   * While a statement runs, the next one waits for it this long before it may start beside it (0: at once).
+   * Waiting gathers more items into the next statement; not waiting forever keeps one slow statement from
+   * stopping the line.
+   */
+  overlapAfterMs?: number;
+}
+
 /**
- * Group commit: concurrent writes of one kind share a statement and a commit. A write that finds a free slot
- * goes at once, alone (no timer, so a quiet server pays one round trip as before); writes that arrive while
- * every slot is busy wait and go together in the next statement. Under load, N waiting writes cost one round
+ * Group commit: concurrent writes of one kind share a statement and a commit. A write that finds nothing
+ * running goes at once, alone (no timer, so a quiet server pays one round trip as before); writes that arrive
+ * while a statement runs wait and go together in the next one. Under load, N waiting writes cost one round
  * trip, one parse and one WAL flush instead of N.
  *
  * `run` gets the items in arrival order and returns one result per item, in the same order. When a batch of
@@ -10,11 +23,14 @@
  */
 export class GroupCommit<I, O> {
   private queue: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
-  private inFlight = 0;
+  /** When each running statement started, oldest first. */
+  private readonly running: number[] = [];
+  /** Set while items wait for the newest running statement to have run overlapAfterMs. */
+  private overlapTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
-    private readonly limits: { maxBatch: number; maxInFlight: number },
+    private readonly limits: GroupCommitLimits,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -25,14 +41,29 @@ export class GroupCommit<I, O> {
   }
 
   private pump(): void {
-    while (this.inFlight < this.limits.maxInFlight && this.queue.length > 0) {
+    while (this.running.length < this.limits.maxInFlight && this.queue.length > 0) {
+      if (this.running.length > 0 && !this.mayOverlap()) return;
       const batch = this.queue.splice(0, this.limits.maxBatch);
-      this.inFlight++;
+      const startedAt = Date.now();
+      this.running.push(startedAt);
       void this.settle(batch).finally(() => {
-        this.inFlight--;
+        this.running.splice(this.running.indexOf(startedAt), 1);
         this.pump();
       });
     }
+  }
+
+  /** Whether the next statement may start beside the running ones now; if not yet, pumps again when it may. */
+  private mayOverlap(): boolean {
+    const wait = this.running[this.running.length - 1] + (this.limits.overlapAfterMs ?? 0) - Date.now();
+    if (wait <= 0) return true;
+    if (!this.overlapTimer) {
+      this.overlapTimer = setTimeout(() => {
+        this.overlapTimer = undefined;
+        this.pump();
+      }, wait);
+    }
+    return false;
   }
 
   private async settle(batch: typeof this.queue): Promise<void> {

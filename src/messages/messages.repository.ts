@@ -40,11 +40,14 @@ export class MessagesRepository {
 
   /**
    * Sends go to the database together (see GroupCommit): one statement for every send waiting, so under load
-   * the round trip, the parse and the commit are shared. Two slots, so one slow commit does not stop the line.
+   * the round trip, the parse and the commit are shared. The next statement waits for the running one, which
+   * makes batches larger (S5: 7 sends a statement with two running at once, 0.437× raw INSERT; 0.479× one at a
+   * time), except that after 10 ms a second may start, so one slow commit does not stop the line.
    */
   private readonly sends = new GroupCommit<NewMessage, InsertResult | null>((batch) => this.insertBatch(batch), {
     maxBatch: 256,
     maxInFlight: 2,
+    overlapAfterMs: 10,
   });
 
   /**
