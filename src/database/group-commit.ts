@@ -14,8 +14,8 @@ export interface GroupCommitLimits {
 /**
  * Group commit: concurrent writes of one kind share a statement and a commit. A write that finds nothing
  * running goes at once, alone (no timer, so a quiet server pays one round trip as before); writes that arrive
- * while a statement runs wait and go together in the next one. Under load, N waiting writes cost one round
- * trip, one parse and one WAL flush instead of N.
+ * while statements run wait until another may start (a free slot, and overlapAfterMs) and go together in it.
+ * Under load, N waiting writes cost one round trip, one parse and one WAL flush instead of N.
  *
  * `run` gets the items in arrival order and returns one result per item, in the same order. When a batch of
  * several fails, its items are run again one by one, so a write that fails on its own merits fails alone and
