@@ -279,7 +279,10 @@ ${tables}
 - S4 runs at half of the target's own S2 figure from the same run (at most 10,000 deliveries/s), for ${plan.s4DurationMs / 1000} s, first on one
   instance, then on two through Redis (subscribers and senders split between them).
 - S5 runs ${plan.s5Concurrency} closed loops for ${plan.s5DurationMs / 1000} s each way; the raw INSERT goes into a table like \`messages\`
-  (same columns, unique keys and index, no foreign keys) through a pg Pool of ${plan.s5Concurrency}.
+  (same columns, unique keys and index, no foreign keys) through a pg Pool of ${plan.s5Concurrency}. The HTTP side uses one
+  keep-alive connection per loop with a minimal client (one write per request, the response read by its
+  Content-Length), so that the generator costs about what the pg client costs the raw side; Node's http client
+  cost three times as much CPU per request, taken from the same two cores as the server.
 - S6 counts joins and leaves together: at R changes/s, R/2 subscriptions start per second and each completes after
   ${plan.s6HoldMs} ms; every joiner also receives the room's DIFFs (selection \`{ kind selfRef }\`). One watcher per instance
   (\`track: false\`) applies STATE and DIFFs; a change's latency is from its subscribe or complete to the moment the
