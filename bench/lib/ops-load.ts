@@ -88,7 +88,10 @@ class KeepAliveConnection {
   }
 
   close(): void {
-    this.socket?.destroy();
+    const socket = this.socket;
+    this.socket = undefined;
+    this.buffered = Buffer.alloc(0);
+    socket?.destroy();
   }
 
   private connect(): Socket {
@@ -96,7 +99,9 @@ class KeepAliveConnection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     const lost = (error?: Error) => {
-      if (this.socket === socket) this.socket = undefined;
+      // A connection already closed from this side (and maybe replaced) has nothing left to settle.
+      if (this.socket !== socket) return;
+      this.socket = undefined;
       this.buffered = Buffer.alloc(0);
       this.settle(undefined, error ?? new Error('the server closed the connection'));
     };
