@@ -16,6 +16,7 @@ import {
   FULL_PLAN,
   P99_LIMIT_MS,
   QUICK_PLAN,
+  S2_GRACE_MS,
   RUNNERS,
   S2Result,
   SCENARIOS,
@@ -272,10 +273,11 @@ ${tables}
   ${plan.s1SettleMs / 1000} s have passed; the figure is the difference over the connections in between, so one-time
   costs (code compiled on first use, pools and caches filled) are not charged to connections.
 - S2 doubles the send rate from ${plan.s2StartDeliveries} deliveries/s in steps of ${plan.stepMs / 1000} s until a step fails
-  (p99 > ${P99_LIMIT_MS} ms, a lost delivery, a failed send, or the generator falling behind), then bisects ${plan.s2Refinements} times between the last pass and the
+  (p99 > ${P99_LIMIT_MS} ms, a delivery missing ${S2_GRACE_MS / 1000} s after the step, a failed send, or the generator falling behind), then bisects ${plan.s2Refinements} times between the last pass and the
   first failure. A step that failed on latency alone is tried once more after the backlog drains (the cores are
   shared, and one hiccup should not decide the figure); a loss or a failed send is never retried. The figure is
-  the last passing step's rate.
+  the last passing step's rate. Its received/expected column counts what had arrived once deliveries stopped after
+  the last step, so what it calls lost never arrived, rather than arrived late.
 - S4 runs at half of the target's own S2 figure from the same run (at most 10,000 deliveries/s), for ${plan.s4DurationMs / 1000} s, first on one
   instance, then on two through Redis (subscribers and senders split between them).
 - S5 runs ${plan.s5Concurrency} closed loops for ${plan.s5DurationMs / 1000} s each way; the raw INSERT goes into a table like \`messages\`

@@ -116,7 +116,7 @@ export function scenarioTables(runs: Runs): string {
           'p99 (ms)',
           'per run',
           'first failing step (last run)',
-          'received/expected (every step)',
+          'received/expected (every step, once deliveries stopped)',
         ],
         targetsOf(runs, 'S2').map((t) => {
           const perRun = runs.map((run) => ok<S2Result>(run.S2?.[t])?.best?.deliveriesPerSec ?? 0);
