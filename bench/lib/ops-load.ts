@@ -65,25 +65,27 @@ class KeepAliveConnection {
   private socket?: Socket;
   private buffered: Buffer = Buffer.alloc(0);
   private pending?: { resolve: (response: { status: number; body: string }) => void; reject: (error: Error) => void };
+  /** The request line and every header but the length: the same for each request this loop sends. */
+  private readonly head: string;
 
   constructor(
     private readonly host: string,
     private readonly port: number,
-  ) {}
+    path: string,
+    headers: Record<string, string>,
+  ) {
+    const lines = Object.entries({ host: `${host}:${port}`, ...headers }).map(
+      ([name, value]) => `${name}: ${value}\r\n`,
+    );
+    this.head = `POST ${path} HTTP/1.1\r\n${lines.join('')}`;
+  }
 
-  post(path: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
+  post(body: string): Promise<{ status: number; body: string }> {
     if (this.pending) return Promise.reject(new Error('a request is already in flight on this connection'));
     const socket = this.socket ?? this.connect();
-    const head = Object.entries({
-      host: `${this.host}:${this.port}`,
-      ...headers,
-      'content-length': String(Buffer.byteLength(body)),
-    })
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join('');
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n${body}`);
+      socket.write(`${this.head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     });
   }
 
@@ -142,7 +144,11 @@ export async function runHttpLoad(params: HttpLoadParams): Promise<OpsResult> {
   const url = new URL(params.url);
   const connections = Array.from(
     { length: params.concurrency },
-    () => new KeepAliveConnection(url.hostname, Number(url.port)),
+    (_, loop) =>
+      new KeepAliveConnection(url.hostname, Number(url.port), url.pathname, {
+        'content-type': 'application/json',
+        authorization: `Bearer ${params.tokens[loop % params.tokens.length]}`,
+      }),
   );
   try {
     return await closedLoops(params.concurrency, params.durationMs, async (loop, n) => {
@@ -150,11 +156,7 @@ export async function runHttpLoad(params: HttpLoadParams): Promise<OpsResult> {
         query: SEND_MUTATION,
         variables: { input: { chatId: params.rooms[loop % params.rooms.length], content: `${n} ${TEXT}` } },
       });
-      const response = await connections[loop].post(
-        url.pathname,
-        { 'content-type': 'application/json', authorization: `Bearer ${params.tokens[loop % params.tokens.length]}` },
-        body,
-      );
+      const response = await connections[loop].post(body);
       if (response.status !== 200 || !response.body.includes('"sendMessage"')) {
         throw new Error(`${response.status} ${response.body.slice(0, 200)}`);
       }

@@ -366,8 +366,9 @@ export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResu
       // An overloaded step may still be delivering when its grace ends: that fails the step, but only what
       // never arrives is lost, so the counts are taken again once deliveries have stopped.
       await quiesce(pool);
-      const final = await pool.stats(steps.map((_, i) => i));
-      const finalTotals = steps.map((_, i) => tagTotals(final[i]));
+      // Step i was loaded under tag i.
+      const final = await pool.stats(steps.map((_, tag) => tag));
+      const finalTotals = steps.map((_, tag) => tagTotals(final[tag]));
       return {
         steps,
         best: best && { deliveriesPerSec: best.deliveriesPerSec, p50: best.p50, p99: best.p99 },
