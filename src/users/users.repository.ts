@@ -18,8 +18,13 @@ export class UsersRepository {
     return (await this.sql.query('SELECT 1 FROM users WHERE id = $1', [id])).length > 0;
   }
 
-  findById(id: string): Promise<UserEntity | null> {
-    return this.users.findOneBy({ id });
+  /** Plain SQL: every tracked presence subscription reads its user (TypeORM's findOneBy cost more than the query). */
+  async findById(id: string): Promise<UserEntity | null> {
+    const [user] = await this.sql.query<UserEntity>(
+      'SELECT id, email, first_name AS "firstName", created_at AS "createdAt" FROM users WHERE id = $1',
+      [id],
+    );
+    return user ?? null;
   }
 
   findByIds(ids: readonly string[]): Promise<UserEntity[]> {
