@@ -1,4 +1,4 @@
-import { AppProcess } from './support/app-process';
+import { AppProcess, readMetric } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
 import { createChat, joinChat, sendMessage, signUp } from './support/gql';
@@ -14,11 +14,7 @@ describe('fastlane delivery of messageAdded', () => {
     handles.push(handle);
     return handle;
   };
-  const encodings = async (): Promise<number> => {
-    const text = await (await fetch(`${app.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('chat_event_encodings_total'));
-    return Number(line?.split(' ').pop() ?? NaN);
-  };
+  const encodings = () => readMetric(app.url, 'chat_event_encodings_total');
 
   beforeAll(async () => {
     db = await TestDatabase.create();

@@ -1,4 +1,4 @@
-import { AppProcess } from './support/app-process';
+import { AppProcess, readMetric } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
 import { createChat, errorCode, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
@@ -8,6 +8,7 @@ import {
   eventually,
   flatten,
   presence,
+  PresenceEvent,
   readPresence,
 } from './support/presence';
 import { connect, WsClientHandle } from './support/ws';
@@ -115,6 +116,28 @@ describe.each([
     expect(watcher.data[0].selfRef).toBeNull();
     const truth = await expectConverged(chatId, [tab1, tab2, watcher], 2);
     expect(truth.map((group) => [group.key, group.metas.length])).toEqual([[alice.id, 2]]);
+  });
+
+  it('gives every subscriber each DIFF with its own selfRef, encoded once for all of them per selection', async () => {
+    const chatId = await sharedChat();
+    const tabs = [presence(open(a, alice), chatId), presence(open(a, alice), chatId)];
+    const watcher = presence(open(a, bob), chatId, false);
+    const local = [...tabs, watcher];
+    await Promise.all(local.map((recorder) => recorder.count(1)));
+    await expectConverged(chatId, local, 2);
+    const before = await readMetric(a.url, 'chat_event_encodings_total');
+
+    const bobTab = presence(open(b, bob), chatId);
+    await bobTab.count(1);
+    const joined = bobTab.data[0].selfRef!;
+    const bobJoining = (e: PresenceEvent) => e.kind === 'DIFF' && e.joins[0]?.metas[0]?.ref === joined;
+    for (const recorder of local) await recorder.until(() => recorder.data.some(bobJoining), 'bob joining');
+    const diffs = local.map((recorder) => recorder.data.find(bobJoining)!);
+    expect(diffs.map((diff) => diff.selfRef)).toEqual([tabs[0].data[0].selfRef, tabs[1].data[0].selfRef, null]);
+    expect(new Set(diffs.map((diff) => diff.selfRef)).size).toBe(3);
+    for (const diff of diffs) expect({ ...diff, selfRef: undefined }).toEqual({ ...diffs[0], selfRef: undefined });
+    // One encoding of the DIFF for the three subscribers on a; on one instance, bob's own STATE is encoded there too.
+    expect((await readMetric(a.url, 'chat_event_encodings_total')) - before).toBe(useRedis ? 1 : 2);
   });
 
   it("removes exactly the closed socket's meta, and the leaver's metas on leaveChat", async () => {

@@ -1,5 +1,6 @@
-import { buildSchema, ExecutionArgs, ExecutionResult, parse } from 'graphql';
+import { buildSchema, DocumentNode, ExecutionArgs, ExecutionResult, parse } from 'graphql';
 import { AsyncQueue } from '../common/async-queue';
+import { ownView, SharedEvent } from '../common/shared-event';
 import { Fastlane, FastlaneTarget } from './fastlane';
 
 const schema = buildSchema(`
@@ -60,7 +61,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     };
     fastlane.route(args, {
       operationId,
-      send: (head, body) => frames.push(head.toString() + body.toString()),
+      send: (head, body) => frames.push(Buffer.concat([head, ...body]).toString()),
       formatErrors: () => [],
     });
     const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
@@ -131,5 +132,65 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     expect(queue.closed).toBe(true);
     expect(queue.push({ messageAdded: { seq: 2, content: 'y' } })).toBe(false);
     expect(send).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('Fastlane.subscribe with SharedEvents', () => {
+  interface Diff {
+    kind: string;
+    selfRef: string | null;
+    note: string;
+  }
+  const diffSchema = buildSchema(`
+    type Diff { kind: String! selfRef: ID note: String! }
+    type Query { ping: Int }
+    type Subscription { diff: Diff }
+  `);
+  // As the presence resolver does: each subscriber's own view of the event.
+  diffSchema.getSubscriptionType()!.getFields().diff.resolve = (event: Diff | SharedEvent<Diff>) => ownView(event);
+
+  // One parsed document per query text, as the document cache gives them.
+  const documents = new Map<string, DocumentNode>();
+  async function subscriber(fastlane: Fastlane, query: string, operationId: string) {
+    const source = new AsyncQueue<SharedEvent<Diff>>(10);
+    const frames: unknown[] = [];
+    if (!documents.has(query)) documents.set(query, parse(query));
+    const args: ExecutionArgs = {
+      schema: diffSchema,
+      document: documents.get(query)!,
+      rootValue: { diff: () => source },
+    };
+    expect(
+      fastlane.route(args, {
+        operationId,
+        send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
+        formatErrors: () => [],
+      }),
+    ).toBe(true);
+    const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
+    void stream.next();
+    return { source, frames };
+  }
+
+  it('encodes each event once per selection and splices in every subscriber its own values', async () => {
+    const encodings = jest.fn();
+    const fastlane = new Fastlane(new Set(['diff']), encodings);
+    const plain = 'subscription { diff { kind selfRef note } }';
+    const a = await subscriber(fastlane, plain, 'a');
+    const b = await subscriber(fastlane, plain, 'b');
+    const twice = await subscriber(fastlane, 'subscription { d: diff { me: selfRef kind again: selfRef } }', 'c');
+    const without = await subscriber(fastlane, 'subscription { diff { note } }', 'd');
+    // Text that looks like the JSON around a personal value changes nothing.
+    const shared: Diff = { kind: 'DIFF', selfRef: null, note: 'a "selfRef":"x" \\ é' };
+    const personal = { a: 'ref-a', b: null, c: 'ref "c"', d: 'ref-d' };
+    for (const [id, sub] of Object.entries({ a, b, c: twice, d: without })) {
+      sub.source.push(new SharedEvent(shared, { selfRef: personal[id as keyof typeof personal] }));
+    }
+    const next = (id: string, data: unknown) => ({ id, type: 'next', payload: { data } });
+    expect(a.frames).toEqual([next('a', { diff: { kind: 'DIFF', selfRef: 'ref-a', note: shared.note } })]);
+    expect(b.frames).toEqual([next('b', { diff: { kind: 'DIFF', selfRef: null, note: shared.note } })]);
+    expect(twice.frames).toEqual([next('c', { d: { me: 'ref "c"', kind: 'DIFF', again: 'ref "c"' } })]);
+    expect(without.frames).toEqual([next('d', { diff: { note: shared.note } })]);
+    expect(encodings).toHaveBeenCalledTimes(3);
   });
 });

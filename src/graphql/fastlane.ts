@@ -12,7 +12,9 @@ import {
   subscribe,
   visit,
 } from 'graphql';
+import { randomBytes } from 'node:crypto';
 import { PushSink, isPushSource } from '../common/async-queue';
+import { SharedEvent } from '../common/shared-event';
 
 /**
  * Fastlane (after Phoenix): a chat event is executed and serialized once per distinct selection set, and the
@@ -22,13 +24,14 @@ import { PushSink, isPushSource } from '../common/async-queue';
  * It is only sound for a root field whose payload is immutable (a message never changes once committed) and
  * whose result does not depend on who asks, so it applies to the fields named at construction, and only when
  * the selection below the field uses no variables (the arguments of the root field itself may: they pick the
- * stream, not the shape of an event).
+ * stream, not the shape of an event). An event that differs between subscribers in a few string fields only
+ * (a presence DIFF's selfRef) comes as a SharedEvent: encoded once, with each subscriber's values spliced in.
  */
 export interface FastlaneTarget {
   /** The graphql-ws operation id the frames answer. */
   operationId: string;
-  /** Writes one text message to the subscriber's socket: `head` then `body`, as one frame. */
-  send(head: Buffer, body: Buffer): void;
+  /** Writes one text message to the subscriber's socket: `head` then the parts of `body`, as one frame. */
+  send(head: Buffer, body: readonly Buffer[]): void;
   /** Formats the errors of an execution the way the normal path would. */
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[];
 }
@@ -38,11 +41,22 @@ interface Plan {
   key: number;
 }
 
+/**
+ * An encoded event's payload as parts: the shared bytes, and between each two of them the personal value named
+ * by `keys` (none for an event without personal fields, whose one part every subscriber gets as it is).
+ */
+interface Encoded {
+  parts: Buffer[];
+  keys: string[];
+}
+
 export class Fastlane {
   private readonly plans = new WeakMap<DocumentNode, Map<string, Plan | null>>();
   private readonly routes = new WeakMap<ExecutionArgs, { plan: Plan; target: FastlaneTarget }>();
-  /** Encoded payloads per event object: shared by every subscriber the bus handed the same event to. */
-  private readonly encoded = new WeakMap<object, Map<number, Buffer>>();
+  /** Encoded payloads per event object (a SharedEvent's `shared`): shared by every subscriber it is handed to. */
+  private readonly encoded = new WeakMap<object, Map<number, Encoded>>();
+  /** Stands in for a personal value while a SharedEvent is encoded; random, so no data can contain it. */
+  private readonly marker = randomBytes(12).toString('hex');
   private nextKey = 1;
 
   /** `onEncode` counts executions, so a test or a dashboard can see the sharing work. */
@@ -73,28 +87,74 @@ export class Fastlane {
 
   /**
    * @internal for FastlaneStream: the end of one event's next message, from its `payload` value to the closing
-   * brace, UTF-8 encoded once and shared by every subscriber with the plan (what differs, the id, comes before).
+   * brace, UTF-8 encoded once and shared by every subscriber with the plan (what differs, the id, comes before;
+   * a SharedEvent's personal values go in between the shared parts).
    */
-  encodedPayload(args: ExecutionArgs, plan: Plan, target: FastlaneTarget, event: unknown): Buffer | Promise<Buffer> {
-    const byPlan = typeof event === 'object' && event !== null ? this.encoded.get(event) : undefined;
+  encodedPayload(
+    args: ExecutionArgs,
+    plan: Plan,
+    target: FastlaneTarget,
+    event: unknown,
+  ): readonly Buffer[] | Promise<readonly Buffer[]> {
+    const shared = event instanceof SharedEvent ? (event as SharedEvent<object>) : undefined;
+    const personal = shared?.personal as Record<string, string | null> | undefined;
+    const key: unknown = shared ? shared.shared : event;
+    const byPlan = typeof key === 'object' && key !== null ? this.encoded.get(key) : undefined;
     const cached = byPlan?.get(plan.key);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return fill(cached, personal);
     this.onEncode();
-    const result = execute({ ...args, rootValue: event });
-    const store = (executed: ExecutionResult): Buffer => {
-      const json = Buffer.from(
-        JSON.stringify(executed.errors?.length ? { ...executed, errors: target.formatErrors(executed) } : executed) +
-          '}',
-      );
-      // An execution with errors is formatted for this subscriber only; a clean one is shared.
-      if (!executed.errors?.length && typeof event === 'object' && event !== null) {
-        const map = byPlan ?? new Map<number, Buffer>();
-        if (!byPlan) this.encoded.set(event, map);
-        map.set(plan.key, json);
+    const rootValue = personal ? new SharedEvent(key as object, this.markers(personal)) : event;
+    const result = execute({ ...args, rootValue });
+    const store = (executed: ExecutionResult): readonly Buffer[] | Promise<readonly Buffer[]> => {
+      if (executed.errors?.length) {
+        // Formatted for this subscriber only; a SharedEvent runs again with its own values, so no marker shows.
+        if (personal) return this.encodeOwn(args, target, event);
+        return [encodeOne(executed, target)];
       }
-      return json;
+      const encoded = personal
+        ? this.split(JSON.stringify(executed) + '}', personal)
+        : {
+            parts: [Buffer.from(JSON.stringify(executed) + '}')],
+            keys: [],
+          };
+      if (typeof key === 'object' && key !== null) {
+        const map = byPlan ?? new Map<number, Encoded>();
+        if (!byPlan) this.encoded.set(key, map);
+        map.set(plan.key, encoded);
+      }
+      return fill(encoded, personal);
     };
     return isPromise(result) ? result.then(store) : store(result);
+  }
+
+  private encodeOwn(args: ExecutionArgs, target: FastlaneTarget, event: unknown): Buffer[] | Promise<Buffer[]> {
+    const result = execute({ ...args, rootValue: event });
+    const encode = (executed: ExecutionResult) => [encodeOne(executed, target)];
+    return isPromise(result) ? result.then(encode) : encode(result);
+  }
+
+  private markers(personal: Record<string, string | null>): Record<string, string> {
+    return Object.fromEntries(Object.keys(personal).map((name) => [name, `${this.marker}.${name}`]));
+  }
+
+  /** Cuts an encoding made with markers into the shared parts, around every place a personal value goes. */
+  private split(json: string, personal: Record<string, string | null>): Encoded {
+    const places: { at: number; length: number; key: string }[] = [];
+    for (const name of Object.keys(personal)) {
+      const quoted = JSON.stringify(`${this.marker}.${name}`);
+      for (let at = json.indexOf(quoted); at !== -1; at = json.indexOf(quoted, at + quoted.length)) {
+        places.push({ at, length: quoted.length, key: name });
+      }
+    }
+    places.sort((a, b) => a.at - b.at);
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (const place of places) {
+      parts.push(Buffer.from(json.slice(from, place.at)));
+      from = place.at + place.length;
+    }
+    parts.push(Buffer.from(json.slice(from)));
+    return { parts, keys: places.map((place) => place.key) };
   }
 
   private planFor(document: DocumentNode, operationName: string | undefined): Plan | null {
@@ -255,6 +315,22 @@ function usesVariables(field: FieldNode, document: DocumentNode): boolean {
     pending.push(...fragments);
   }
   return found;
+}
+
+/** The parts of one subscriber's payload: the shared parts as they are, or with its own values in between. */
+function fill(encoded: Encoded, personal: Record<string, string | null> | undefined): readonly Buffer[] {
+  if (!encoded.keys.length) return encoded.parts;
+  const parts: Buffer[] = [encoded.parts[0]];
+  for (let i = 0; i < encoded.keys.length; i++) {
+    parts.push(Buffer.from(JSON.stringify(personal?.[encoded.keys[i]] ?? null)), encoded.parts[i + 1]);
+  }
+  return parts;
+}
+
+/** One subscriber's own encoding of an execution, its errors formatted as the normal path formats them. */
+function encodeOne(executed: ExecutionResult, target: FastlaneTarget): Buffer {
+  const result = executed.errors?.length ? { ...executed, errors: target.formatErrors(executed) } : executed;
+  return Buffer.from(JSON.stringify(result) + '}');
 }
 
 function isAsyncIterable(value: ExecutionResult | AsyncIterable<unknown>): value is AsyncIterable<unknown> {

@@ -31,8 +31,11 @@ describe('textFrame', () => {
 
   const received = () =>
     new Promise<[Buffer, boolean]>((resolve, reject) => {
-      client.once('message', (data: Buffer, isBinary: boolean) => resolve([data, isBinary]));
       client.once('error', reject);
+      client.once('message', (data: Buffer, isBinary: boolean) => {
+        client.off('error', reject);
+        resolve([data, isBinary]);
+      });
     });
 
   it.each([0, 1, 125, 126, 200, 65_535, 65_536, 70_000])(
@@ -47,6 +50,15 @@ describe('textFrame', () => {
       expect(data.equals(text)).toBe(true);
     },
   );
+
+  it.each([0, 130, 70_000])('joins a body given in parts, in their order (%i bytes)', async (size) => {
+    const text = Buffer.from('x'.repeat(size) + '"spliced"' + 'y'.repeat(size));
+    const parts = [text.subarray(0, size), text.subarray(size, size + 9), Buffer.alloc(0), text.subarray(size + 9)];
+    const message = received();
+    stream.write(textFrame(Buffer.from('{'), parts));
+    const [data] = await message;
+    expect(data.toString()).toBe('{' + text.toString());
+  });
 
   it('uses the shortest length field', () => {
     expect(textFrame(Buffer.alloc(0), Buffer.alloc(125)).length).toBe(2 + 125);

@@ -1,9 +1,11 @@
 /**
- * One final, unmasked WebSocket text frame (RFC 6455 §5.2) carrying `head` then `body`: what a server sends,
- * built in one buffer so the socket takes it in one write.
+ * One final, unmasked WebSocket text frame (RFC 6455 §5.2) carrying `head` then `body` (or its parts, in
+ * order): what a server sends, built in one buffer so the socket takes it in one write.
  */
-export function textFrame(head: Buffer, body: Buffer): Buffer {
-  const length = head.length + body.length;
+export function textFrame(head: Buffer, body: Buffer | readonly Buffer[]): Buffer {
+  const parts = Buffer.isBuffer(body) ? [body] : body;
+  let length = head.length;
+  for (const part of parts) length += part.length;
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = 0x81; // FIN, opcode 1 (text)
@@ -16,7 +18,7 @@ export function textFrame(head: Buffer, body: Buffer): Buffer {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  head.copy(frame, headerLength);
-  body.copy(frame, headerLength + head.length);
+  let offset = headerLength + head.copy(frame, headerLength);
+  for (const part of parts) offset += part.copy(frame, offset);
   return frame;
 }

@@ -132,7 +132,7 @@ export function createWsServerOptions({
 
 /** What every connection's small objects share, so that each holds one reference instead of its own closures. */
 interface Outbox {
-  send(extra: ConnectionExtra, head: Buffer, body: Buffer): void;
+  send(extra: ConnectionExtra, head: Buffer, body: readonly Buffer[]): void;
   slowConsumerClosed(): void;
 }
 
@@ -161,7 +161,7 @@ class SocketTarget implements FastlaneTarget {
     private readonly outbox: Outbox,
   ) {}
 
-  send(head: Buffer, body: Buffer): void {
+  send(head: Buffer, body: readonly Buffer[]): void {
     this.outbox.send(this.extra, head, body);
   }
 

@@ -12,10 +12,11 @@ import { OperationPreparer } from './operation-preparer';
 import { createWsServerOptions } from './ws-server.options';
 
 /**
- * Subscription fields whose events are immutable and the same for every subscriber, so the fastlane may share
- * one execution per event and selection. A field whose result depends on the viewer must never be listed.
+ * Subscription fields whose events are immutable and the same for every subscriber (a presence DIFF but for its
+ * selfRef, which comes as a SharedEvent's personal value), so the fastlane may share one execution per event and
+ * selection. A field whose result depends on the viewer in any other way must never be listed.
  */
-const FASTLANE_FIELDS: ReadonlySet<string> = new Set(['messageAdded']);
+const FASTLANE_FIELDS: ReadonlySet<string> = new Set(['messageAdded', 'presence']);
 
 const GRAPHQL_PATH = '/graphql';
 /** How long a socket may take to send connection_init (graphql-ws's 4408 after that). */

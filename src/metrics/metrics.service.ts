@@ -32,7 +32,7 @@ export class MetricsService {
   });
   readonly eventEncodings = new Counter({
     name: 'chat_event_encodings_total',
-    help: 'messageAdded events executed and serialized; the fastlane shares one across subscribers with the same selection',
+    help: 'messageAdded and presence events executed and serialized; the fastlane shares one across subscribers with the same selection',
     registers: [this.registry],
   });
   readonly publishToDeliver = new Histogram({

@@ -5,19 +5,20 @@ import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
 import { PresenceArgs, SetTypingArgs } from './dto/presence.args';
 import { PresenceGroup } from './presence-meta';
-import { PresenceEventPayload, PresenceService } from './presence.service';
+import { ownView } from '../common/shared-event';
+import { PresenceDelivery, PresenceService } from './presence.service';
 import { PresenceEventModel, PresenceModel } from './models/presence.model';
 
 @Resolver(() => PresenceEventModel)
 export class PresenceResolver {
   constructor(private readonly presence: PresenceService) {}
 
-  @Subscription(() => PresenceEventModel, { name: 'presence', resolve: (event: PresenceEventPayload) => event })
+  @Subscription(() => PresenceEventModel, { name: 'presence', resolve: (event: PresenceDelivery) => ownView(event) })
   presenceEvents(
     @Ctx() ctx: RequestContext,
     @CurrentViewer() viewer: Viewer,
     @Args() args: PresenceArgs,
-  ): Promise<AsyncIterableIterator<PresenceEventPayload>> {
+  ): Promise<AsyncIterableIterator<PresenceDelivery>> {
     return this.presence.open(viewer, args.chatId, args.track ?? true, ctx.connection);
   }
 

@@ -6,11 +6,13 @@ import { RateLimiter } from '../common/rate-limiter';
 import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
 import { MetricsService } from '../metrics/metrics.service';
+import { SharedEvent } from '../common/shared-event';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { UsersService } from '../users/users.service';
 import { groupByUser, PresenceGroup, StoredMeta } from './presence-meta';
+import { PresenceChange } from './presence-state';
 import { PresenceStore } from './presence-store';
 import { PresenceTracker } from './presence-tracker.service';
 
@@ -22,11 +24,16 @@ export interface PresenceEventPayload {
   selfRef: string | null;
 }
 
+/** What a presence subscription yields: STATE is its own; a DIFF is one change shared by every subscriber. */
+export type PresenceDelivery = PresenceEventPayload | SharedEvent<PresenceEventPayload>;
+
 /** Presence rules: who may see and change it, typing, and the presence subscription. */
 @Injectable()
 export class PresenceService {
   private readonly logger = new Logger(PresenceService.name);
   private readonly typingLimiter: RateLimiter;
+  /** Each replica change as a DIFF, built once for all of its local subscribers (the replica hands each the same). */
+  private readonly diffs = new WeakMap<PresenceChange, PresenceEventPayload>();
 
   constructor(
     private readonly tracker: PresenceTracker,
@@ -65,15 +72,15 @@ export class PresenceService {
     chatId: string,
     track: boolean,
     connection?: ConnectionInfo,
-  ): Promise<AsyncIterableIterator<PresenceEventPayload>> {
+  ): Promise<AsyncIterableIterator<PresenceDelivery>> {
     await this.chats.assertMember(viewer, chatId);
-    const queue = new AsyncQueue<PresenceEventPayload>(this.config.ws.maxQueuedEvents);
+    const queue = new AsyncQueue<PresenceDelivery>(this.config.ws.maxQueuedEvents);
     this.metrics.subscriptions.inc({ kind: 'presence' });
     const cleanups: (() => void | Promise<void>)[] = [() => this.metrics.subscriptions.dec({ kind: 'presence' })];
     queue.onEnd(() => {
       for (const cleanup of cleanups.reverse()) void Promise.resolve(cleanup()).catch(() => undefined);
     });
-    const push = (event: PresenceEventPayload) => {
+    const push = (event: PresenceDelivery) => {
       if (queue.push(event) || queue.closed) return;
       this.logger.warn(`closing a slow consumer (${connection?.id ?? 'no connection'}): presence queue at the cap`);
       queue.end();
@@ -109,22 +116,22 @@ export class PresenceService {
       if (queue.closed) return queue;
       // STATE and the listener start in the same tick, so every later change arrives as a DIFF, once.
       push({ kind: 'STATE', presences: groupByUser(replica.metas()), joins: [], leaves: [], selfRef });
-      cleanups.push(
-        replica.listen((change) =>
-          push({
-            kind: 'DIFF',
-            presences: [],
-            joins: groupByUser(change.joins),
-            leaves: groupByUser(change.leaves),
-            selfRef,
-          }),
-        ),
-      );
+      cleanups.push(replica.listen((change) => push(new SharedEvent(this.diffOf(change), { selfRef }))));
       return queue;
     } catch (error) {
       queue.end();
       throw error;
     }
+  }
+
+  private diffOf(change: PresenceChange): PresenceEventPayload {
+    let diff = this.diffs.get(change);
+    if (!diff) {
+      const { joins, leaves } = change;
+      diff = { kind: 'DIFF', presences: [], joins: groupByUser(joins), leaves: groupByUser(leaves), selfRef: null };
+      this.diffs.set(change, diff);
+    }
+    return diff;
   }
 
   private async newMeta(viewer: Viewer): Promise<StoredMeta> {

@@ -119,3 +119,10 @@ export function runToExit(env: Record<string, string | undefined>): Promise<{ co
     });
   });
 }
+
+/** The value of a metric with one series (whatever its default labels) on an instance's /metrics. */
+export async function readMetric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return Number(line?.split(' ').pop() ?? NaN);
+}
