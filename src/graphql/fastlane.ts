@@ -55,7 +55,7 @@ export class Fastlane {
   private readonly routes = new WeakMap<ExecutionArgs, { plan: Plan; target: FastlaneTarget }>();
   /** Encoded payloads per event object (a SharedEvent's `shared`): shared by every subscriber it is handed to. */
   private readonly encoded = new WeakMap<object, Map<number, Encoded>>();
-  /** Stands in for a personal value while a SharedEvent is encoded; random, so no data can contain it. */
+  /** Stands in for a personal value while a SharedEvent is encoded: random, so no client can put it in data. */
   private readonly marker = randomBytes(12).toString('hex');
   private nextKey = 1;
 
