@@ -91,16 +91,60 @@ describe('SeqSequencer', () => {
     expect(h.delivered).toEqual([1, 2, 3, 4]);
   });
 
-  it('reports a store failure instead of throwing into the bus', async () => {
-    const errors: unknown[] = [];
-    const sequencer = new SeqSequencer<Item>(0, {
-      fetchAfter: () => Promise.reject(new Error('db down')),
-      deliver: () => true,
-      whenReady: async () => undefined,
-      onError: (error) => errors.push(error),
-    });
-    sequencer.offer({ seq: 5 });
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(errors).toHaveLength(1);
+  it('reports a store failure instead of throwing into the bus, and reads again after a pause until it works', async () => {
+    jest.useFakeTimers();
+    try {
+      const errors: unknown[] = [];
+      const delivered: number[] = [];
+      let failures = 3;
+      let reads = 0;
+      const sequencer = new SeqSequencer<Item>(0, {
+        fetchAfter: async (after) => {
+          reads++;
+          if (failures-- > 0) throw new Error('db down');
+          return [1, 2, 3, 4, 5, 6].filter((seq) => seq > after).map((seq) => ({ seq }));
+        },
+        deliver: (item) => delivered.push(item.seq) > 0,
+        whenReady: async () => undefined,
+        onError: (error) => errors.push(error),
+      });
+      sequencer.offer({ seq: 5 });
+      await jest.advanceTimersByTimeAsync(0);
+      expect(errors).toHaveLength(1);
+      // Live gaps while the store is down wait for the retry instead of reading at once.
+      sequencer.offer({ seq: 6 });
+      await jest.advanceTimersByTimeAsync(50);
+      expect(reads).toBe(1);
+      // 100 ms, then 200 ms, then 400 ms: the fourth read works and everything arrives, in order, once.
+      await jest.advanceTimersByTimeAsync(100 + 200 + 400);
+      expect(reads).toBe(4);
+      expect(errors).toHaveLength(3);
+      expect(delivered).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('stops retrying once stopped', async () => {
+    jest.useFakeTimers();
+    try {
+      let reads = 0;
+      const sequencer = new SeqSequencer<Item>(0, {
+        fetchAfter: () => {
+          reads++;
+          return Promise.reject(new Error('db down'));
+        },
+        deliver: () => true,
+        whenReady: async () => undefined,
+        onError: () => undefined,
+      });
+      sequencer.offer({ seq: 2 });
+      await jest.advanceTimersByTimeAsync(0);
+      sequencer.stop();
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(reads).toBe(1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

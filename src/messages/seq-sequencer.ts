@@ -17,8 +17,13 @@ export interface SequencerIo<T extends Sequenced> {
   deliver(item: T): boolean;
   /** Resolves when the consumer has room for a page: back-pressure for catch-up reads. */
   whenReady(): Promise<void>;
+  /** A store read failed; the sequencer tries again after a pause, for as long as it runs. */
   onError(error: unknown): void;
 }
+
+/** Pauses before a failed store read is tried again: doubling, so a store that is down is not hammered. */
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 5000;
 
 export class SeqSequencer<T extends Sequenced> {
   private last: number;
@@ -26,6 +31,11 @@ export class SeqSequencer<T extends Sequenced> {
   private target: number;
   private catchingUp = false;
   private stopped = false;
+  /** Set while a failed read waits to be tried again; live gaps and resyncs leave the retry to it. */
+  private retryTimer?: NodeJS.Timeout;
+  private retryMs = FIRST_RETRY_MS;
+  /** Whether the retry must read to the end of the store (a failed resync), not only up to the target. */
+  private retryDrains = false;
 
   constructor(
     lastDelivered: number,
@@ -58,15 +68,18 @@ export class SeqSequencer<T extends Sequenced> {
    */
   resync(knownSeq?: number): Promise<void> {
     if (knownSeq !== undefined) this.target = Math.max(this.target, knownSeq);
+    else if (this.retryTimer) this.retryDrains = true;
     return this.catchUp(knownSeq === undefined);
   }
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private async catchUp(drainStore = false): Promise<void> {
-    if (this.catchingUp || this.stopped) return;
+    if (this.catchingUp || this.stopped || this.retryTimer) return;
     this.catchingUp = true;
     try {
       let readToEnd = !drainStore;
@@ -87,11 +100,27 @@ export class SeqSequencer<T extends Sequenced> {
           if (this.last < this.target && page.length === 0) break;
         }
       }
+      this.retryMs = FIRST_RETRY_MS;
     } catch (error) {
+      // The messages are in the store; the subscription waits for it rather than end with a gap.
       this.io.onError(error);
+      this.retryLater(drainStore);
     } finally {
       this.catchingUp = false;
     }
+  }
+
+  private retryLater(drainStore: boolean): void {
+    if (this.stopped) return;
+    this.retryDrains ||= drainStore;
+    const delay = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const drain = this.retryDrains;
+      this.retryDrains = false;
+      void this.catchUp(drain);
+    }, delay);
   }
 
   private emit(item: T): boolean {
