@@ -10,7 +10,14 @@ import { MembershipEvent, MessageEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { MessageRecord } from './message-record';
 import { fromEvent, MessagesService } from './messages.service';
+import { ReorderWindow } from './reorder-window';
 import { SeqSequencer, SequencerIo } from './seq-sequencer';
+
+/** How long a chat's feed holds an event that skips ahead, waiting for the ones before it from the bus. */
+const REORDER_WINDOW_MS = 25;
+/** The most events a feed holds for one gap; past it the streams read the gap from the store at once. */
+const MAX_HELD = 100;
+const FAILURE_LOG_INTERVAL_MS = 5000;
 
 /** Opens messageAdded streams: live, resumable, gap-free, ended when the subscriber leaves the chat. */
 @Injectable()
@@ -18,6 +25,10 @@ export class MessageStreamsService {
   private readonly logger = new Logger(MessageStreamsService.name);
   /** One feed per chat with local subscribers: a chat's thousand streams share its two bus subscriptions. */
   private readonly feeds = new Map<string, ChatFeed>();
+  /** Store reads in flight, by chat and range: a chat's streams that fell behind together share one query. */
+  private readonly reads = new Map<string, Promise<MessageRecord[]>>();
+  private catchUpFailures = 0;
+  private lastFailureLoggedAt = 0;
 
   constructor(
     private readonly messages: MessagesService,
@@ -105,7 +116,13 @@ export class MessageStreamsService {
 
   /** @internal for MessageStream */
   fetchAfter(chatId: string, afterSeq: number, limit: number): Promise<MessageRecord[]> {
-    return this.messages.fetchAfter(chatId, afterSeq, limit);
+    const key = `${chatId}:${afterSeq}:${limit}`;
+    let read = this.reads.get(key);
+    if (!read) {
+      read = this.messages.fetchAfter(chatId, afterSeq, limit).finally(() => this.reads.delete(key));
+      this.reads.set(key, read);
+    }
+    return read;
   }
 
   /** @internal for MessageStream */
@@ -113,9 +130,20 @@ export class MessageStreamsService {
     return this.config.ws.maxQueuedEvents;
   }
 
-  /** @internal for MessageStream */
+  /**
+   * @internal for MessageStream. Every stream of a chat fails together when the store is away, and each retries
+   * on its own: one line per interval says so, rather than one per stream and attempt.
+   */
   catchUpFailed(chatId: string, error: unknown): void {
-    this.logger.error(`messageAdded catch-up failed for chat ${chatId}`, error as Error);
+    this.catchUpFailures++;
+    const now = Date.now();
+    if (now - this.lastFailureLoggedAt < FAILURE_LOG_INTERVAL_MS) return;
+    this.logger.warn(
+      `messageAdded catch-up failed (chat ${chatId}, ${this.catchUpFailures} failed reads since the last report); ` +
+        `retrying: ${(error as Error).message}`,
+    );
+    this.lastFailureLoggedAt = now;
+    this.catchUpFailures = 0;
   }
 
   /** @internal for MessageStream */
@@ -126,17 +154,24 @@ export class MessageStreamsService {
   }
 }
 
-/** A chat's bus subscriptions on this instance, and the local streams they feed. */
+/** A chat's bus subscriptions on this instance, and the local streams they feed, in seq order (ReorderWindow). */
 class ChatFeed {
   readonly streams = new Set<MessageStream>();
   readonly unsubscribes: Unsubscribe[] = [];
   ready!: Promise<void>;
   closed = false;
+  private readonly ordered = new ReorderWindow<MessageRecord>(
+    (record) => {
+      for (const stream of this.streams) stream.offer(record);
+    },
+    REORDER_WINDOW_MS,
+    MAX_HELD,
+  );
 
   constructor(readonly chatId: string) {}
 
   offer(record: MessageRecord): void {
-    for (const stream of this.streams) stream.offer(record);
+    this.ordered.offer(record);
   }
 
   membershipChanged(event: MembershipEvent): void {
@@ -146,10 +181,12 @@ class ChatFeed {
 
   /** After the bus reconnects: events published meanwhile may be lost, so every stream re-reads the store. */
   resync(): void {
+    this.ordered.flush();
     for (const stream of this.streams) stream.resync();
   }
 
   release(): void {
+    this.ordered.clear();
     for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
   }
 }
@@ -204,7 +241,6 @@ class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Mes
 
   onError(error: unknown): void {
     this.owner.catchUpFailed(this.feed.chatId, error);
-    this.end();
   }
 
   protected override ended(): void {

@@ -1,0 +1,59 @@
+import { Sequenced } from './seq-sequencer';
+
+/**
+ * Puts one chat's live events back in seq order before its streams see them. Publishes of a chat can reach the
+ * bus out of order (two commits finishing together, or on two instances), and every stream would answer the gap
+ * with a read of the store; so an event that skips ahead is held briefly for the ones before it, and only a gap
+ * that outlasts the window (an event the bus really lost) reaches the streams, which then read it from the store.
+ */
+export class ReorderWindow<T extends Sequenced> {
+  /** The seq after the highest passed on; unknown until the first event. */
+  private expected?: number;
+  private readonly held = new Map<number, T>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly pass: (item: T) => void,
+    private readonly windowMs: number,
+    private readonly maxHeld: number,
+  ) {}
+
+  offer(item: T): void {
+    if (this.expected === undefined || item.seq <= this.expected) {
+      this.emit(item);
+      for (let next = this.held.get(this.expected!); next; next = this.held.get(this.expected!)) {
+        this.held.delete(next.seq);
+        this.emit(next);
+      }
+      if (!this.held.size) this.stopTimer();
+      return;
+    }
+    this.held.set(item.seq, item);
+    if (this.held.size >= this.maxHeld) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+  }
+
+  /** Passes on what is held, in order, without waiting for the gap before it. */
+  flush(): void {
+    this.stopTimer();
+    const held = [...this.held.values()].sort((a, b) => a.seq - b.seq);
+    this.held.clear();
+    for (const item of held) this.emit(item);
+  }
+
+  /** Drops what is held (nobody is left to pass it to). */
+  clear(): void {
+    this.stopTimer();
+    this.held.clear();
+  }
+
+  private emit(item: T): void {
+    this.expected = Math.max(this.expected ?? 0, item.seq + 1);
+    this.pass(item);
+  }
+
+  private stopTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
