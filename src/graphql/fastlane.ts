@@ -111,12 +111,7 @@ export class Fastlane {
         if (personal) return this.encodeOwn(args, target, event);
         return [encodeOne(executed, target)];
       }
-      const encoded = personal
-        ? this.split(JSON.stringify(executed) + '}', personal)
-        : {
-            parts: [Buffer.from(JSON.stringify(executed) + '}')],
-            keys: [],
-          };
+      const encoded = this.split(JSON.stringify(executed) + '}', personal);
       if (typeof key === 'object' && key !== null) {
         const map = byPlan ?? new Map<number, Encoded>();
         if (!byPlan) this.encoded.set(key, map);
@@ -134,14 +129,21 @@ export class Fastlane {
   }
 
   private markers(personal: Record<string, string | null>): Record<string, string> {
-    return Object.fromEntries(Object.keys(personal).map((name) => [name, `${this.marker}.${name}`]));
+    return Object.fromEntries(Object.keys(personal).map((name) => [name, this.markerOf(name)]));
   }
 
-  /** Cuts an encoding made with markers into the shared parts, around every place a personal value goes. */
-  private split(json: string, personal: Record<string, string | null>): Encoded {
+  private markerOf(name: string): string {
+    return `${this.marker}.${name}`;
+  }
+
+  /**
+   * Cuts an encoding made with markers into the shared parts, around every place a personal value goes; an
+   * event without personal values is one part.
+   */
+  private split(json: string, personal: Record<string, string | null> = {}): Encoded {
     const places: { at: number; length: number; key: string }[] = [];
     for (const name of Object.keys(personal)) {
-      const quoted = JSON.stringify(`${this.marker}.${name}`);
+      const quoted = JSON.stringify(this.markerOf(name));
       for (let at = json.indexOf(quoted); at !== -1; at = json.indexOf(quoted, at + quoted.length)) {
         places.push({ at, length: quoted.length, key: name });
       }
