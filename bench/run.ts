@@ -36,8 +36,10 @@ const USAGE = `usage: npm run bench -- [options]
   --quick            a tiny version of every scenario, to check the harness (well under a minute)
   --out DIR          write results (JSON and RESULTS.md) into DIR instead of bench/results and bench/RESULTS.md
   --profile          run the app under node --cpu-prof and print its hottest functions
+  --s2-rate N        hold S2 at N deliveries/s for 30 s instead of searching for the ceiling (to profile one load)
 
-Environment: BENCH_DATABASE_URL (admin URL of the PostgreSQL server; default ${ADMIN_DATABASE_URL}).`;
+Environment: BENCH_DATABASE_URL (admin URL of the PostgreSQL server; default ${ADMIN_DATABASE_URL}),
+BENCH_APP_NODE_ARGS (extra node flags for the app's processes, space-separated: --perf-basic-prof, --trace-gc, -r FILE).`;
 
 interface Options {
   scenarios: ScenarioName[];
@@ -46,6 +48,7 @@ interface Options {
   quick: boolean;
   out?: string;
   profile: boolean;
+  s2Rate?: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -83,6 +86,10 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--profile':
         options.profile = true;
+        break;
+      case '--s2-rate':
+        options.s2Rate = Number(value());
+        if (!Number.isInteger(options.s2Rate) || options.s2Rate < 1) fail('--s2-rate needs a whole number ≥ 1');
         break;
       case '-h':
       case '--help':
@@ -164,7 +171,10 @@ function summarizeProfiles(dir: string): string {
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  const plan = options.quick ? QUICK_PLAN : FULL_PLAN;
+  const base = options.quick ? QUICK_PLAN : FULL_PLAN;
+  const plan = options.s2Rate
+    ? { ...base, s2StartDeliveries: options.s2Rate, s2MaxSteps: 1, s2Refinements: 0, stepMs: 30_000 }
+    : base;
   const started = Date.now();
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..+/, '');
   const outDir = options.out ?? join(ROOT, 'bench', 'results');
@@ -196,7 +206,10 @@ async function main(): Promise<void> {
     env: {
       redisUrl: redis.url,
       databaseUrl: database.url,
-      appNodeArgs: options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+      appNodeArgs: [
+        ...(process.env.BENCH_APP_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        ...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+      ],
     },
     fixture: new AppFixture(randomBytes(3).toString('hex')),
     flushRedis: redis.flush,
@@ -307,7 +320,7 @@ ${tables}
   const markdownPath =
     options.out !== undefined
       ? join(outDir, 'RESULTS.md')
-      : !options.quick && complete
+      : !options.quick && !options.s2Rate && complete
         ? join(ROOT, 'bench', 'RESULTS.md')
         : join(outDir, `${stamp}.md`);
   writeFileSync(markdownPath, markdown);
