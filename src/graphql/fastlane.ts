@@ -96,12 +96,22 @@ export class Fastlane {
     target: FastlaneTarget,
     event: unknown,
   ): readonly Buffer[] | Promise<readonly Buffer[]> {
-    const shared = event instanceof SharedEvent ? (event as SharedEvent<object>) : undefined;
-    const personal = shared?.personal as Record<string, string | null> | undefined;
-    const key: unknown = shared ? shared.shared : event;
-    const byPlan = typeof key === 'object' && key !== null ? this.encoded.get(key) : undefined;
-    const cached = byPlan?.get(plan.key);
+    // This runs once per delivery: the hit path creates no closure (the miss path, once per event and plan, does).
+    const personal = event instanceof SharedEvent ? (event.personal as Record<string, string | null>) : undefined;
+    const key: unknown = personal ? (event as SharedEvent<object>).shared : event;
+    const cached = typeof key === 'object' && key !== null ? this.encoded.get(key)?.get(plan.key) : undefined;
     if (cached !== undefined) return fill(cached, personal);
+    return this.encode(args, plan, target, event, key, personal);
+  }
+
+  private encode(
+    args: ExecutionArgs,
+    plan: Plan,
+    target: FastlaneTarget,
+    event: unknown,
+    key: unknown,
+    personal: Record<string, string | null> | undefined,
+  ): readonly Buffer[] | Promise<readonly Buffer[]> {
     this.onEncode();
     const rootValue = personal ? new SharedEvent(key as object, this.markers(personal)) : event;
     const result = execute({ ...args, rootValue });
@@ -113,9 +123,9 @@ export class Fastlane {
       }
       const encoded = this.split(JSON.stringify(executed) + '}', personal);
       if (typeof key === 'object' && key !== null) {
-        const map = byPlan ?? new Map<number, Encoded>();
-        if (!byPlan) this.encoded.set(key, map);
-        map.set(plan.key, encoded);
+        let byPlan = this.encoded.get(key);
+        if (!byPlan) this.encoded.set(key, (byPlan = new Map<number, Encoded>()));
+        byPlan.set(plan.key, encoded);
       }
       return fill(encoded, personal);
     };
