@@ -18,7 +18,12 @@ export function textFrame(head: Buffer, body: Buffer | readonly Buffer[]): Buffe
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  let offset = headerLength + head.copy(frame, headerLength);
-  for (const part of parts) offset += part.copy(frame, offset);
+  // set() rather than copy(): this runs once per delivery, and copy() re-validates its arguments each time.
+  frame.set(head, headerLength);
+  let offset = headerLength + head.length;
+  for (const part of parts) {
+    frame.set(part, offset);
+    offset += part.length;
+  }
   return frame;
 }
