@@ -69,7 +69,7 @@ export function createWsServerOptions({
   const outbox: Outbox = {
     send(extra, head, body) {
       if (extra.socket.readyState !== extra.socket.OPEN) return;
-      metrics.deliveries.inc();
+      metrics.delivered();
       extra.stream.write(textFrame(head, body));
       shedIfSlow(extra);
     },
@@ -116,7 +116,7 @@ export function createWsServerOptions({
       return prepared.args;
     },
     onNext: (ctx, _id, _payload, _args, result) => {
-      metrics.deliveries.inc();
+      metrics.delivered();
       shedIfSlow(extraOf(ctx));
       const errors = formatResultErrors(result);
       return errors && { ...result, errors };

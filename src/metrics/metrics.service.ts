@@ -25,10 +25,16 @@ export class MetricsService {
     help: 'Messages committed (retries with a known clientId excluded)',
     registers: [this.registry],
   });
-  readonly deliveries = new Counter({
+  /** Deliveries since the last scrape: a plain number, since one is counted per frame sent. */
+  private uncountedDeliveries = 0;
+  private readonly deliveries: Counter = new Counter({
     name: 'chat_deliveries_total',
     help: 'Results sent to graphql-ws subscribers (subscription events and operations run over the socket)',
     registers: [this.registry],
+    collect: () => {
+      this.deliveries.inc(this.uncountedDeliveries);
+      this.uncountedDeliveries = 0;
+    },
   });
   readonly eventEncodings = new Counter({
     name: 'chat_event_encodings_total',
@@ -65,6 +71,11 @@ export class MetricsService {
   constructor(config: AppConfig) {
     this.registry.setDefaultLabels({ instance_id: config.instanceId });
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** One result sent to a graphql-ws subscriber. */
+  delivered(): void {
+    this.uncountedDeliveries++;
   }
 
   text(): Promise<string> {
