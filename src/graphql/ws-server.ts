@@ -9,6 +9,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { UsersService } from '../users/users.service';
 import { Heartbeat } from './heartbeat';
 import { OperationPreparer } from './operation-preparer';
+import { textFrame } from './text-frame';
 import { createWsServerOptions } from './ws-server.options';
 
 /**
@@ -19,6 +20,7 @@ import { createWsServerOptions } from './ws-server.options';
 const FASTLANE_FIELDS: ReadonlySet<string> = new Set(['messageAdded', 'presence']);
 
 const GRAPHQL_PATH = '/graphql';
+const NO_HEAD = Buffer.alloc(0);
 /** How long a socket may take to send connection_init (graphql-ws's 4408 after that). */
 const CONNECTION_INIT_TIMEOUT_MS = 10_000;
 
@@ -68,7 +70,8 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     this.wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       socket.on('error', onSocketError);
       this.heartbeat.watch(socket);
-      const closed = protocol.opened(new ProtocolSocket(socket, logger), { socket, request, stream: request.socket });
+      const stream = request.socket;
+      const closed = protocol.opened(new ProtocolSocket(socket, stream, logger), { socket, request, stream });
       socket.on('close', (code: number, reason: Buffer) => {
         this.heartbeat.forget(socket);
         closed(code, reason.toString()).catch((error: unknown) =>
@@ -100,6 +103,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
 class ProtocolSocket implements GraphqlWsSocket {
   constructor(
     private readonly socket: WebSocket,
+    private readonly stream: Duplex,
     private readonly logger: Logger,
   ) {}
 
@@ -108,14 +112,23 @@ class ProtocolSocket implements GraphqlWsSocket {
   }
 
   /**
-   * graphql-ws awaits this before pulling the next event of an operation: back-pressure for the normal path
-   * (the fastlane writes to the socket itself and watches bufferedAmount instead).
+   * graphql-ws awaits this before its next message: back-pressure for the normal path (the fastlane writes to
+   * the socket itself and watches bufferedAmount instead), so it waits only when the stream is over its
+   * high-water mark. The frame goes straight to the connection's stream, as the fastlane's do, and the stream
+   * stays corked until the tick ends: an operation's `next` and `complete` leave in one write, not two.
    */
-  send(data: string): Promise<void> {
-    const socket = this.socket;
+  send(data: string): Promise<void> | undefined {
+    const { socket, stream } = this;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    if (!stream.writableCorked) {
+      stream.cork();
+      process.nextTick(uncork, stream);
+    }
+    let settle: ((error?: Error | null) => void) | undefined;
+    const accepted = stream.write(textFrame(NO_HEAD, Buffer.from(data)), (error) => settle?.(error));
+    if (accepted) return;
     return new Promise<void>((resolve, reject) => {
-      if (socket.readyState !== WebSocket.OPEN) return resolve();
-      socket.send(data, (error) => (error ? reject(error) : resolve()));
+      settle = (error) => (error ? reject(error) : resolve());
     });
   }
 
@@ -132,4 +145,8 @@ class ProtocolSocket implements GraphqlWsSocket {
       });
     });
   }
+}
+
+function uncork(stream: Duplex): void {
+  stream.uncork();
 }
