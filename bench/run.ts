@@ -36,7 +36,8 @@ const USAGE = `usage: npm run bench -- [options]
   --quick            a tiny version of every scenario, to check the harness (well under a minute)
   --out DIR          write results (JSON and RESULTS.md) into DIR instead of bench/results and bench/RESULTS.md
   --profile          run the app under node --cpu-prof and print its hottest functions
-  --s2-rate N        hold S2 at N deliveries/s for 30 s instead of searching for the ceiling (to profile one load)
+  --s2-rate N        hold S2 at N deliveries/s for one 30 s step (tried once more if it fails on latency alone)
+                     instead of searching for the ceiling, to profile one load
 
 Environment: BENCH_DATABASE_URL (admin URL of the PostgreSQL server; default ${ADMIN_DATABASE_URL}),
 BENCH_APP_NODE_ARGS (extra node flags for the app's processes, space-separated: --perf-basic-prof, --trace-gc, -r FILE).`;

@@ -124,11 +124,13 @@ class ProtocolSocket implements GraphqlWsSocket {
       stream.cork();
       process.nextTick(uncork, stream);
     }
-    let settle: ((error?: Error | null) => void) | undefined;
-    const accepted = stream.write(textFrame(NO_HEAD, Buffer.from(data)), (error) => settle?.(error));
-    if (accepted) return;
+    const frame = textFrame(NO_HEAD, Buffer.from(data));
+    if (stream.writableLength < stream.writableHighWaterMark) {
+      stream.write(frame);
+      return;
+    }
     return new Promise<void>((resolve, reject) => {
-      settle = (error) => (error ? reject(error) : resolve());
+      stream.write(frame, (error) => (error ? reject(error) : resolve()));
     });
   }
 
