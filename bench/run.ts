@@ -286,9 +286,17 @@ ${tables}
   them, each time once every subscription has answered a probe, one message per room has been delivered and
   ${plan.s1SettleMs / 1000} s have passed; the figure is the difference over the connections in between, so one-time
   costs (code compiled on first use, pools and caches filled) are not charged to connections.
-- S2 doubles the send rate from ${plan.s2StartDeliveries} deliveries/s in steps of ${plan.stepMs / 1000} s until a step fails
-  (p99 > ${P99_LIMIT_MS} ms, a delivery missing ${S2_GRACE_MS / 1000} s after the step, a failed send, or the generator falling behind), then bisects ${plan.s2Refinements} times between the last pass and the
-  first failure. A step that failed on latency alone is tried once more after the backlog drains (the cores are
+- ${
+    options.s2Rate
+      ? `S2 was held at ${options.s2Rate} deliveries/s (\`--s2-rate\`) for one step of ${plan.stepMs / 1000} s instead of searching for the ceiling; the step fails`
+      : `S2 doubles the send rate from ${plan.s2StartDeliveries} deliveries/s in steps of ${plan.stepMs / 1000} s until a step fails`
+  }
+  (p99 > ${P99_LIMIT_MS} ms, a delivery missing ${S2_GRACE_MS / 1000} s after the step, a failed send, or the generator falling behind)${
+    options.s2Rate
+      ? ''
+      : `, then bisects ${plan.s2Refinements} times between the last pass and the
+  first failure`
+  }. A step that failed on latency alone is tried once more after the backlog drains (the cores are
   shared, and one hiccup should not decide the figure); a loss or a failed send is never retried. The figure is
   the last passing step's rate. Its received/expected column counts what had arrived once deliveries stopped after
   the last step, so what it calls lost never arrived, rather than arrived late.

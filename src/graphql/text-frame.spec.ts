@@ -1,7 +1,7 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { textFrame } from './text-frame';
+import { textFrame, textFrameOf } from './text-frame';
 
 describe('textFrame', () => {
   let server: Server;
@@ -58,6 +58,16 @@ describe('textFrame', () => {
     stream.write(textFrame(Buffer.from('{'), parts));
     const [data] = await message;
     expect(data.toString()).toBe('{' + text.toString());
+  });
+
+  it.each([0, 125, 126, 65_535, 65_536])('frames a string of %i bytes as its UTF-8, whole', async (size) => {
+    const text = '€'.repeat(Math.floor(size / 3)) + 'a'.repeat(size % 3); // three bytes per €
+    const message = received();
+    stream.write(textFrameOf(text));
+    const [data, isBinary] = await message;
+    expect(isBinary).toBe(false);
+    expect(data.toString('utf8')).toBe(text);
+    expect(textFrameOf(text).equals(textFrame(Buffer.alloc(0), Buffer.from(text)))).toBe(true);
   });
 
   it('uses the shortest length field', () => {

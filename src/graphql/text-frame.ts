@@ -6,6 +6,28 @@ export function textFrame(head: Buffer, body: Buffer | readonly Buffer[]): Buffe
   const parts = Buffer.isBuffer(body) ? [body] : body;
   let length = head.length;
   for (const part of parts) length += part.length;
+  const frame = frameFor(length);
+  // set() rather than copy(): this runs once per delivery, and copy() re-validates its arguments each time.
+  let offset = frame.length - length;
+  frame.set(head, offset);
+  offset += head.length;
+  for (const part of parts) {
+    frame.set(part, offset);
+    offset += part.length;
+  }
+  return frame;
+}
+
+/** The same frame carrying a string, encoded straight into it (no intermediate Buffer to copy from). */
+export function textFrameOf(text: string): Buffer {
+  const length = Buffer.byteLength(text);
+  const frame = frameFor(length);
+  frame.write(text, frame.length - length, length, 'utf8');
+  return frame;
+}
+
+/** A buffer for a frame with a payload of `length` bytes, its header written, the payload still to fill. */
+function frameFor(length: number): Buffer {
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = 0x81; // FIN, opcode 1 (text)
@@ -17,13 +39,6 @@ export function textFrame(head: Buffer, body: Buffer | readonly Buffer[]): Buffe
   } else {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
-  }
-  // set() rather than copy(): this runs once per delivery, and copy() re-validates its arguments each time.
-  frame.set(head, headerLength);
-  let offset = headerLength + head.length;
-  for (const part of parts) {
-    frame.set(part, offset);
-    offset += part.length;
   }
   return frame;
 }

@@ -9,7 +9,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { UsersService } from '../users/users.service';
 import { Heartbeat } from './heartbeat';
 import { OperationPreparer } from './operation-preparer';
-import { textFrame } from './text-frame';
+import { textFrameOf } from './text-frame';
 import { createWsServerOptions } from './ws-server.options';
 
 /**
@@ -20,7 +20,6 @@ import { createWsServerOptions } from './ws-server.options';
 const FASTLANE_FIELDS: ReadonlySet<string> = new Set(['messageAdded', 'presence']);
 
 const GRAPHQL_PATH = '/graphql';
-const NO_HEAD = Buffer.alloc(0);
 /** How long a socket may take to send connection_init (graphql-ws's 4408 after that). */
 const CONNECTION_INIT_TIMEOUT_MS = 10_000;
 
@@ -124,7 +123,7 @@ class ProtocolSocket implements GraphqlWsSocket {
       stream.cork();
       process.nextTick(uncork, stream);
     }
-    const frame = textFrame(NO_HEAD, Buffer.from(data));
+    const frame = textFrameOf(data);
     if (stream.writableLength < stream.writableHighWaterMark) {
       stream.write(frame);
       return;
