@@ -1,6 +1,6 @@
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
-import { createChat, sendMessage, signUp } from './support/gql';
+import { createChat, errorCode, gql, sendMessage, signUp } from './support/gql';
 import { eventually } from './support/presence';
 import { freePort, TestRedis } from './support/redis-server';
 import { TcpProxy } from './support/tcp-proxy';
@@ -88,6 +88,31 @@ describe('health, readiness, metrics and logs', () => {
       expect(text).toContain(name);
     }
     await handle.dispose();
+  });
+
+  it("answers a client's mistakes without logging them as errors", async () => {
+    const from = app.logs.length;
+    const user = await signUp(app.url);
+    const missing = '00000000-0000-0000-0000-000000000000';
+    const send = (chatId: string, content: string, token?: string) =>
+      gql(
+        app.url,
+        'mutation($i: SendMessageInput!) { sendMessage(input: $i) { id } }',
+        { i: { chatId, content } },
+        token,
+      );
+    expect(errorCode(await send(missing, 'hi', user.token))).toBe('NOT_FOUND');
+    expect(errorCode(await send(missing, '', user.token))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await send(missing, 'hi'))).toBe('UNAUTHENTICATED');
+    const handle = connect(app.wsUrl, user.token);
+    expect((await messages(handle, missing, 0).firstError()).extensions?.code).toBe('NOT_FOUND');
+    await handle.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const errorLines = app.logs
+      .slice(from)
+      .split('\n')
+      .filter((line) => line.startsWith('{') && (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errorLines).toEqual([]);
   });
 
   it('logs JSON lines with the instance id, without tokens', async () => {

@@ -2,10 +2,16 @@
  * The errors a client can cause. Services throw these; src/graphql/format-error.ts maps them, in one place,
  * to `extensions.code`. They carry no GraphQL or HTTP knowledge.
  */
+import { IntrinsicException } from '@nestjs/common';
+
 export type DomainErrorCode =
   'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_USER_INPUT' | 'CONFLICT' | 'RATE_LIMITED';
 
-export abstract class DomainError extends Error {
+/**
+ * IntrinsicException: Nest's exception handler does not log it. A client's mistake is answered, not an incident;
+ * logging each at error level with its stack would bury real failures and let any client flood the logs.
+ */
+export abstract class DomainError extends IntrinsicException {
   abstract readonly code: DomainErrorCode;
   protected readonly details: Record<string, unknown> = {};
 
