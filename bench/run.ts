@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { AppFixture } from './lib/fixture';
 import { progressLine, setProgressPrefix } from './lib/pool';
 import { createDatabase, killAll, startRedis } from './lib/processes';
-import { checkTargets, machine, nothingLost, Runs, scenarioTables, targetsTable } from './lib/report';
+import { checkTargets, cpuTicks, machine, nothingLost, Runs, scenarioTables, targetsTable } from './lib/report';
 import {
   Context,
   FULL_PLAN,
@@ -177,6 +177,7 @@ async function main(): Promise<void> {
     ? { ...base, s2StartDeliveries: options.s2Rate, s2MaxSteps: 1, s2Refinements: 0, stepMs: 30_000 }
     : base;
   const started = Date.now();
+  const cpuAtStart = cpuTicks();
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..+/, '');
   const outDir = options.out ?? join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
@@ -253,7 +254,7 @@ async function main(): Promise<void> {
 
   const durationS = (Date.now() - started) / 1000;
   const checks = checkTargets(runs);
-  const host = machine();
+  const host = machine(cpuAtStart);
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const tables = scenarioTables(runs);
   const markdown = `# Benchmark results
@@ -262,7 +263,7 @@ Written by \`${command}\` on ${new Date(started).toISOString()}; took ${(duratio
 ${options.quick ? '\n**Quick mode: tiny sizes, one run; these numbers mean nothing.**\n' : ''}
 Machine: ${host.cpu}, ${host.ram} RAM, Node ${host.node}, ${host.kernel}. The load generator (${plan.workers} worker
 processes), the servers, PostgreSQL and Redis share these cores, and other work may run on the machine, so treat
-differences of a few percent as noise. Every figure is the median of ${options.runs} run(s); ratios are computed
+differences of a few percent as noise.${host.steal ? ` CPU steal (time the hypervisor gave to other guests) over the run: ${host.steal} of all CPU time.` : ''} Every figure is the median of ${options.runs} run(s); ratios are computed
 within each run, then their median is taken.
 
 ## Targets

@@ -2,6 +2,7 @@
  * Turns the runs into tables (medians over runs), ratios against each baseline computed within each run, and
  * the issue's targets with pass/fail and the margin.
  */
+import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import {
   Counts,
@@ -378,14 +379,36 @@ export function targetsTable(checks: TargetCheck[]): string {
   );
 }
 
-export function machine(): Record<string, string> {
+export function machine(since?: CpuTicks): Record<string, string> {
   const cpu = cpus();
+  const now = cpuTicks();
+  const total = since && now ? now.total - since.total : 0;
   return {
     cpu: `${cpu[0]?.model ?? 'unknown'} (${cpu.length} cores)`,
     ram: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
     node: process.version,
     kernel: `Linux ${release()}`,
+    ...(total > 0 && { steal: `${(((now!.steal - since!.steal) / total) * 100).toFixed(1)}%` }),
   };
+}
+
+export interface CpuTicks {
+  total: number;
+  /** Time the hypervisor ran something else while this machine's CPUs wanted to run. */
+  steal: number;
+}
+
+/** The machine's CPU time so far (all CPUs, clock ticks) from /proc/stat; undefined where there is none. */
+export function cpuTicks(): CpuTicks | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice; guest time is counted in user already
+    const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (fields.length < 8 || fields.some((n) => !Number.isFinite(n))) return undefined;
+    return { total: fields.reduce((sum, n) => sum + n, 0), steal: fields[7] };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every delivery that had to arrive did, in every scenario that ran; false also when a scenario failed. */
