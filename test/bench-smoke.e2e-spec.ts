@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from 'pg';
+import { TEST_PG_URL } from './support/env';
 
 const ROOT = join(__dirname, '..');
 
@@ -16,9 +18,30 @@ interface Outcome {
  */
 describe('benchmark (quick)', () => {
   let out: string;
+  /** A database left by a bench process that is gone (as a SIGKILLed run leaves one). */
+  let leftBehind: string;
 
-  beforeAll(() => {
+  const benchDatabases = async (): Promise<string[]> => {
+    const client = new Client({ connectionString: process.env.BENCH_DATABASE_URL ?? TEST_PG_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ datname: string }>(
+        `SELECT datname FROM pg_database WHERE datname LIKE 'chat\\_bench\\_%' ORDER BY datname`,
+      );
+      return rows.map((row) => row.datname);
+    } finally {
+      await client.end();
+    }
+  };
+
+  beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => gone.once('exit', resolve));
+    leftBehind = `chat_bench_${gone.pid}_0badc0de`;
+    const client = new Client({ connectionString: process.env.BENCH_DATABASE_URL ?? TEST_PG_URL });
+    await client.connect();
+    await client.query(`CREATE DATABASE ${leftBehind}`).finally(() => client.end());
   });
 
   afterAll(() => {
@@ -26,6 +49,8 @@ describe('benchmark (quick)', () => {
   });
 
   it('runs every scenario against every server and loses nothing', async () => {
+    const before = await benchDatabases();
+    expect(before).toContain(leftBehind);
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawn('npm', ['run', 'bench', '--', '--quick', '--out', out], {
         cwd: ROOT,
@@ -67,5 +92,7 @@ describe('benchmark (quick)', () => {
       expect({ key, received }).toEqual({ key, received: expected });
     }
     expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toContain('## Targets');
+    // It dropped the database it made, and the one whose bench process was gone.
+    expect(await benchDatabases()).toEqual(before.filter((name) => name !== leftBehind));
   }, 180_000);
 });

@@ -158,20 +158,43 @@ export async function startRedis(): Promise<{ url: string; flush(): Promise<void
   };
 }
 
-/** A fresh database `chat_bench_<random>` on the admin URL's server. */
+/** Names the database of the bench process `pid`: the pid tells, later, whether its owner is still running. */
+const DATABASE_NAME = /^chat_bench_(\d+)_[0-9a-f]+$/;
+
+/**
+ * A fresh database `chat_bench_<pid>_<random>` on the admin URL's server. A run that could not drop its own (it
+ * was SIGKILLed, or crashed) leaves one behind, so those whose process is gone are dropped first; a pid only
+ * means something on this machine, so that happens only when the server is local.
+ */
 export async function createDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `chat_bench_${randomBytes(5).toString('hex')}`;
-  const admin = async (sql: string) => {
+  const name = `chat_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = async (sql: string): Promise<{ datname?: string }[]> => {
     const client = new Client({ connectionString: adminUrl });
     await client.connect();
     try {
-      await client.query(sql);
+      return (await client.query<{ datname?: string }>(sql)).rows;
     } finally {
       await client.end();
     }
   };
-  await admin(`CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
+  if (['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    for (const { datname } of await admin(`SELECT datname FROM pg_database WHERE datname LIKE 'chat\\_bench\\_%'`)) {
+      const owner = DATABASE_NAME.exec(datname ?? '')?.[1];
+      if (owner && !isRunning(Number(owner))) await admin(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+    }
+  }
+  await admin(`CREATE DATABASE ${name}`);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return { url: url.toString(), drop: async () => void (await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
