@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { concurrentBatch } from '../common/concurrent-batch';
+import { isUuid } from '../common/uuid';
 import { Sql } from '../database/sql';
 import { UserEntity } from '../users/user.entity';
 import { ChatMemberEntity } from './chat-member.entity';
@@ -32,14 +34,20 @@ export class ChatsRepository {
     return this.chats.findOneBy({ id });
   }
 
-  /** Asked on every subscribe and read, so a plain indexed lookup rather than a built count query. */
-  async isMember(chatId: string, userId: string): Promise<boolean> {
-    const rows = await this.sql.query('SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2', [
-      chatId,
-      userId,
-    ]);
-    return rows.length > 0;
+  /** Asked on every subscribe and read: plain SQL, and concurrent askers share one query (see concurrentBatch). */
+  isMember(chatId: string, userId: string): Promise<boolean> {
+    return isUuid(chatId) && isUuid(userId) ? this.memberships.load({ chatId, userId }) : Promise.resolve(false);
   }
+
+  private readonly memberships = concurrentBatch<{ chatId: string; userId: string }, boolean>(async (pairs) => {
+    const rows = await this.sql.query<{ ord: number }>(
+      `SELECT p.ord::int AS ord FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS p(chat_id, user_id, ord)
+       JOIN chat_members cm ON cm.chat_id = p.chat_id AND cm.user_id = p.user_id`,
+      [pairs.map((pair) => pair.chatId), pairs.map((pair) => pair.userId)],
+    );
+    const members = new Set(rows.map((row) => row.ord - 1));
+    return pairs.map((_, i) => members.has(i));
+  });
 
   /** Adds a membership; idempotent. */
   async addMember(chatId: string, userId: string): Promise<void> {

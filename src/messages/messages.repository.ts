@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import { concurrentBatch } from '../common/concurrent-batch';
+import { isUuid } from '../common/uuid';
 import { GroupCommit } from '../database/group-commit';
 import { isDeadlock, isUniqueViolation } from '../database/postgres-errors';
 import { Sql } from '../database/sql';
@@ -165,13 +167,20 @@ export class MessagesRepository {
     return rows.map(toRecord);
   }
 
-  async lastSeqForMember(chatId: string, userId: string): Promise<number | null> {
-    const rows = await this.sql.query<{ last_seq: number }>(
-      `SELECT c.last_seq FROM chats c JOIN chat_members cm ON cm.chat_id = c.id AND cm.user_id = $2 WHERE c.id = $1`,
-      [chatId, userId],
-    );
-    return rows[0]?.last_seq ?? null;
+  lastSeqForMember(chatId: string, userId: string): Promise<number | null> {
+    return isUuid(chatId) && isUuid(userId) ? this.lastSeqs.load({ chatId, userId }) : Promise.resolve(null);
   }
+
+  /** Every subscription starts with this read, so concurrent ones share one query (see concurrentBatch). */
+  private readonly lastSeqs = concurrentBatch<{ chatId: string; userId: string }, number | null>(async (pairs) => {
+    const rows = await this.sql.query<{ ord: number; last_seq: number }>(
+      `SELECT p.ord::int AS ord, c.last_seq FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS p(chat_id, user_id, ord)
+       JOIN chat_members cm ON cm.chat_id = p.chat_id AND cm.user_id = p.user_id JOIN chats c ON c.id = p.chat_id`,
+      [pairs.map((pair) => pair.chatId), pairs.map((pair) => pair.userId)],
+    );
+    const found = new Map(rows.map((row) => [row.ord - 1, row.last_seq]));
+    return pairs.map((_, i) => found.get(i) ?? null);
+  });
 
   async lastSeq(chatId: string): Promise<number> {
     const rows = await this.sql.query<{ last_seq: number }>('SELECT last_seq FROM chats WHERE id = $1', [chatId]);

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
+import { concurrentBatch } from '../common/concurrent-batch';
+import { isUuid } from '../common/uuid';
 import { isUniqueViolation } from '../database/postgres-errors';
 import { Sql } from '../database/sql';
 import { UserEntity } from './user.entity';
@@ -15,17 +17,26 @@ export class UsersRepository {
 
   /** Whether the account exists: asked when a token names a user this instance has not seen yet. */
   async exists(id: string): Promise<boolean> {
-    return (await this.sql.query('SELECT 1 FROM users WHERE id = $1', [id])).length > 0;
+    return (await this.findById(id)) !== null;
   }
 
-  /** Plain SQL: every tracked presence subscription reads its user (TypeORM's findOneBy cost more than the query). */
-  async findById(id: string): Promise<UserEntity | null> {
-    const [user] = await this.sql.query<UserEntity>(
-      'SELECT id, email, first_name AS "firstName", created_at AS "createdAt" FROM users WHERE id = $1',
-      [id],
-    );
-    return user ?? null;
+  /**
+   * Plain SQL, and concurrent askers share one query (see concurrentBatch): every new connection and every
+   * tracked presence subscription reads its user (TypeORM's findOneBy cost more than the query).
+   */
+  findById(id: string): Promise<UserEntity | null> {
+    return isUuid(id) ? this.byId.load(id) : Promise.resolve(null);
   }
+
+  private readonly byId = concurrentBatch<string, UserEntity | null>(async (ids) => {
+    const rows = await this.sql.query<UserEntity & { ord: number }>(
+      `SELECT p.ord::int AS ord, u.id, u.email, u.first_name AS "firstName", u.created_at AS "createdAt"
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS p(id, ord) JOIN users u ON u.id = p.id`,
+      [ids],
+    );
+    const found = new Map(rows.map(({ ord, ...user }) => [ord - 1, user]));
+    return ids.map((_, i) => found.get(i) ?? null);
+  });
 
   findByIds(ids: readonly string[]): Promise<UserEntity[]> {
     return this.users.findBy({ id: In([...ids]) });
