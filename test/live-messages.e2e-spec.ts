@@ -101,6 +101,56 @@ describe.each([
     expect((await negative.firstError()).extensions?.code).toBe('BAD_USER_INPUT');
   });
 
+  it('answers a crowd of subscriptions opened at once, members and not, each with its own chat and start', async () => {
+    // Lookups asked together share one query (concurrentBatch): every asker must still get its own answer.
+    const owners = await Promise.all([0, 1, 2].map(() => signUp(app.url)));
+    const chatIds = await Promise.all(owners.map((owner, i) => createChat(app.url, owner, `crowd ${i}`, true)));
+    for (const [i, chatId] of chatIds.entries()) {
+      for (let n = 0; n <= i; n++) await sendMessage(app.url, owners[i], chatId, `earlier ${n}`);
+    }
+    const users = await Promise.all(Array.from({ length: 9 }, () => signUp(app.url)));
+    // User u is a member of chat c when (u + c) is even; the owners of the private chats add them.
+    const isMember = (u: number, c: number) => (u + c) % 2 === 0;
+    for (const [u, user] of users.entries()) {
+      for (const [c, chatId] of chatIds.entries()) {
+        if (isMember(u, c)) {
+          ok(
+            await gql(
+              app.url,
+              'mutation($c: ID!, $u: ID!) { addMember(chatId: $c, userId: $u) { id } }',
+              { c: chatId, u: user.id },
+              owners[c].token,
+            ),
+          );
+        }
+      }
+    }
+    const subscriptions = users.flatMap((user, u) => {
+      const handle = open(user.token);
+      return chatIds.map((chatId, c) => ({ u, c, recorder: messages(handle, chatId) }));
+    });
+    for (const { u, c, recorder } of subscriptions) {
+      if (!isMember(u, c)) expect((await recorder.firstError()).extensions?.code).toBe('FORBIDDEN');
+    }
+    const live = subscriptions.filter(({ u, c }) => isMember(u, c));
+    // Each chat's next message, sent until every member's subscription has it (they go live asynchronously).
+    for (const [c, chatId] of chatIds.entries()) {
+      const members = live.filter((s) => s.c === c);
+      for (let n = 0; members.some((s) => s.recorder.data.length === 0); n++) {
+        expect(n).toBeLessThan(50);
+        await sendMessage(app.url, owners[c], chatId, `now ${n}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    // Started at its own chat's last seq (c + 1 messages before), so the first delivery is seq c + 2 or later.
+    for (const { c, recorder } of live) {
+      expect(recorder.errors).toEqual([]);
+      expect((recorder.data[0] as unknown as { chatId: string }).chatId).toBe(chatIds[c]);
+      expect(recorder.data[0].seq).toBeGreaterThanOrEqual(c + 2);
+      expect(recorder.data.map((m) => m.seq)).toEqual(seqRange(recorder.data[0].seq, recorder.data.at(-1)!.seq));
+    }
+  });
+
   it('lets queries and mutations run over the WebSocket with the same context', async () => {
     const alice = await signUp(app.url, 'Alice');
     const handle = open(alice.token);
