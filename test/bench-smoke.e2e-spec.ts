@@ -10,6 +10,8 @@ const ROOT = join(__dirname, '..');
 interface Outcome {
   failed?: string;
   counts?: { expected: number; received: number };
+  /** S2 only. */
+  best?: { cpu?: Record<string, number> };
 }
 
 /**
@@ -91,7 +93,19 @@ describe('benchmark (quick)', () => {
       const [received, expected] = value.split('/');
       expect({ key, received }).toEqual({ key, received: expected });
     }
-    expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toContain('## Targets');
+    // S2's ceiling step says what it cost in CPU, per delivery, for every server (the generator always works).
+    for (const target of expectedTargets.S2) {
+      const cpu = results.runs[0].S2[target].best?.cpu ?? {};
+      expect({ target, parts: Object.keys(cpu).sort() }).toEqual({
+        target,
+        parts: ['loadGeneratorUs', 'postgresUs', 'serverSysUs', 'serverUserUs'],
+      });
+      for (const value of Object.values(cpu)) expect(value).toBeGreaterThanOrEqual(0);
+      expect(cpu.loadGeneratorUs).toBeGreaterThan(0);
+    }
+    const written = readFileSync(join(out, 'RESULTS.md'), 'utf8');
+    expect(written).toContain('## Targets');
+    expect(written).toContain('CPU per delivery at that step');
     // It dropped the database it made, and the one whose bench process was gone.
     expect(await benchDatabases()).toEqual(before.filter((name) => name !== leftBehind));
   }, 180_000);

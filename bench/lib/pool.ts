@@ -39,6 +39,10 @@ class WorkerHandle {
     });
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
@@ -57,6 +61,11 @@ export class WorkerPool {
 
   get size(): number {
     return this.workers.length;
+  }
+
+  /** The workers' process ids, to count the CPU the load generator itself uses. */
+  get pids(): number[] {
+    return this.workers.map((w) => w.pid).filter((pid): pid is number => pid !== undefined);
   }
 
   /** Deals clients out round-robin, so a big room's subscribers are spread over every worker. */

@@ -2,9 +2,9 @@
  * The processes a run needs: a private redis-server, a fresh PostgreSQL database, and the servers under test
  * (the app's dist/main.js or a baseline), each a child process that prints `listening on http://…` when ready.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import Redis from 'ioredis';
 import { Client } from 'pg';
@@ -116,6 +116,72 @@ async function pollHealth(url: string, exited: Promise<void>): Promise<void> {
 export function rssKiB(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) : NaN;
+}
+
+/** CPU time in milliseconds, split as the kernel counts it: in the process's own code, and in the kernel for it. */
+export interface CpuTime {
+  userMs: number;
+  sysMs: number;
+}
+
+let ticksPerSecond: number | undefined;
+const msPerTick = () => {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return 1000 / ticksPerSecond;
+};
+
+/**
+ * The CPU time each process has used so far (utime and stime in /proc/<pid>/stat); one that is gone is left out.
+ * Sampled before and after a step, `cpuSpent` turns two of these into what the step cost.
+ */
+export function cpuTimes(pids: readonly number[]): Map<number, CpuTime> {
+  const times = new Map<number, CpuTime>();
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // The command name is in parentheses and may hold spaces; the fields counted from after it are fixed.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    times.set(pid, { userMs: Number(fields[11]) * msPerTick(), sysMs: Number(fields[12]) * msPerTick() });
+  }
+  return times;
+}
+
+/**
+ * What the processes alive at `after` used since `before`: one that started in between counts all of its time,
+ * one that ended in between is not counted (its time is gone with it).
+ */
+export function cpuSpent(before: Map<number, CpuTime>, after: Map<number, CpuTime>): CpuTime {
+  const spent: CpuTime = { userMs: 0, sysMs: 0 };
+  for (const [pid, now] of after) {
+    const then = before.get(pid) ?? { userMs: 0, sysMs: 0 };
+    spent.userMs += now.userMs - then.userMs;
+    spent.sysMs += now.sysMs - then.sysMs;
+  }
+  return spent;
+}
+
+/** Every PostgreSQL process on the machine: the bench's database lives in the machine's cluster. */
+export function postgresPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return pids;
 }
 
 /** A redis-server of our own on a free port, so the bench never disturbs other users of 6379. */

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import {
   Counts,
+  CpuPerDelivery,
   P99_LIMIT_MS,
   S1Result,
   S2Result,
@@ -136,6 +137,32 @@ export function scenarioTables(runs: Runs): string {
             countsCell(runs, 'S2', t),
           ];
         }),
+      ),
+    );
+  }
+  if (has('S2')) {
+    // The ceiling step when there is one; with --s2-rate and a failed step, the step that was held.
+    const cpuOf = (r: S2Result) => r.best?.cpu ?? r.steps[r.steps.length - 1]?.cpu;
+    const cell = (t: TargetName, pick: (cpu: CpuPerDelivery) => number) =>
+      fmt(
+        across<S2Result>(runs, 'S2', t, (r) => {
+          const cpu = cpuOf(r);
+          return cpu && pick(cpu);
+        }),
+      );
+    parts.push(
+      'CPU per delivery at that step (µs, medians of runs). What a server can reach is bounded by its own ' +
+        'process, one core at most, and by the two cores all of these share:',
+      table(
+        ['server', 'server: own code', 'server: kernel (socket writes)', 'PostgreSQL', 'load generator', 'all'],
+        targetsOf(runs, 'S2').map((t) => [
+          nameOf(t),
+          cell(t, (c) => c.serverUserUs),
+          cell(t, (c) => c.serverSysUs),
+          cell(t, (c) => c.postgresUs),
+          cell(t, (c) => c.loadGeneratorUs),
+          cell(t, (c) => c.serverUserUs + c.serverSysUs + c.postgresUs + c.loadGeneratorUs),
+        ]),
       ),
     );
   }

@@ -6,7 +6,7 @@ import { AppFixture, Room, roomsFor } from './fixture';
 import { mergeHistograms, summarize } from './histogram';
 import { logLine, progressLine, sleep, sum, WorkerPool } from './pool';
 import { ClientSpec, OpsResult, PresenceStepResult, TagStats } from './protocol';
-import { rssKiB, ServerProcess } from './processes';
+import { cpuSpent, CpuTime, cpuTimes, postgresPids, rssKiB, ServerProcess } from './processes';
 import { Environment, PROTOCOLS, startInstances, TargetName, wsUrl } from './targets';
 
 export type ScenarioName = 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6';
@@ -129,10 +129,22 @@ export interface S2Step extends Latency, Counts {
   sendErrors: number;
   pass: boolean;
   why?: string;
+  /** What each delivery of the step cost in CPU, from sending until its drain ended. */
+  cpu?: CpuPerDelivery;
+}
+/**
+ * Microseconds of CPU per delivery: the server's own code and the kernel's work for it (mostly socket writes),
+ * PostgreSQL (only the app writes to it), and the load generator, which every server shares the cores with.
+ */
+export interface CpuPerDelivery {
+  serverUserUs: number;
+  serverSysUs: number;
+  postgresUs: number;
+  loadGeneratorUs: number;
 }
 export interface S2Result {
   steps: S2Step[];
-  best?: { deliveriesPerSec: number; p50: number; p99: number };
+  best?: { deliveriesPerSec: number; p50: number; p99: number; cpu?: CpuPerDelivery };
 }
 export interface S3Result {
   lastDelivery: Latency;
@@ -311,11 +323,13 @@ export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResu
       const step = async (deliveriesPerSec: number): Promise<S2Step> => {
         const perSenderRate = deliveriesPerSec / plan.s2PerRoom / rooms.length;
         const label = `step ${tag + 1} at ${deliveriesPerSec} deliveries/s`;
+        const cpuBefore = stepCpu(servers, pool);
         const started = performance.now();
         await pool.load(tag, perSenderRate, plan.stepMs, label);
         const sendingMs = performance.now() - started;
         const parts = (await pool.drain([tag], S2_GRACE_MS))[tag];
         const totals = tagTotals(parts);
+        const cpu = perDelivery(cpuBefore, stepCpu(servers, pool), totals.received);
         const lat = latency(parts.map((p) => p.histogram));
         const problems = [
           totals.received < totals.expected &&
@@ -330,6 +344,7 @@ export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResu
           ...lat,
           pass: problems.length === 0,
           why: problems.join(', ') || undefined,
+          cpu,
         };
         steps.push(result);
         tag++;
@@ -373,12 +388,41 @@ export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResu
       const finalTotals = steps.map((_, tag) => tagTotals(final[tag]));
       return {
         steps,
-        best: best && { deliveriesPerSec: best.deliveriesPerSec, p50: best.p50, p99: best.p99 },
+        best: best && { deliveriesPerSec: best.deliveriesPerSec, p50: best.p50, p99: best.p99, cpu: best.cpu },
         counts: { expected: sum(finalTotals, 'expected'), received: sum(finalTotals, 'received') },
         errors: (await pool.status()).errors,
       };
     });
   });
+}
+
+interface StepCpu {
+  server: Map<number, CpuTime>;
+  postgres: Map<number, CpuTime>;
+  loadGenerator: Map<number, CpuTime>;
+}
+
+/** PostgreSQL's processes are listed anew each time: a pool may open a backend during the step. */
+function stepCpu(servers: ServerProcess[], pool: WorkerPool): StepCpu {
+  return {
+    server: cpuTimes(servers.map((s) => s.pid)),
+    postgres: cpuTimes(postgresPids()),
+    loadGenerator: cpuTimes(pool.pids),
+  };
+}
+
+function perDelivery(before: StepCpu, after: StepCpu, deliveries: number): CpuPerDelivery | undefined {
+  if (!deliveries) return undefined;
+  const us = (ms: number) => (ms * 1000) / deliveries;
+  const server = cpuSpent(before.server, after.server);
+  const postgres = cpuSpent(before.postgres, after.postgres);
+  const loadGenerator = cpuSpent(before.loadGenerator, after.loadGenerator);
+  return {
+    serverUserUs: us(server.userMs),
+    serverSysUs: us(server.sysMs),
+    postgresUs: us(postgres.userMs + postgres.sysMs),
+    loadGeneratorUs: us(loadGenerator.userMs + loadGenerator.sysMs),
+  };
 }
 
 const WARMUP_TAG = 9999;
