@@ -304,7 +304,8 @@ ${tables}
 - S2's CPU table is read from \`/proc/<pid>/stat\` (utime and stime) of the server's process, of every
   \`postgres\` process on the machine and of the load generator's workers, from the start of the step to the end
   of its drain, divided by the step's deliveries. "Kernel" is the server's stime: almost all of it is socket
-  writes, which on loopback include the receiving side's TCP work, so it is the same for every server.
+  writes, which on loopback include the receiving side's TCP work, so it follows how many frames a server
+  writes per delivery and how large they are.
 - S4 runs at half of the target's own S2 figure from the same run (at most 10,000 deliveries/s), for ${plan.s4DurationMs / 1000} s, first on one
   instance, then on two through Redis (subscribers and senders split between them).
 - S5 runs ${plan.s5Concurrency} closed loops for ${plan.s5DurationMs / 1000} s each way; the raw INSERT goes into a table like \`messages\`

@@ -142,6 +142,7 @@ const msPerTick = () => {
  */
 export function cpuTimes(pids: readonly number[]): Map<number, CpuTime> {
   const times = new Map<number, CpuTime>();
+  const tickMs = msPerTick();
   for (const pid of pids) {
     let stat: string;
     try {
@@ -151,7 +152,7 @@ export function cpuTimes(pids: readonly number[]): Map<number, CpuTime> {
     }
     // The command name is in parentheses and may hold spaces; the fields counted from after it are fixed.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    times.set(pid, { userMs: Number(fields[11]) * msPerTick(), sysMs: Number(fields[12]) * msPerTick() });
+    times.set(pid, { userMs: Number(fields[11]) * tickMs, sysMs: Number(fields[12]) * tickMs });
   }
   return times;
 }
