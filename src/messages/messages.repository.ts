@@ -22,6 +22,50 @@ interface MessageRow {
 const MESSAGE_COLUMNS = `m.id, m.chat_id, m.seq, m.content, m.client_id, m.created_at,
   u.id AS user_id, u.first_name AS user_first_name, u.email AS user_email, u.created_at AS user_created_at`;
 
+// Statement texts are built once: Sql looks each up by its text on every call, and a template literal with an
+// interpolation would make (and hash) a new string of over a kilobyte per send.
+const INSERT_BATCH = `WITH input AS (
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+       WITH ORDINALITY AS t(chat_id, user_id, content, client_id, ord)
+   ), allowed AS (
+     SELECT i.* FROM input i
+     WHERE EXISTS (SELECT 1 FROM chat_members cm WHERE cm.chat_id = i.chat_id AND cm.user_id = i.user_id)
+   ), existing AS (
+     SELECT a.ord, m.* FROM allowed a
+     JOIN messages m ON m.chat_id = a.chat_id AND m.user_id = a.user_id AND m.client_id = a.client_id
+   ), fresh AS (
+     SELECT a.*, row_number() OVER (PARTITION BY a.chat_id ORDER BY a.ord) AS pos
+     FROM allowed a WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.ord = a.ord)
+   ), counts AS (
+     SELECT chat_id, count(*)::int AS n FROM fresh GROUP BY chat_id
+   ), locked AS (
+     SELECT c.id FROM chats c WHERE c.id IN (SELECT chat_id FROM counts) ORDER BY c.id FOR UPDATE
+   ), bumped AS (
+     UPDATE chats c SET last_seq = c.last_seq + counts.n
+     FROM counts JOIN locked ON locked.id = counts.chat_id
+     WHERE c.id = counts.chat_id
+     RETURNING c.id, c.last_seq - counts.n AS base
+   ), inserted AS (
+     INSERT INTO messages (chat_id, seq, user_id, content, client_id)
+     SELECT f.chat_id, b.base + f.pos, f.user_id, f.content, f.client_id
+     FROM fresh f JOIN bumped b ON b.id = f.chat_id
+     RETURNING *
+   ), m AS (
+     SELECT f.ord, i.*, false AS duplicate
+     FROM inserted i JOIN bumped b ON b.id = i.chat_id JOIN fresh f ON f.chat_id = i.chat_id AND b.base + f.pos = i.seq
+     UNION ALL
+     SELECT e.*, true AS duplicate FROM existing e
+   )
+   SELECT m.ord, ${MESSAGE_COLUMNS}, m.duplicate FROM m JOIN users u ON u.id = m.user_id`;
+
+const FORWARD = `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
+  WHERE m.chat_id = $1 AND m.seq > $2 AND ($3::int IS NULL OR m.seq < $3)
+  ORDER BY m.seq ASC LIMIT $4`;
+
+const BACKWARD = `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
+  WHERE m.chat_id = $1 AND m.seq > $2 AND ($3::int IS NULL OR m.seq < $3)
+  ORDER BY m.seq DESC LIMIT $4`;
+
 interface NewMessage {
   chatId: string;
   userId: string;
@@ -96,47 +140,12 @@ export class MessagesRepository {
   private async runBatch(sends: NewMessage[]): Promise<(MessageRow & { ord: string; duplicate: boolean })[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.sql.query(
-          `WITH input AS (
-             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
-               WITH ORDINALITY AS t(chat_id, user_id, content, client_id, ord)
-           ), allowed AS (
-             SELECT i.* FROM input i
-             WHERE EXISTS (SELECT 1 FROM chat_members cm WHERE cm.chat_id = i.chat_id AND cm.user_id = i.user_id)
-           ), existing AS (
-             SELECT a.ord, m.* FROM allowed a
-             JOIN messages m ON m.chat_id = a.chat_id AND m.user_id = a.user_id AND m.client_id = a.client_id
-           ), fresh AS (
-             SELECT a.*, row_number() OVER (PARTITION BY a.chat_id ORDER BY a.ord) AS pos
-             FROM allowed a WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.ord = a.ord)
-           ), counts AS (
-             SELECT chat_id, count(*)::int AS n FROM fresh GROUP BY chat_id
-           ), locked AS (
-             SELECT c.id FROM chats c WHERE c.id IN (SELECT chat_id FROM counts) ORDER BY c.id FOR UPDATE
-           ), bumped AS (
-             UPDATE chats c SET last_seq = c.last_seq + counts.n
-             FROM counts JOIN locked ON locked.id = counts.chat_id
-             WHERE c.id = counts.chat_id
-             RETURNING c.id, c.last_seq - counts.n AS base
-           ), inserted AS (
-             INSERT INTO messages (chat_id, seq, user_id, content, client_id)
-             SELECT f.chat_id, b.base + f.pos, f.user_id, f.content, f.client_id
-             FROM fresh f JOIN bumped b ON b.id = f.chat_id
-             RETURNING *
-           ), m AS (
-             SELECT f.ord, i.*, false AS duplicate
-             FROM inserted i JOIN bumped b ON b.id = i.chat_id JOIN fresh f ON f.chat_id = i.chat_id AND b.base + f.pos = i.seq
-             UNION ALL
-             SELECT e.*, true AS duplicate FROM existing e
-           )
-           SELECT m.ord, ${MESSAGE_COLUMNS}, m.duplicate FROM m JOIN users u ON u.id = m.user_id`,
-          [
-            sends.map((s) => s.chatId),
-            sends.map((s) => s.userId),
-            sends.map((s) => s.content),
-            sends.map((s) => s.clientId),
-          ],
-        );
+        return await this.sql.query(INSERT_BATCH, [
+          sends.map((s) => s.chatId),
+          sends.map((s) => s.userId),
+          sends.map((s) => s.content),
+          sends.map((s) => s.clientId),
+        ]);
       } catch (error) {
         const retriable = isUniqueViolation(error, 'messages_chat_user_client_key') || isDeadlock(error);
         if (attempt < 3 && retriable) continue;
@@ -147,23 +156,13 @@ export class MessagesRepository {
 
   /** Up to `limit` messages with seq > afterSeq (and < beforeSeq when given), oldest first. */
   async forward(chatId: string, afterSeq: number, limit: number, beforeSeq?: number): Promise<MessageRecord[]> {
-    const rows = await this.sql.query<MessageRow>(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
-       WHERE m.chat_id = $1 AND m.seq > $2 AND ($3::int IS NULL OR m.seq < $3)
-       ORDER BY m.seq ASC LIMIT $4`,
-      [chatId, afterSeq, beforeSeq ?? null, limit],
-    );
+    const rows = await this.sql.query<MessageRow>(FORWARD, [chatId, afterSeq, beforeSeq ?? null, limit]);
     return rows.map(toRecord);
   }
 
   /** Up to `limit` messages with seq < beforeSeq (when given) and > afterSeq, newest first. */
   async backward(chatId: string, beforeSeq: number | undefined, limit: number, afterSeq = 0): Promise<MessageRecord[]> {
-    const rows = await this.sql.query<MessageRow>(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
-       WHERE m.chat_id = $1 AND m.seq > $2 AND ($3::int IS NULL OR m.seq < $3)
-       ORDER BY m.seq DESC LIMIT $4`,
-      [chatId, afterSeq, beforeSeq ?? null, limit],
-    );
+    const rows = await this.sql.query<MessageRow>(BACKWARD, [chatId, afterSeq, beforeSeq ?? null, limit]);
     return rows.map(toRecord);
   }
 
