@@ -106,6 +106,8 @@ describe('benchmark (quick)', () => {
     const written = readFileSync(join(out, 'RESULTS.md'), 'utf8');
     expect(written).toContain('## Targets');
     expect(written).toContain('CPU per delivery at that step');
+    // …and what each S2 ratio target would ask of the app's process, from this run's baselines.
+    expect(written).toMatch(/What the S2 targets ask of our app's one process.*0\.75× baseline 1 .* µs per delivery/);
     // It dropped the database it made, and the one whose bench process was gone.
     expect(await benchDatabases()).toEqual(before.filter((name) => name !== leftBehind));
   }, 180_000);
