@@ -143,13 +143,12 @@ export function scenarioTables(runs: Runs): string {
   if (has('S2')) {
     // The ceiling step when there is one; with --s2-rate and a failed step, the step that was held.
     const cpuOf = (r: S2Result) => r.best?.cpu ?? r.steps[r.steps.length - 1]?.cpu;
-    const cell = (t: TargetName, pick: (cpu: CpuPerDelivery) => number) =>
-      fmt(
-        across<S2Result>(runs, 'S2', t, (r) => {
-          const cpu = cpuOf(r);
-          return cpu && pick(cpu);
-        }),
-      );
+    const cpuAcross = (t: TargetName, pick: (cpu: CpuPerDelivery) => number) =>
+      across<S2Result>(runs, 'S2', t, (r) => {
+        const cpu = cpuOf(r);
+        return cpu && pick(cpu);
+      });
+    const cell = (t: TargetName, pick: (cpu: CpuPerDelivery) => number) => fmt(cpuAcross(t, pick));
     const processUs = (c: CpuPerDelivery) => c.serverUserUs + c.serverSysUs;
     parts.push(
       'CPU per delivery at that step (µs, medians of runs). What a server can reach is bounded by its own ' +
@@ -172,10 +171,7 @@ export function scenarioTables(runs: Runs): string {
           cell(t, (c) => c.loadGeneratorUs),
           cell(t, (c) => c.serverUserUs + c.serverSysUs + c.postgresUs + c.loadGeneratorUs),
           fmt(
-            across<S2Result>(runs, 'S2', t, (r) => {
-              const cpu = cpuOf(r);
-              return cpu && 1e6 / processUs(cpu);
-            }),
+            cpuAcross(t, (c) => 1e6 / processUs(c)),
             0,
           ),
         ]),
@@ -183,11 +179,6 @@ export function scenarioTables(runs: Runs): string {
     );
     // What each ratio target asks of our app's process, against what its own process spent at its ceiling: a
     // target whose budget is below the app's kernel time alone cannot be met by trimming the app's code.
-    const appCpu = (pick: (c: CpuPerDelivery) => number) =>
-      across<S2Result>(runs, 'S2', 'app', (r) => {
-        const cpu = cpuOf(r);
-        return cpu && pick(cpu);
-      });
     const budgets = S2_TARGETS.filter(([baseline]) => targetsOf(runs, 'S2').includes(baseline)).map(
       ([baseline, factor]) => {
         const needed = factor * median(runs.map((run) => ok<S2Result>(run.S2?.[baseline])?.best?.deliveriesPerSec));
@@ -197,8 +188,8 @@ export function scenarioTables(runs: Runs): string {
     if (targetsOf(runs, 'S2').includes('app') && budgets.length) {
       parts.push(
         `What the S2 targets ask of our app's one process, with the whole of a core and nothing else on it: ` +
-          `${budgets.join('; ')} per delivery. At its ceiling it spent ${fmt(appCpu(processUs))} µs ` +
-          `(own code ${fmt(appCpu((c) => c.serverUserUs))}, kernel ${fmt(appCpu((c) => c.serverSysUs))}).`,
+          `${budgets.join('; ')} per delivery. At its ceiling it spent ${cell('app', processUs)} µs ` +
+          `(own code ${cell('app', (c) => c.serverUserUs)}, kernel ${cell('app', (c) => c.serverSysUs)}).`,
       );
     }
   }
