@@ -3,15 +3,12 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { AppModule } from './app.module';
+import { setUpApp } from './app.setup';
 import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/config.schema';
 import { HealthService } from './health/health.service';
 import { HttpDrain } from './http-drain';
-import { httpErrorHandler } from './http-errors';
-import { servePublicFiles } from './web/public-files';
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -30,26 +27,8 @@ async function bootstrap(): Promise<void> {
     bufferLogs: true,
   });
   app.useLogger(app.get(PinoLogger));
-  app.useBodyParser('json', { limit: config.httpBodyLimit });
-  // Next to the body parser, so that its refusals (malformed JSON, an oversized body) are answered here, in the
-  // API's error shape, before Nest's own error handler would.
-  app.use(httpErrorHandler);
-  app.set('trust proxy', 'loopback, uniquelocal');
-  app.disable('x-powered-by');
-  servePublicFiles(app);
-  await app.init();
-
+  await setUpApp(app, config);
   const drain = new HttpDrain(app.getHttpServer());
-  const health = app.get(HealthService);
-  // Runs before graphql-ws's own listener. Upgrades to anything but /graphql would otherwise hang until the
-  // client gives up; a draining instance answers 503 so the balancer retries the handshake on another one
-  // (a keep-alive connection from the balancer can still carry an upgrade after the listener has closed).
-  app.getHttpServer().prependListener('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    if (!req.url?.startsWith('/graphql')) return void socket.destroy();
-    if (health.isDraining) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    }
-  });
 
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address();

@@ -9,7 +9,7 @@ import { ChatMemberEntity } from './chat-member.entity';
 import { ChatEntity } from './chat.entity';
 
 /** Upper bound on publicChats: the newest ones; a directory of every room ever made is not one response. */
-const PUBLIC_CHATS_LIMIT = 200;
+export const PUBLIC_CHATS_LIMIT = 200;
 
 /** Every query on chats and memberships. */
 @Injectable()

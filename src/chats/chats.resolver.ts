@@ -1,9 +1,11 @@
 import { Args, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { MaxItems } from '../common/operation-hints';
 import { RequestContext } from '../common/request-context';
 import { RequestLoader } from '../common/request-loader';
 import { UserModel } from '../users/models/user.model';
 import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
+import { PUBLIC_CHATS_LIMIT } from './chats.repository';
 import { ChatsService } from './chats.service';
 import { CreateChatInput } from './dto/create-chat.input';
 import { ChatModel } from './models/chat.model';
@@ -14,11 +16,14 @@ export class ChatsResolver {
 
   constructor(private readonly chats: ChatsService) {}
 
+  // No hard cap: the cost of a chat list is counted as if the viewer were in this many chats.
+  @MaxItems(500)
   @Query(() => [ChatModel], { name: 'chats', description: 'the chats the viewer is a member of' })
   myChats(@CurrentViewer() viewer: Viewer): Promise<ChatModel[]> {
     return this.chats.chatsOf(viewer);
   }
 
+  @MaxItems(PUBLIC_CHATS_LIMIT)
   @Query(() => [ChatModel], { description: 'public chats anyone may join' })
   publicChats(): Promise<ChatModel[]> {
     return this.chats.publicChats();
@@ -56,6 +61,8 @@ export class ChatsResolver {
   }
 
   /** Members are readable by members only; a public chat listed in publicChats shows none to outsiders. */
+  // No hard cap: counted as a chat of this many members.
+  @MaxItems(1000)
   @ResolveField(() => [UserModel])
   async members(
     @Ctx() ctx: RequestContext,

@@ -1,9 +1,9 @@
 import type { Viewer } from '../users/token.service';
 
 /**
- * What every resolver sees, the same over every transport: built from the Authorization header and the client
- * address by the Apollo context (graphql-api.module.ts) and GraphqlHttpHandler, and at connection_init for
- * graphql-ws (ws-server.options.ts). `connection` is present for operations that arrive over graphql-ws.
+ * What every resolver sees, the same over every transport, built by RequestContexts (src/graphql): per request
+ * over HTTP, at connection_init over graphql-ws. `connection` is present for operations that arrive over
+ * graphql-ws.
  */
 export interface RequestContext {
   viewer: Viewer | null;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Env, parseEnv } from './config.schema';
+import { Env, parseEnv, trustList } from './config.schema';
 
 export interface RateLimit {
   perSecond: number;
@@ -24,7 +24,18 @@ export class AppConfig {
   readonly instanceId: string;
   readonly logLevel: Env['LOG_LEVEL'];
   readonly passwordHash: { memoryCost: number; timeCost: number };
-  readonly graphql: { maxDepth: number; maxComplexity: number; introspection: boolean };
+  readonly graphql: {
+    maxDepth: number;
+    maxComplexity: number;
+    maxTokens: number;
+    maxAliases: number;
+    maxDirectives: number;
+    introspection: boolean;
+    /** Whether validation errors may say "Did you mean …", which tells a stranger the schema's names. */
+    suggestions: boolean;
+  };
+  /** The peers whose X-Forwarded-For is believed (proxy-addr's list); empty: the socket's peer is the client. */
+  readonly trustProxy: string[];
   readonly httpBodyLimit: string;
   readonly rateLimits: { messages: RateLimit; typing: RateLimit; authPerMinute: number };
   readonly ws: {
@@ -54,11 +65,17 @@ export class AppConfig {
     this.instanceId = env.INSTANCE_ID ?? `i-${randomBytes(4).toString('hex')}`;
     this.logLevel = env.LOG_LEVEL;
     this.passwordHash = { memoryCost: env.PASSWORD_HASH_MEMORY_KIB, timeCost: env.PASSWORD_HASH_ITERATIONS };
+    const production = env.NODE_ENV === 'production';
     this.graphql = {
       maxDepth: env.GRAPHQL_MAX_DEPTH,
       maxComplexity: env.GRAPHQL_MAX_COMPLEXITY,
-      introspection: env.GRAPHQL_INTROSPECTION ?? true,
+      maxTokens: env.GRAPHQL_MAX_TOKENS,
+      maxAliases: env.GRAPHQL_MAX_ALIASES,
+      maxDirectives: env.GRAPHQL_MAX_DIRECTIVES,
+      introspection: env.GRAPHQL_INTROSPECTION ?? !production,
+      suggestions: env.GRAPHQL_SUGGESTIONS ?? !production,
     };
+    this.trustProxy = env.TRUST_PROXY ? trustList(env.TRUST_PROXY) : [];
     this.httpBodyLimit = env.HTTP_BODY_LIMIT;
     this.rateLimits = {
       messages: { perSecond: env.RATE_LIMIT_MESSAGES_PER_SECOND, burst: env.RATE_LIMIT_MESSAGES_BURST },

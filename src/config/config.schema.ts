@@ -1,3 +1,4 @@
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 /**
@@ -37,8 +38,16 @@ export const envSchema = z.object({
   PASSWORD_HASH_MEMORY_KIB: positiveInt(19456),
   PASSWORD_HASH_ITERATIONS: positiveInt(2),
   GRAPHQL_MAX_DEPTH: positiveInt(10),
-  GRAPHQL_MAX_COMPLEXITY: positiveInt(2000),
+  GRAPHQL_MAX_COMPLEXITY: positiveInt(50_000),
+  GRAPHQL_MAX_TOKENS: positiveInt(1000),
+  GRAPHQL_MAX_ALIASES: nonNegativeInt(30),
+  GRAPHQL_MAX_DIRECTIVES: nonNegativeInt(50),
   GRAPHQL_INTROSPECTION: boolish.optional(),
+  GRAPHQL_SUGGESTIONS: boolish.optional(),
+  TRUST_PROXY: z
+    .string()
+    .refine(isTrustList, 'must be a comma-separated list of addresses, CIDR ranges, loopback, linklocal or uniquelocal')
+    .optional(),
   HTTP_BODY_LIMIT: z
     .string()
     .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb')
@@ -60,6 +69,22 @@ export const envSchema = z.object({
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+export function trustList(value: string): string[] {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+}
+
+function isTrustList(value: string): boolean {
+  try {
+    proxyaddr.compile(trustList(value));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

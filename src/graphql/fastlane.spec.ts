@@ -1,23 +1,32 @@
-import { buildSchema, DocumentNode, ExecutionArgs, ExecutionResult, parse } from 'graphql';
+import { buildSchema, DocumentNode, ExecutionArgs, ExecutionResult, GraphQLSchema, parse } from 'graphql';
 import { AsyncQueue } from '../common/async-queue';
 import { ownView, SharedEvent } from '../common/shared-event';
 import { Fastlane, FastlaneTarget } from './fastlane';
 
-const schema = buildSchema(`
-  type Message { seq: Int! content: String! }
-  type Query { ping: Int }
-  type Subscription { messageAdded(chatId: ID!, afterSeq: Int): Message!  presence(chatId: ID!): Int }
-`);
+/** Marks a subscription field as SharedEvents declares it. */
+function sharing(schema: GraphQLSchema, field: string): GraphQLSchema {
+  Object.assign(schema.getSubscriptionType()!.getFields()[field], { extensions: { sharedEvents: true } });
+  return schema;
+}
+
+const schema = sharing(
+  buildSchema(`
+    type Message { seq: Int! content: String! }
+    type Query { ping: Int }
+    type Subscription { messageAdded(chatId: ID!, afterSeq: Int): Message!  presence(chatId: ID!): Int }
+  `),
+  'messageAdded',
+);
 
 const target: FastlaneTarget = { operationId: '1', send: () => undefined, formatErrors: () => [] };
 
 function routes(query: string, operationName?: string): boolean {
   const args: ExecutionArgs = { schema, document: parse(query), operationName };
-  return new Fastlane(new Set(['messageAdded'])).route(args, target);
+  return new Fastlane().route(args, target);
 }
 
 describe('Fastlane.route', () => {
-  it('takes a listed subscription field whose selection reads no variable', () => {
+  it('takes a subscription field that declares shared events, whose selection reads no variable', () => {
     expect(routes('subscription($c: ID!, $a: Int) { messageAdded(chatId: $c, afterSeq: $a) { seq content } }')).toBe(
       true,
     );
@@ -73,7 +82,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
 
   it('writes each event from inside the push, encoded once for every subscriber with the selection', async () => {
     const encodings = jest.fn();
-    const fastlane = new Fastlane(new Set(['messageAdded']), encodings);
+    const fastlane = new Fastlane(encodings);
     const [queueA, queueB] = [new AsyncQueue<Event>(10), new AsyncQueue<Event>(10)];
     const [a, b] = [await subscriber(fastlane, queueA, 'a'), await subscriber(fastlane, queueB, 'b')];
     for (const seq of [1, 2]) {
@@ -93,7 +102,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
   });
 
   it('keeps the order when an event executes asynchronously, and completes after its frame', async () => {
-    const fastlane = new Fastlane(new Set(['messageAdded']));
+    const fastlane = new Fastlane();
     const queue = new AsyncQueue<Event>(10);
     const sub = await subscriber(fastlane, queue, 'a');
     let release!: (content: string) => void;
@@ -114,7 +123,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
   });
 
   it('an event that fails to execute goes to each subscriber with the errors graphql-js gives', async () => {
-    const fastlane = new Fastlane(new Set(['messageAdded']));
+    const fastlane = new Fastlane();
     const queue = new AsyncQueue<Event>(10);
     const args: ExecutionArgs = { schema, document, rootValue: { messageAdded: () => queue } };
     const frames: unknown[] = [];
@@ -141,7 +150,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
   });
 
   it('a failing send ends the subscription without throwing into the producer', async () => {
-    const fastlane = new Fastlane(new Set(['messageAdded']));
+    const fastlane = new Fastlane();
     const queue = new AsyncQueue<Event>(10);
     const args: ExecutionArgs = {
       schema,
@@ -168,11 +177,14 @@ describe('Fastlane.subscribe with SharedEvents', () => {
     selfRef: string | null;
     note: string;
   }
-  const diffSchema = buildSchema(`
-    type Diff { kind: String! selfRef: ID note: String! }
-    type Query { ping: Int }
-    type Subscription { diff: Diff }
-  `);
+  const diffSchema = sharing(
+    buildSchema(`
+      type Diff { kind: String! selfRef: ID note: String! }
+      type Query { ping: Int }
+      type Subscription { diff: Diff }
+    `),
+    'diff',
+  );
   // As the presence resolver does: each subscriber's own view of the event.
   diffSchema.getSubscriptionType()!.getFields().diff.resolve = (event: Diff | SharedEvent<Diff>) => ownView(event);
 
@@ -201,7 +213,7 @@ describe('Fastlane.subscribe with SharedEvents', () => {
 
   it('encodes each event once per selection and splices in every subscriber its own values', async () => {
     const encodings = jest.fn();
-    const fastlane = new Fastlane(new Set(['diff']), encodings);
+    const fastlane = new Fastlane(encodings);
     const plain = 'subscription { diff { kind selfRef note } }';
     const a = await subscriber(fastlane, plain, 'a');
     const b = await subscriber(fastlane, plain, 'b');

@@ -1,6 +1,7 @@
 import {
   DocumentNode,
   ExecutionArgs,
+  GraphQLSchema,
   ExecutionResult,
   FieldNode,
   GraphQLFormattedError,
@@ -15,6 +16,7 @@ import {
 import { CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 import { randomBytes } from 'node:crypto';
 import { PushSink, isPushSource } from '../common/async-queue';
+import { hintsOf } from '../common/operation-hints';
 import { SharedEvent } from '../common/shared-event';
 
 /**
@@ -23,7 +25,8 @@ import { SharedEvent } from '../common/shared-event';
  * and one WebSocket frame, instead of a graphql-js execution plus JSON.stringify per delivery.
  *
  * It is only sound for a root field whose payload is immutable (a message never changes once committed) and
- * whose result does not depend on who asks, so it applies to the fields named at construction, and only when
+ * whose result does not depend on who asks, so it applies to subscription fields that declare SharedEvents
+ * (common/operation-hints) where they are defined, and only when
  * the selection below the field uses no variables (the arguments of the root field itself may: they pick the
  * stream, not the shape of an event). An event that differs between subscribers in a few string fields only
  * (a presence DIFF's selfRef) comes as a SharedEvent: encoded once, with each subscriber's values spliced in.
@@ -65,14 +68,11 @@ export class Fastlane {
   private nextKey = 1;
 
   /** `onEncode` counts executions, so a test or a dashboard can see the sharing work. */
-  constructor(
-    private readonly fields: ReadonlySet<string>,
-    private readonly onEncode: () => void = () => undefined,
-  ) {}
+  constructor(private readonly onEncode: () => void = () => undefined) {}
 
   /** Marks an operation for the fastlane when it qualifies; returns whether it did. */
   route(args: ExecutionArgs, target: FastlaneTarget): boolean {
-    const plan = this.planFor(args.document, args.operationName ?? undefined);
+    const plan = this.planFor(args.schema, args.document, args.operationName ?? undefined);
     if (!plan) return false;
     this.routes.set(args, { plan, target });
     return true;
@@ -189,23 +189,24 @@ export class Fastlane {
     return { parts, keys: places.map((place) => place.key) };
   }
 
-  private planFor(document: DocumentNode, operationName: string | undefined): Plan | null {
+  private planFor(schema: GraphQLSchema, document: DocumentNode, operationName: string | undefined): Plan | null {
     let byName = this.plans.get(document);
     if (!byName) this.plans.set(document, (byName = new Map<string, Plan | null>()));
     const name = operationName ?? '';
     let plan = byName.get(name);
     if (plan === undefined) {
-      plan = this.eligible(document, operationName) ? { key: this.nextKey++ } : null;
+      plan = this.eligible(schema, document, operationName) ? { key: this.nextKey++ } : null;
       byName.set(name, plan);
     }
     return plan;
   }
 
-  private eligible(document: DocumentNode, operationName: string | undefined): boolean {
+  private eligible(schema: GraphQLSchema, document: DocumentNode, operationName: string | undefined): boolean {
     const operation = getOperationAST(document, operationName);
     if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return false;
     const [root, ...others] = operation.selectionSet.selections;
-    if (others.length || root?.kind !== Kind.FIELD || !this.fields.has(root.name.value)) return false;
+    if (others.length || root?.kind !== Kind.FIELD) return false;
+    if (!hintsOf(schema.getSubscriptionType()?.getFields()[root.name.value]).sharedEvents) return false;
     if (root.directives?.length) return false;
     return !usesVariables(root, document);
   }

@@ -1,6 +1,7 @@
-import { Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { ExecutionResult, GraphQLFormattedError } from 'graphql';
+import { ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
+import { AppConfig } from '../config/app-config';
 import { DomainError } from '../common/errors';
 
 /** Codes a client may see as they are: its own mistakes, reported by Apollo or graphql-js. */
@@ -14,47 +15,63 @@ const PUBLIC_REQUEST_CODES = new Set([
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 
-const logger = new Logger('GraphQLErrors');
+const SUGGESTION = / ?Did you mean .*$/;
 
 /**
- * The one place errors become what clients see, over HTTP and WebSocket: domain errors keep their message and
- * code; request errors keep theirs; anything else is logged here and leaves as a bare INTERNAL_SERVER_ERROR,
- * with no stack, SQL, driver text or path.
+ * The one place errors become what clients see, over HTTP and WebSocket, and the one place an error is logged:
+ * domain errors keep their message and code; a client's own mistakes (parse, validation, variables) keep theirs
+ * and are not logged, since their text may hold what the client sent, a password included; anything else is
+ * logged here, by message and stack only, and leaves as a bare INTERNAL_SERVER_ERROR, with no stack, SQL,
+ * driver text or path.
  */
-export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const original = unwrapResolverError(error);
-  const where = { locations: formatted.locations, path: formatted.path };
-  if (original instanceof DomainError) {
-    return { message: original.message, ...where, extensions: original.extensions };
-  }
-  const code = formatted.extensions?.code;
-  if (typeof code === 'string' && PUBLIC_REQUEST_CODES.has(code)) {
-    return { message: formatted.message, ...where, extensions: { code } };
-  }
-  logger.error(
-    `unexpected error${formatted.path ? ` at ${formatted.path.join('.')}` : ''}: ${describe(original)}`,
-    original instanceof Error ? original.stack : undefined,
-  );
-  return { message: 'Internal server error', ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
-}
+@Injectable()
+export class ErrorFormatter {
+  private readonly logger = new Logger('GraphQLErrors');
+  private readonly suggestions: boolean;
 
-/**
- * A result's errors as clients see them, or undefined when it has none, for the paths that execute without
- * Apollo (graphql-ws, GraphqlHttpHandler).
- */
-export function formatResultErrors(result: ExecutionResult): GraphQLFormattedError[] | undefined {
-  if (!result.errors?.length) return undefined;
-  // No `data` and no underlying exception: graphql-js refused the variables, which Apollo reports over
-  // HTTP as BAD_USER_INPUT. Anything with an original error goes through formatError as it is.
-  const refused = !('data' in result);
-  return result.errors.map((error) =>
-    formatError(
-      refused && !error.originalError && !error.extensions?.code
-        ? { ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }
-        : error.toJSON(),
-      error,
-    ),
-  );
+  constructor(config: AppConfig) {
+    this.suggestions = config.graphql.suggestions;
+  }
+
+  format = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const where = { locations: formatted.locations, path: formatted.path };
+    if (original instanceof DomainError) {
+      return { message: original.message, ...where, extensions: original.extensions };
+    }
+    const code = formatted.extensions?.code;
+    if (typeof code === 'string' && PUBLIC_REQUEST_CODES.has(code)) {
+      return { message: this.publicMessage(code, formatted.message), ...where, extensions: { code } };
+    }
+    this.logger.error(
+      `unexpected error${formatted.path ? ` at ${formatted.path.join('.')}` : ''}: ${describe(original)}`,
+      original instanceof Error ? original.stack : undefined,
+    );
+    return { message: 'Internal server error', ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  };
+
+  /**
+   * A result's errors as clients see them, or undefined when it has none, for results executed outside Apollo
+   * (graphql-ws, the fastlane).
+   */
+  formatResult = (result: ExecutionResult): GraphQLFormattedError[] | undefined => {
+    if (!result.errors?.length) return undefined;
+    // No `data` and no resolver's error: graphql-js refused the variables before any resolver ran, which Apollo
+    // reports as BAD_USER_INPUT; so is it here, whatever error a scalar's parser gave as the cause.
+    const refused = !('data' in result);
+    return result.errors.map((error) =>
+      refused && !error.extensions?.code && (!error.originalError || error.message.startsWith('Variable "$'))
+        ? this.format({ ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }, new GraphQLError(error.message))
+        : this.format(error.toJSON(), error),
+    );
+  };
+
+  private publicMessage(code: string, message: string): string {
+    // The parser's own errors are GraphQLErrors; anything else (an engine's stack overflow) says nothing useful.
+    if (code === 'GRAPHQL_PARSE_FAILED' && !message.startsWith('Syntax Error')) return 'Syntax Error';
+    if (code === 'GRAPHQL_VALIDATION_FAILED' && !this.suggestions) return message.replace(SUGGESTION, '');
+    return message;
+  }
 }
 
 function describe(error: unknown): string {

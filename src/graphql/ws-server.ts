@@ -1,76 +1,107 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { CloseCode, handleProtocols, makeServer, WebSocket as GraphqlWsSocket } from 'graphql-ws';
+import { GraphQLSchemaHost } from '@nestjs/graphql';
+import bytes from 'bytes';
+import { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
+import {
+  CloseCode,
+  Context,
+  handleProtocols,
+  makeServer,
+  SubscribePayload,
+  WebSocket as ProtocolSocket,
+} from 'graphql-ws';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config/app-config';
+import { ConnectionInfo, RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { MetricsService } from '../metrics/metrics.service';
-import { UsersService } from '../users/users.service';
+import { Admission } from './admission';
+import { Fastlane, FastlaneTarget } from './fastlane';
+import { ErrorFormatter } from './format-error';
 import { Heartbeat } from './heartbeat';
-import { OperationPreparer } from './operation-preparer';
-import { textFrameOf } from './text-frame';
-import { createWsServerOptions } from './ws-server.options';
-
-/**
- * Subscription fields whose events are immutable and the same for every subscriber (a presence DIFF but for its
- * selfRef, which comes as a SharedEvent's personal value), so the fastlane may share one execution per event and
- * selection. A field whose result depends on the viewer in any other way must never be listed.
- */
-const FASTLANE_FIELDS: ReadonlySet<string> = new Set(['messageAdded', 'presence']);
+import { RequestContexts } from './request-contexts';
 
 const GRAPHQL_PATH = '/graphql';
 /** How long a socket may take to send connection_init (graphql-ws's 4408 after that). */
 const CONNECTION_INIT_TIMEOUT_MS = 10_000;
 
+/** What a connection carries for graphql-ws (`ctx.extra`). */
+interface ConnectionExtra {
+  socket: WebSocket;
+  /** The upgrade request; released once the connection is authenticated (see onConnect). */
+  request?: IncomingMessage;
+  requestContext?: RequestContext;
+}
+type WsContext = Context<Record<string, unknown> | undefined, ConnectionExtra>;
+
+let nextConnectionId = 1;
+
 /**
- * graphql-ws on /graphql, attached to the HTTP server ourselves rather than through the GraphQL driver: the
- * driver's adapter gives every socket its own keep-alive interval, a timeout per ping, a connection_init timer and
- * a set of closures, which an idle connection pays for in memory and the event loop in timers. Here one heartbeat
- * covers every socket (liveness and the connection_init deadline), and the protocol itself is graphql-ws's own
- * (`makeServer`), so clients see no difference.
+ * The WebSocket transport: `ws` speaks WebSocket, graphql-ws's own server (`makeServer`) speaks the
+ * graphql-transport-ws protocol, and every operation is admitted (Admission), given its context (RequestContexts)
+ * and has its errors formatted (ErrorFormatter) exactly as over HTTP. Subscriptions whose field declares
+ * SharedEvents take the fastlane. What is ours here is the glue, and one heartbeat for every socket (liveness and
+ * the connection_init deadline) instead of graphql-ws's `useServer` timers per socket, which an idle connection
+ * pays for in memory.
  */
 @Injectable()
-export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy {
+export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy, Outbox {
   private readonly logger = new Logger(GraphqlWsServer.name);
-  // No compression: the fastlane writes its frames straight to each connection's stream (ws-server.options).
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols });
+  private readonly wss: WebSocketServer;
   private readonly heartbeat: Heartbeat<WebSocket>;
+  private readonly fastlane: Fastlane;
   private httpServer?: HttpServer;
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly operations: OperationPreparer,
-    private readonly users: UsersService,
+    private readonly schemaHost: GraphQLSchemaHost,
+    private readonly admission: Admission,
+    private readonly contexts: RequestContexts,
+    private readonly errors: ErrorFormatter,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
   ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      // The fastlane hands every subscriber the same encoded bytes; compression would redo them per socket.
+      perMessageDeflate: false,
+      handleProtocols,
+      // A larger message closes the socket with 1009 before any of it is buffered or parsed.
+      maxPayload: bytes.parse(config.httpBodyLimit) ?? undefined,
+    });
     this.heartbeat = new Heartbeat<WebSocket>(config.ws.keepAliveMs, CONNECTION_INIT_TIMEOUT_MS);
+    this.fastlane = new Fastlane(() => metrics.eventEncodings.inc());
   }
 
   onApplicationBootstrap(): void {
-    const protocol = makeServer(
-      createWsServerOptions({
-        users: this.users,
-        config: this.config,
-        metrics: this.metrics,
-        operations: this.operations,
-        fastlaneFields: FASTLANE_FIELDS,
-        connectionInitialised: (socket) => this.heartbeat.initialised(socket),
-      }),
-    );
+    const protocol = makeServer<Record<string, unknown> | undefined, ConnectionExtra>({
+      // The heartbeat enforces the connection_init deadline, with one timer for every socket.
+      connectionInitWaitTimeout: 0,
+      onConnect: (ctx) => this.onConnect(ctx),
+      onSubscribe: (ctx, id, payload) => this.onSubscribe(ctx, id, payload),
+      subscribe: this.fastlane.subscribe,
+      onNext: (ctx, _id, _payload, _args, result) => {
+        this.delivered(ctx.extra.socket);
+        const errors = this.errors.formatResult(result);
+        return errors && { ...result, errors };
+      },
+      onError: (_ctx, _id, _payload, errors) => errors.map((error) => this.errors.format(error.toJSON(), error)),
+      onClose: (ctx) => {
+        if (ctx.extra.requestContext) this.metrics.connections.dec();
+      },
+    });
     const logger = this.logger;
-    // Shared by every socket: an emitter calls its listeners with itself as `this`. `on` rather than `once`
-    // throughout: a socket closes once, and `once` costs a wrapper object and a bound function per listener.
-    function onSocketError(this: WebSocket, error: Error): void {
-      logger.warn(`socket error: ${error.message}`);
-      this.close(CloseCode.InternalServerError, 'Internal server error');
+    // Shared by every socket: an emitter calls its listeners with itself as `this`.
+    function onSocketError(this: WebSocket, error: Error & { code?: string }): void {
+      // ws has already closed it (1009 for a message over maxPayload, 1002 for a protocol error): the peer's doing.
+      logger.debug(`socket error: ${error.code ?? error.message}`);
     }
     this.wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       socket.on('error', onSocketError);
       this.heartbeat.watch(socket);
-      const stream = request.socket;
-      const closed = protocol.opened(new ProtocolSocket(socket, stream, logger), { socket, request, stream });
+      const closed = protocol.opened(new SocketAdapter(socket, logger), { socket, request });
       socket.on('close', (code: number, reason: Buffer) => {
         this.heartbeat.forget(socket);
         closed(code, reason.toString()).catch((error: unknown) =>
@@ -91,6 +122,55 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
+  /** Outbox: a fastlane frame, already encoded, to one subscriber. */
+  send(socket: WebSocket, head: Buffer, body: readonly Buffer[]): void {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    socket.send(body.length === 1 ? Buffer.concat([head, body[0]]) : Buffer.concat([head, ...body]), TEXT);
+    this.delivered(socket);
+  }
+
+  private async onConnect(ctx: WsContext): Promise<boolean> {
+    const extra = ctx.extra;
+    this.heartbeat.initialised(extra.socket);
+    const context = await this.contexts.forConnection(
+      ctx.connectionParams?.authorization,
+      extra.request!,
+      new WsConnection(`ws-${nextConnectionId++}`, extra.socket, this.metrics),
+    );
+    if (!context) return false;
+    extra.requestContext = context;
+    // Nothing reads the upgrade request or the token after this, and holding them (headers and all) for the
+    // socket's lifetime costs kilobytes per idle connection.
+    extra.request = undefined;
+    if (ctx.connectionParams) delete (ctx.connectionParams as Record<string, unknown>).authorization;
+    this.metrics.connections.inc();
+    return true;
+  }
+
+  private onSubscribe(ctx: WsContext, id: string, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[] {
+    const { maxSubscriptionsPerConnection } = this.config.ws;
+    if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerConnection) {
+      return [
+        new GraphQLError(`At most ${maxSubscriptionsPerConnection} operations per connection`, {
+          extensions: { code: 'BAD_REQUEST' },
+        }),
+      ];
+    }
+    const extra = ctx.extra;
+    const admitted = this.admission.admit(this.schemaHost.schema, payload, extra.requestContext!);
+    if ('errors' in admitted) return admitted.errors;
+    this.fastlane.route(admitted.args, new SocketTarget(id, extra.socket, this, this.errors));
+    return admitted.args;
+  }
+
+  /** Counts a delivery, and closes a socket whose client stopped reading: one slow-consumer rule for both paths. */
+  private delivered(socket: WebSocket): void {
+    this.metrics.delivered();
+    if (socket.bufferedAmount <= this.config.ws.maxBufferedBytes) return;
+    this.logger.warn('closing a slow consumer: send buffer over the cap');
+    closeSlow(socket, this.metrics, 'slow consumer: send buffer over the cap');
+  }
+
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // main.ts refuses other paths and answers 503 while draining, before this listener runs.
     if (!socket.writable || !request.url?.startsWith(GRAPHQL_PATH)) return;
@@ -98,11 +178,17 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy 
   };
 }
 
-/** A `ws` socket as graphql-ws's protocol server drives it: one small object per connection, methods shared. */
-class ProtocolSocket implements GraphqlWsSocket {
+const TEXT = { binary: false } as const;
+
+/** Where fastlane frames go; the server itself, so each subscription holds one reference, not closures. */
+interface Outbox {
+  send(socket: WebSocket, head: Buffer, body: readonly Buffer[]): void;
+}
+
+/** A `ws` socket as graphql-ws's protocol server drives it. */
+class SocketAdapter implements ProtocolSocket {
   constructor(
     private readonly socket: WebSocket,
-    private readonly stream: Duplex,
     private readonly logger: Logger,
   ) {}
 
@@ -111,26 +197,17 @@ class ProtocolSocket implements GraphqlWsSocket {
   }
 
   /**
-   * graphql-ws awaits this before its next message: back-pressure for the normal path (the fastlane writes to
-   * the socket itself and watches bufferedAmount instead), so it waits only when the stream is over its
-   * high-water mark. The frame goes straight to the connection's stream, as the fastlane's do, and the stream
-   * stays corked until the tick ends: an operation's `next` and `complete` leave in one write, not two.
+   * graphql-ws awaits this before its next message: back-pressure, so it waits only once the socket's buffer is
+   * over the stream's high-water mark.
    */
   send(data: string): Promise<void> | undefined {
-    const { socket, stream } = this;
+    const socket = this.socket;
     if (socket.readyState !== WebSocket.OPEN) return;
-    if (!stream.writableCorked) {
-      stream.cork();
-      process.nextTick(uncork, stream);
-    }
-    const frame = textFrameOf(data);
-    if (stream.writableLength < stream.writableHighWaterMark) {
-      stream.write(frame);
+    if (socket.bufferedAmount < HIGH_WATER_MARK) {
+      socket.send(data);
       return;
     }
-    return new Promise<void>((resolve, reject) => {
-      stream.write(frame, (error) => (error ? reject(error) : resolve()));
-    });
+    return new Promise<void>((resolve, reject) => socket.send(data, (error) => (error ? reject(error) : resolve())));
   }
 
   close(code: number, reason: string): void {
@@ -148,6 +225,45 @@ class ProtocolSocket implements GraphqlWsSocket {
   }
 }
 
-function uncork(stream: Duplex): void {
-  stream.uncork();
+/** Node's default for a stream. */
+const HIGH_WATER_MARK = 16 * 1024;
+
+/** A connection as resolvers see it (RequestContext.connection): feeds use it to shed a slow consumer. */
+class WsConnection implements ConnectionInfo {
+  constructor(
+    readonly id: string,
+    private readonly socket: WebSocket,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  close(code: number, reason: string): void {
+    if (code === SLOW_CONSUMER_CLOSE_CODE) closeSlow(this.socket, this.metrics, reason);
+    else this.socket.close(code, reason);
+  }
+}
+
+function closeSlow(socket: WebSocket, metrics: MetricsService, reason: string): void {
+  if (socket.readyState !== WebSocket.OPEN) return;
+  metrics.slowConsumers.inc();
+  socket.close(SLOW_CONSUMER_CLOSE_CODE, reason);
+  // A client that stopped reading will not complete the closing handshake either.
+  setTimeout(() => socket.terminate(), 1000).unref();
+}
+
+/** Where a fastlane operation's frames go: its socket. */
+class SocketTarget implements FastlaneTarget {
+  constructor(
+    readonly operationId: string,
+    private readonly socket: WebSocket,
+    private readonly outbox: Outbox,
+    private readonly errors: ErrorFormatter,
+  ) {}
+
+  send(head: Buffer, body: readonly Buffer[]): void {
+    this.outbox.send(this.socket, head, body);
+  }
+
+  formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[] {
+    return this.errors.formatResult(result) ?? [];
+  }
 }

@@ -1,4 +1,4 @@
-import { Injectable, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
@@ -36,32 +36,6 @@ function levelFor(statusCode: number, error?: Error): 'error' | 'warn' | 'debug'
 }
 
 /**
- * The request line for a request answered outside Express (GraphqlHttpHandler), the same id, header, level
- * and fields as pino-http gives the others; nothing is built for a line whose level is off.
- */
-@Injectable()
-export class RequestLog {
-  private readonly logger: Logger;
-
-  constructor(config: AppConfig) {
-    this.logger = loggerFor(config);
-  }
-
-  assignId(req: IncomingMessage, res: ServerResponse): string {
-    return requestIdFor(req, res);
-  }
-
-  completed(req: IncomingMessage, id: string, statusCode: number, startedAt: number): void {
-    const level = levelFor(statusCode);
-    if (!this.logger.isLevelEnabled(level)) return;
-    this.logger[level](
-      { req: { id, method: req.method, url: req.url }, res: { statusCode }, responseTime: Date.now() - startedAt },
-      'request completed',
-    );
-  }
-}
-
-/**
  * Structured JSON logs (pino) carrying the instance id and, for HTTP, a request id (the client's
  * X-Request-Id when it is sane, a fresh one otherwise). Successful requests log at debug, so normal operation
  * is quiet at the default level; client errors at warn; server errors at error.
@@ -79,8 +53,6 @@ export class RequestLog {
       useFactory: (config: AppConfig) => ({ pinoHttp: { logger: loggerFor(config) }, forRoutes: [] }),
     }),
   ],
-  providers: [RequestLog],
-  exports: [RequestLog],
 })
 export class LoggingModule implements NestModule {
   constructor(private readonly config: AppConfig) {}
@@ -94,10 +66,11 @@ export class LoggingModule implements NestModule {
           customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
             levelFor(res.statusCode, error),
           serializers: {
+            // The path only: a GET /graphql carries its operation and variables (a password, say) in the query.
             req: (req: { id: string; method: string; url: string }) => ({
               id: req.id,
               method: req.method,
-              url: req.url,
+              url: req.url.split('?', 1)[0],
             }),
           },
         }),

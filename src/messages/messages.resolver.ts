@@ -1,11 +1,13 @@
 import { Args, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { ChatModel } from '../chats/models/chat.model';
+import { Paginated, SharedEvents } from '../common/operation-hints';
 import { RequestContext } from '../common/request-context';
 import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
 import { MessageAddedArgs } from './dto/message-added.args';
 import { MessagesArgs } from './dto/messages.args';
 import { SendMessageInput } from './dto/send-message.input';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './message-page';
 import { MessageRecord } from './message-record';
 import { MessageStreamsService } from './message-streams.service';
 import { MessagesService } from './messages.service';
@@ -24,6 +26,7 @@ export class MessagesResolver {
     return this.messages.send(viewer, input);
   }
 
+  @SharedEvents()
   @Subscription(() => MessageModel, { resolve: (message: MessageRecord) => message })
   messageAdded(
     @Ctx() ctx: RequestContext,
@@ -39,6 +42,7 @@ export class MessagesResolver {
 export class ChatMessagesResolver {
   constructor(private readonly messageService: MessagesService) {}
 
+  @Paginated(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
   @ResolveField(() => MessageConnectionModel, {
     description:
       'Relay-style, oldest first within a page; first/after pages forward from the oldest, last/before backward from the newest; default 20 newest, at most 100 per page; first with last is BAD_USER_INPUT',

@@ -1,5 +1,6 @@
 import { Args, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { ChatModel } from '../chats/models/chat.model';
+import { MaxItems, SharedEvents } from '../common/operation-hints';
 import { RequestContext } from '../common/request-context';
 import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
@@ -7,12 +8,13 @@ import { PresenceArgs, SetTypingArgs } from './dto/presence.args';
 import { PresenceGroup } from './presence-meta';
 import { ownView } from '../common/shared-event';
 import { PresenceDelivery, PresenceService } from './presence.service';
-import { PresenceEventModel, PresenceModel } from './models/presence.model';
+import { PRESENT_USERS_COUNTED, PresenceEventModel, PresenceModel } from './models/presence.model';
 
 @Resolver(() => PresenceEventModel)
 export class PresenceResolver {
   constructor(private readonly presence: PresenceService) {}
 
+  @SharedEvents()
   @Subscription(() => PresenceEventModel, { name: 'presence', resolve: (event: PresenceDelivery) => ownView(event) })
   presenceEvents(
     @Ctx() ctx: RequestContext,
@@ -33,6 +35,7 @@ export class PresenceResolver {
 export class ChatPresenceResolver {
   constructor(private readonly presenceService: PresenceService) {}
 
+  @MaxItems(PRESENT_USERS_COUNTED)
   @ResolveField(() => [PresenceModel], {
     description: 'who is here now: one Presence per user, one meta per tracked connection',
   })

@@ -1,4 +1,5 @@
 import { Field, ObjectType } from '@nestjs/graphql';
+import { MaxItems } from '../../common/operation-hints';
 import { MessageModel } from './message.model';
 
 @ObjectType('PageInfo')
@@ -27,6 +28,7 @@ export class MessageEdgeModel {
 
 @ObjectType('MessageConnection')
 export class MessageConnectionModel {
+  @MaxItems('page')
   @Field(() => [MessageEdgeModel])
   edges!: MessageEdgeModel[];
 

@@ -1,4 +1,5 @@
 import { Field, ID, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { MaxItems } from '../../common/operation-hints';
 
 export enum PresenceEventKind {
   STATE = 'STATE',
@@ -33,11 +34,16 @@ export class PresenceMetaModel {
   onlineAt!: Date;
 }
 
+/** No hard cap on who is present in a chat: its cost is counted as this many users. */
+export const PRESENT_USERS_COUNTED = 100;
+
 @ObjectType('Presence')
 export class PresenceModel {
   @Field(() => ID, { description: 'the user id' })
   key!: string;
 
+  // PRESENCE_MAX_METAS_PER_USER's default; a deployment that raises it undercounts.
+  @MaxItems(20)
   @Field(() => [PresenceMetaModel])
   metas!: PresenceMetaModel[];
 }
@@ -47,12 +53,15 @@ export class PresenceEventModel {
   @Field(() => PresenceEventKind)
   kind!: PresenceEventKind;
 
+  @MaxItems(PRESENT_USERS_COUNTED)
   @Field(() => [PresenceModel], { description: 'STATE: everyone present now; DIFF: empty' })
   presences!: PresenceModel[];
 
+  @MaxItems(PRESENT_USERS_COUNTED)
   @Field(() => [PresenceModel], { description: 'DIFF: metas that joined, including the new meta of an update' })
   joins!: PresenceModel[];
 
+  @MaxItems(PRESENT_USERS_COUNTED)
   @Field(() => [PresenceModel], { description: 'DIFF: metas that left, including the old meta of an update' })
   leaves!: PresenceModel[];
 

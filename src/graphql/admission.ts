@@ -1,0 +1,143 @@
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  DocumentNode,
+  ExecutionArgs,
+  GraphQLSchema,
+  getOperationAST,
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  OperationDefinitionNode,
+  parse,
+  ParseOptions,
+  specifiedRules,
+  validate,
+  ValidationContext,
+  ValidationRule,
+} from 'graphql';
+import { AppConfig } from '../config/app-config';
+import { RequestContext } from '../common/request-context';
+import { complexityRule } from './complexity.rule';
+
+/**
+ * The validation rules every operation passes, on every transport, beyond graphql-js's own: the one place a rule
+ * is added. Each runs in time linear in the document (graphql-armor's rules count each fragment once and reuse
+ * the count at every spread; so does the complexity rule).
+ */
+export const ADMISSION_RULES = Symbol('ADMISSION_RULES');
+
+export function admissionRules(config: AppConfig): ValidationRule[] {
+  const { maxDepth, maxAliases, maxDirectives, maxComplexity, introspection } = config.graphql;
+  return [
+    maxDepthRule({
+      n: maxDepth,
+      // Depth counts fields: a fragment is not a level of its own.
+      flattenFragments: true,
+      ignoreIntrospection: true,
+      ...reportAs(`Operation is nested deeper than the limit of ${maxDepth} levels`),
+    }),
+    maxAliasesRule({ n: maxAliases, ...reportAs(`Operation has more than ${maxAliases} aliases`) }),
+    maxDirectivesRule({ n: maxDirectives, ...reportAs(`Operation has more than ${maxDirectives} directives`) }),
+    complexityRule(maxComplexity),
+    ...(introspection ? [] : [NoSchemaIntrospectionCustomRule]),
+  ];
+}
+
+/** graphql-armor's rules throw by default; reported instead, they read like every other validation error. */
+function reportAs(message: string) {
+  return {
+    propagateOnRejection: false,
+    onReject: [(context: ValidationContext | null) => context?.reportError(new GraphQLError(message))],
+  };
+}
+
+/** An operation as a client sends it; nothing in it is trusted yet. */
+export interface OperationRequest {
+  query?: unknown;
+  variables?: unknown;
+  operationName?: unknown;
+}
+
+export type Admitted =
+  { args: ExecutionArgs; operation: OperationDefinitionNode } | { errors: readonly GraphQLError[] };
+
+const MAX_CACHED_DOCUMENTS = 1000;
+
+/**
+ * How an operation is admitted, whatever brought it: parsed with a token limit (graphql-js stops counting at the
+ * limit, before it recurses further, so neither a huge nor a deeply nested document costs more than the limit),
+ * then validated with graphql-js's rules and ADMISSION_RULES. Apollo runs exactly these (`parseOptions`,
+ * `validationRules`) for HTTP; `admit` runs them for graphql-ws, which has no pipeline of its own.
+ */
+@Injectable()
+export class Admission {
+  readonly parseOptions: ParseOptions;
+  private readonly allRules: readonly ValidationRule[];
+  /** Valid documents by query text, least recently used first; bounded, so distinct queries cannot grow it. */
+  private readonly documents = new Map<string, DocumentNode>();
+
+  constructor(
+    @Inject(ADMISSION_RULES) readonly validationRules: ValidationRule[],
+    config: AppConfig,
+  ) {
+    this.parseOptions = { maxTokens: config.graphql.maxTokens };
+    this.allRules = [...specifiedRules, ...validationRules];
+  }
+
+  admit(schema: GraphQLSchema, request: OperationRequest, contextValue: RequestContext): Admitted {
+    const checked = this.document(schema, request.query);
+    if ('errors' in checked) return checked;
+    const { variables, operationName } = request;
+    if (variables != null && !isPlainObject(variables)) return refuse('Variables must be an object', 'BAD_REQUEST');
+    if (operationName != null && typeof operationName !== 'string') {
+      return refuse('Operation name must be a string', 'BAD_REQUEST');
+    }
+    const operation = getOperationAST(checked.document, operationName);
+    if (!operation) return refuse('Unable to identify the operation to run', 'OPERATION_RESOLUTION_FAILURE');
+    return {
+      operation,
+      args: { schema, document: checked.document, operationName, variableValues: variables, contextValue },
+    };
+  }
+
+  private document(
+    schema: GraphQLSchema,
+    query: unknown,
+  ): { document: DocumentNode } | { errors: readonly GraphQLError[] } {
+    if (typeof query !== 'string' || query.length === 0)
+      return refuse('Query must be a non-empty string', 'BAD_REQUEST');
+    const cached = this.documents.get(query);
+    if (cached) {
+      this.documents.delete(query);
+      this.documents.set(query, cached);
+      return { document: cached };
+    }
+    let document: DocumentNode;
+    try {
+      document = parse(query, this.parseOptions);
+    } catch (error) {
+      return refuse(error instanceof GraphQLError ? error.message : 'Syntax Error', 'GRAPHQL_PARSE_FAILED');
+    }
+    const errors = validate(schema, document, this.allRules);
+    if (errors.length) {
+      return {
+        errors: errors.map(
+          (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }),
+        ),
+      };
+    }
+    if (this.documents.size >= MAX_CACHED_DOCUMENTS) this.documents.delete(this.documents.keys().next().value!);
+    this.documents.set(query, document);
+    return { document };
+  }
+}
+
+function refuse(message: string, code: string): { errors: readonly GraphQLError[] } {
+  return { errors: [new GraphQLError(message, { extensions: { code } })] };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
