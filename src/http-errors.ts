@@ -18,7 +18,8 @@ export function httpErrorBody(status: number): { errors: { message: string; exte
   return { errors: [{ message, extensions: { code } }] };
 }
 
-function statusOf(error: unknown): number {
+/** The HTTP status an error from the HTTP layer (body-parser, say) carries; 500 when it names none. */
+export function statusOf(error: unknown): number {
   const status =
     (error as { status?: unknown; statusCode?: unknown })?.status ?? (error as { statusCode?: unknown })?.statusCode;
   return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;

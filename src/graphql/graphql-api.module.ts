@@ -1,17 +1,18 @@
 import { ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
 import { GraphQLError, OperationTypeNode } from 'graphql';
-import type { Request } from 'express';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import { RequestContext } from '../common/request-context';
+import { LoggingModule } from '../logging/logging.module';
 import { Admission } from './admission';
-import { ApolloExpressDriver } from './apollo-express.driver';
+import { ApolloHttpDriver } from './apollo-http.driver';
 import { ErrorFormatter } from './format-error';
 import { GraphqlPipelineModule } from './graphql-pipeline.module';
-import { RequestContexts } from './request-contexts';
+import { GraphqlHttpTransport } from './http-transport';
 import { GraphqlWsServer } from './ws-server';
 
 /** The committed, generated SDL at the project root (from dist/graphql or src/graphql alike). */
@@ -32,21 +33,17 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin<RequestContext> = {
 /**
  * The GraphQL API: one pipeline, two transports. Every operation is admitted by Admission (parse with a token
  * limit, graphql-js's rules plus ADMISSION_RULES), runs with a context from RequestContexts, and has its errors
- * formatted and logged by ErrorFormatter. Apollo Server carries HTTP (`POST /graphql`, `GET /graphql?query=`)
- * and is configured from those three; GraphqlWsServer carries graphql-ws and calls the same three.
+ * formatted and logged by ErrorFormatter. Apollo Server, configured from those three, answers HTTP (`POST
+ * /graphql`, `GET /graphql?query=`; GraphqlHttpTransport hands it the requests); GraphqlWsServer carries
+ * graphql-ws and calls the same three.
  */
 @Module({
   imports: [
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
-      driver: ApolloExpressDriver,
+      driver: ApolloHttpDriver,
       imports: [GraphqlPipelineModule],
-      inject: [AppConfig, Admission, RequestContexts, ErrorFormatter],
-      useFactory: (
-        config: AppConfig,
-        admission: Admission,
-        contexts: RequestContexts,
-        errors: ErrorFormatter,
-      ): ApolloDriverConfig => ({
+      inject: [AppConfig, Admission, ErrorFormatter],
+      useFactory: (config: AppConfig, admission: Admission, errors: ErrorFormatter): ApolloDriverConfig => ({
         // In production the image is read-only for the app user; the SDL is generated in development and CI.
         autoSchemaFile: config.isProduction ? true : SCHEMA_FILE,
         sortSchema: true,
@@ -57,13 +54,18 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin<RequestContext> = {
         includeStacktraceInErrorResponses: false,
         parseOptions: admission.parseOptions,
         validationRules: admission.validationRules,
-        plugins: [subscriptionsOverWebSocketOnly],
+        plugins: [
+          subscriptionsOverWebSocketOnly,
+          // Apollo's default cache-control plugin wraps every field resolver to compute a cache policy that nothing
+          // here uses (responses are per viewer); without it, resolvers run unwrapped.
+          ApolloServerPluginCacheControlDisabled(),
+        ],
         formatError: errors.format,
-        context: ({ req }: { req: Request }): Promise<RequestContext> => contexts.forRequest(req),
       }),
     }),
     GraphqlPipelineModule,
+    LoggingModule,
   ],
-  providers: [GraphqlWsServer],
+  providers: [GraphqlHttpTransport, GraphqlWsServer],
 })
 export class GraphqlApiModule {}

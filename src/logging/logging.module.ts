@@ -1,4 +1,4 @@
-import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { Injectable, Module } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
@@ -36,9 +36,34 @@ function levelFor(statusCode: number, error?: Error): 'error' | 'warn' | 'debug'
 }
 
 /**
- * Structured JSON logs (pino) carrying the instance id and, for HTTP, a request id (the client's
- * X-Request-Id when it is sane, a fresh one otherwise). Successful requests log at debug, so normal operation
- * is quiet at the default level; client errors at warn; server errors at error.
+ * The request log line: pino-http with the request id (the client's X-Request-Id when it is sane, a fresh one
+ * otherwise, sent back as X-Request-Id), the method and the path. Successful requests log at debug, so normal
+ * operation is quiet at the default level; client errors at warn; server errors at error. The HTTP server's
+ * request listener (GraphqlHttpTransport) calls it for every request, whoever answers it.
+ */
+@Injectable()
+export class HttpRequestLog {
+  readonly log: (req: IncomingMessage, res: ServerResponse) => void;
+
+  constructor(config: AppConfig) {
+    this.log = pinoHttp({
+      logger: loggerFor(config),
+      genReqId: requestIdFor,
+      customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) => levelFor(res.statusCode, error),
+      serializers: {
+        // The path only: a GET /graphql carries its operation and variables (a password, say) in the query.
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url.split('?', 1)[0],
+        }),
+      },
+    });
+  }
+}
+
+/**
+ * Structured JSON logs (pino) carrying the instance id and, for HTTP, a request id.
  *
  * The request logger is plain pino-http, not nestjs-pino's middleware: that one runs every request inside an
  * AsyncLocalStorage, and once any AsyncLocalStorage is in use Node tags every promise the process creates
@@ -53,28 +78,7 @@ function levelFor(statusCode: number, error?: Error): 'error' | 'warn' | 'debug'
       useFactory: (config: AppConfig) => ({ pinoHttp: { logger: loggerFor(config) }, forRoutes: [] }),
     }),
   ],
+  providers: [HttpRequestLog],
+  exports: [HttpRequestLog],
 })
-export class LoggingModule implements NestModule {
-  constructor(private readonly config: AppConfig) {}
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer
-      .apply(
-        pinoHttp({
-          logger: loggerFor(this.config),
-          genReqId: requestIdFor,
-          customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
-            levelFor(res.statusCode, error),
-          serializers: {
-            // The path only: a GET /graphql carries its operation and variables (a password, say) in the query.
-            req: (req: { id: string; method: string; url: string }) => ({
-              id: req.id,
-              method: req.method,
-              url: req.url.split('?', 1)[0],
-            }),
-          },
-        }),
-      )
-      .forRoutes({ path: '*', method: RequestMethod.ALL });
-  }
-}
+export class LoggingModule {}
