@@ -324,6 +324,8 @@ async function main() {
     DATABASE_URL: process.env.DATABASE_URL || DEFAULTS.DATABASE_URL,
     REDIS_URL: process.env.REDIS_URL || DEFAULTS.REDIS_URL,
     JWT_SECRET: process.env.JWT_SECRET || DEFAULTS.JWT_SECRET,
+    // nginx on loopback is the only proxy in front of the instances: believe its X-Forwarded-For.
+    TRUST_PROXY: process.env.TRUST_PROXY || 'loopback',
     HOST: '127.0.0.1',
   };
   log(`starting ${options.instances} instance(s) on 127.0.0.1:${ports[0]}-${ports[ports.length - 1]}`);

@@ -19,7 +19,7 @@ export async function setUpApp(app: NestExpressApplication, config: AppConfig): 
   // The one list RequestContexts believes X-Forwarded-For from; Express's req.ip then agrees with it.
   app.set('trust proxy', config.trustProxy.length ? config.trustProxy : false);
   app.disable('x-powered-by');
-  servePublicFiles(app);
+  servePublicFiles(app, config);
   await app.init();
 
   const health = app.get(HealthService);

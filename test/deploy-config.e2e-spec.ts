@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { parseDocument } from 'yaml';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
 import { canRunCluster, isAlive, LocalCluster, NGINX } from './support/local-cluster';
@@ -17,138 +18,12 @@ const haveNginx = existsSync(NGINX);
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 
 // ---------------------------------------------------------------------------------------------------------------
-// A YAML-subset reader, just enough for docker-compose.yml (no yaml package in the project): block mappings and
-// sequences of scalars, plain and quoted scalars, flow sequences, anchors, aliases and `<<` merge keys. Every
-// scalar stays a string. Anything else is rejected with its line number rather than misread.
+// docker-compose.yml read by the `yaml` package, with every scalar a string (its failsafe schema) and `<<` merges.
 
 type Yaml = string | null | Yaml[] | { [key: string]: Yaml };
 type YamlMap = { [key: string]: Yaml };
 
-interface Line {
-  indent: number;
-  text: string;
-  no: number;
-}
-
-function stripComment(line: string): string {
-  let quote = '';
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote) {
-      if (c === '\\' && quote === '"') i++;
-      else if (c === quote) quote = '';
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) return line.slice(0, i);
-  }
-  return line;
-}
-
-function parseYamlSubset(source: string): Yaml {
-  const lines: Line[] = source.split('\n').flatMap((raw, i) => {
-    const text = stripComment(raw).trimEnd();
-    if (!text.trim()) return [];
-    if (/^\s*\t/.test(text)) throw new Error(`line ${i + 1}: tab indentation`);
-    return [{ indent: text.length - text.trimStart().length, text: text.trim(), no: i + 1 }];
-  });
-  const anchors = new Map<string, Yaml>();
-  let pos = 0;
-  const unsupported = (line: Line, what: string) => new Error(`docker-compose.yml line ${line.no}: ${what}`);
-  const isItem = (text: string) => text === '-' || text.startsWith('- ');
-
-  const scalar = (text: string, line: Line): Yaml => {
-    if (text.startsWith('*')) {
-      const name = text.slice(1);
-      if (!anchors.has(name)) throw unsupported(line, `unknown alias *${name}`);
-      return anchors.get(name)!;
-    }
-    if (text.startsWith('"')) {
-      if (!/^"(?:[^"\\]|\\.)*"$/.test(text)) throw unsupported(line, `bad double-quoted scalar ${text}`);
-      return JSON.parse(text) as string;
-    }
-    if (text.startsWith("'")) {
-      if (!/^'(?:[^']|'')*'$/.test(text)) throw unsupported(line, `bad single-quoted scalar ${text}`);
-      return text.slice(1, -1).replace(/''/g, "'");
-    }
-    if (text.startsWith('[')) {
-      if (!text.endsWith(']')) throw unsupported(line, 'multi-line flow sequence');
-      const items: Yaml[] = [];
-      const inner = text.slice(1, -1).trim();
-      if (!inner) return items;
-      const re = /\s*("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^,"'[\]{}]+?)\s*(,|$)/y;
-      while (re.lastIndex < inner.length) {
-        const match = re.exec(inner);
-        if (!match) throw unsupported(line, `unsupported flow sequence ${text}`);
-        items.push(scalar(match[1], line));
-      }
-      return items;
-    }
-    if (text === '{}') return {};
-    if (/^[{|>&!%@`]/.test(text)) throw unsupported(line, `unsupported YAML ${text}`);
-    if (text === '~' || text === 'null') return null;
-    return text;
-  };
-
-  /** After `key:` or `-`: an inline value, or a nested block on the next, deeper lines. */
-  const value = (rest: string, parent: Line, parentIndent: number): Yaml => {
-    let text = rest;
-    let anchor: string | undefined;
-    const anchored = /^&([^\s]+)\s*(.*)$/.exec(text);
-    if (anchored) [, anchor, text] = anchored;
-    let result: Yaml;
-    if (text) result = scalar(text, parent);
-    else if (pos < lines.length && lines[pos].indent > parentIndent) result = block();
-    // `key:` followed by `- item` at the key's own indentation is valid YAML too.
-    else if (
-      pos < lines.length &&
-      lines[pos].indent === parentIndent &&
-      isItem(lines[pos].text) &&
-      !isItem(parent.text)
-    )
-      result = block();
-    else result = null;
-    if (anchor) anchors.set(anchor, result);
-    return result;
-  };
-
-  const block = (): Yaml => {
-    const indent = lines[pos].indent;
-    if (isItem(lines[pos].text)) {
-      const items: Yaml[] = [];
-      while (pos < lines.length && lines[pos].indent === indent && isItem(lines[pos].text)) {
-        const line = lines[pos++];
-        const rest = line.text.slice(1).trim();
-        if (/^[^"'[*&][^:]*:(\s|$)/.test(rest)) throw unsupported(line, 'mappings inside sequences');
-        items.push(value(rest, line, indent));
-      }
-      return items;
-    }
-    const explicit: YamlMap = {};
-    const merged: YamlMap = {};
-    while (pos < lines.length && lines[pos].indent === indent && !isItem(lines[pos].text)) {
-      const line = lines[pos++];
-      const match = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s"'#][^:]*?)\s*:(?:\s+(.*))?$/.exec(line.text);
-      if (!match) throw unsupported(line, `expected "key: value", got ${line.text}`);
-      const key = scalar(match[1], line) as string;
-      const val = value(match[2] ?? '', line, indent);
-      if (key === '<<') {
-        for (const source of Array.isArray(val) ? val : [val]) {
-          if (!source || typeof source !== 'object' || Array.isArray(source))
-            throw unsupported(line, 'merge of non-mapping');
-          Object.assign(merged, source);
-        }
-      } else {
-        if (key in explicit) throw unsupported(line, `duplicate key ${key}`);
-        explicit[key] = val;
-      }
-    }
-    // Keys written in the mapping win over merged ones, wherever the `<<` stands.
-    return { ...merged, ...explicit };
-  };
-
-  const result = block();
-  if (pos < lines.length) throw unsupported(lines[pos], 'unexpected indentation');
-  return result;
-}
+const parseYaml = (source: string): Yaml => parseDocument(source, { merge: true, schema: 'failsafe' }).toJS() as Yaml;
 
 const asMap = (value: Yaml | undefined, what: string): YamlMap => {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${what} is not a mapping`);
@@ -237,7 +112,7 @@ function localNginxConf(config: string, dir: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('deployment configuration', () => {
-  const compose = asMap(parseYamlSubset(read('docker-compose.yml')), 'docker-compose.yml');
+  const compose = asMap(parseYaml(read('docker-compose.yml')), 'docker-compose.yml');
   const services = asMap(compose.services, 'services');
   const service = (name: string) => asMap(services[name], `services.${name}`);
   const apps = ['app1', 'app2', 'app3'];
@@ -283,6 +158,13 @@ describe('deployment configuration', () => {
       // Compose refuses to start without a secret: ${JWT_SECRET:?message}.
       expect(env.JWT_SECRET).toMatch(/^\$\{JWT_SECRET:\?[^}]+\}$/);
       expect(dependsOn(app)).toMatchObject({ postgres: 'service_healthy', redis: 'service_healthy' });
+    });
+
+    it("believes X-Forwarded-For from the balancer's address alone", () => {
+      const lb = service('lb');
+      const address = asString(asMap(asMap(lb.networks, 'lb.networks').default, 'lb.networks.default').ipv4_address);
+      expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      for (const name of apps) expect(environmentOf(service(name)).TRUST_PROXY).toBe(address);
     });
 
     it('gives every instance its own INSTANCE_ID', () => {

@@ -109,6 +109,26 @@ describe('messages (PostgreSQL)', () => {
     expect((await sendMessage(app.url, alice, chatId, 'y'.repeat(4000))).content).toHaveLength(4000);
   });
 
+  it('counts length in code points: 4000 emoji pass, 4001 do not; nothing visible is refused', async () => {
+    const chatId = await createChat(app.url, alice);
+    const emoji = '\u{1F600}'.repeat(4000);
+    expect((await sendMessage(app.url, alice, chatId, emoji)).content).toBe(emoji);
+    const send = (content: string) =>
+      gql(
+        app.url,
+        'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+        { input: { chatId, content } },
+        alice.token,
+      );
+    for (const content of [`${emoji}\u{1F600}`, '\u200b\u200b', ' \u200c\u2060\ufeff ', '\u3164']) {
+      expect([JSON.stringify(content.slice(0, 8)), errorCode(await send(content))]).toEqual([
+        JSON.stringify(content.slice(0, 8)),
+        'BAD_USER_INPUT',
+      ]);
+    }
+    expect(await db.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId])).toEqual([{ n: 1 }]);
+  });
+
   it('refuses non-members (FORBIDDEN) and unknown chats (NOT_FOUND) for sending and reading', async () => {
     const chatId = await createChat(app.url, alice);
     const SEND = 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }';

@@ -15,6 +15,8 @@ export interface RateLimit {
 export class AppConfig {
   readonly nodeEnv: Env['NODE_ENV'];
   readonly port: number;
+  /** Where /metrics is served instead of on `port`, when set (0 picks a free port). */
+  readonly metricsPort?: number;
   readonly host: string;
   readonly databaseUrl?: string;
   readonly dataDir: string;
@@ -56,6 +58,7 @@ export class AppConfig {
   constructor(env: Env) {
     this.nodeEnv = env.NODE_ENV;
     this.port = env.PORT;
+    this.metricsPort = env.METRICS_PORT;
     this.host = env.HOST ?? '127.0.0.1';
     this.databaseUrl = env.DATABASE_URL;
     this.dataDir = resolve(env.DATA_DIR);

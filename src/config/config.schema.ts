@@ -13,6 +13,7 @@ const nonNegativeInt = (fallback: number) => int().nonnegative('must be 0 or mor
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int().min(0, 'must be 0-65535').max(65535, 'must be 0-65535').default(3000),
+  METRICS_PORT: int().min(0, 'must be 0-65535').max(65535, 'must be 0-65535').optional(),
   HOST: z.string().min(1).optional(),
   DATABASE_URL: z
     .string()

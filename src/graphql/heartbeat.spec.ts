@@ -82,4 +82,26 @@ describe('Heartbeat', () => {
     expect(slow.closedWith).toBe(4408);
     expect(prompt.closedWith).toBeUndefined();
   });
+
+  it('closes a socket with 4403 when its token expires, and not before', () => {
+    const heartbeat = new Heartbeat<FakeSocket>(30_000, 10_000, 100);
+    const soon = new FakeSocket();
+    const later = new FakeSocket();
+    const gone = new FakeSocket();
+    for (const socket of [soon, later, gone]) heartbeat.watch(socket, 0);
+    for (const socket of [soon, later, gone]) heartbeat.initialised(socket);
+    heartbeat.expireAt(soon, 5_000);
+    heartbeat.expireAt(later, 9_500);
+    heartbeat.expireAt(gone, 5_000);
+    heartbeat.forget(gone);
+
+    heartbeat.tick(4_999);
+    expect([soon.closedWith, later.closedWith]).toEqual([undefined, undefined]);
+    heartbeat.tick(5_000);
+    expect([soon.closedWith, later.closedWith, gone.closedWith]).toEqual([4403, undefined, undefined]);
+    heartbeat.tick(9_999);
+    expect(later.closedWith).toBeUndefined();
+    heartbeat.tick(10_000);
+    expect(later.closedWith).toBe(4403);
+  });
 });

@@ -8,6 +8,8 @@ export interface WatchedSocket {
 
 /** graphql-ws's close code for a socket that did not send connection_init in time. */
 const INIT_TIMEOUT_CODE = 4408;
+/** graphql-ws's close code for a refused connection: the client reconnects with a fresh token and resumes. */
+const EXPIRED_CODE = 4403;
 
 /**
  * Watches every socket of the server with one timer, not timers per socket:
@@ -18,6 +20,9 @@ const INIT_TIMEOUT_CODE = 4408;
  *   message latency; a slice per 100 ms is a tenth of that. A dead peer goes between `intervalMs` and twice that.
  * - connection_init: a socket that has not sent it within `initTimeoutMs` is closed with 4408, as graphql-ws
  *   would (to the next tick).
+ * - token expiry: a socket lives no longer than the token it connected with; at its expiry it is closed with 4403
+ *   (to the next tick). Sockets are kept by the second they expire in, and the tick looks at them only once the
+ *   earliest such second has come, so it costs nothing while no token is due.
  */
 export class Heartbeat<S extends WatchedSocket> {
   private readonly slots: Set<S>[];
@@ -29,6 +34,10 @@ export class Heartbeat<S extends WatchedSocket> {
   private readonly awaitingPong = new Set<S>();
   /** Sockets that have not sent connection_init yet, with the time they must have by. */
   private readonly awaitingInit = new Map<S, number>();
+  /** Sockets by the second (since the epoch) their token expires in, and each socket's second. */
+  private readonly expiring = new Map<number, Set<S>>();
+  private readonly expiryOf = new WeakMap<S, number>();
+  private nextExpiry = Infinity;
   private next = 0;
   private cursor = 0;
   private timer?: NodeJS.Timeout;
@@ -70,7 +79,24 @@ export class Heartbeat<S extends WatchedSocket> {
     this.awaitingInit.delete(socket);
   }
 
+  /** The socket's token expires at `atMs`: close it then. */
+  expireAt(socket: S, atMs: number): void {
+    const second = Math.ceil(atMs / 1000);
+    let sockets = this.expiring.get(second);
+    if (!sockets) this.expiring.set(second, (sockets = new Set<S>()));
+    sockets.add(socket);
+    this.expiryOf.set(socket, second);
+    this.nextExpiry = Math.min(this.nextExpiry, second);
+  }
+
   forget(socket: S): void {
+    const second = this.expiryOf.get(socket);
+    if (second !== undefined) {
+      const sockets = this.expiring.get(second);
+      sockets?.delete(socket);
+      if (sockets?.size === 0) this.expiring.delete(second);
+      this.expiryOf.delete(socket);
+    }
     this.slotOf.get(socket)?.delete(socket);
     this.slotOf.delete(socket);
     this.awaitingPong.delete(socket);
@@ -79,6 +105,7 @@ export class Heartbeat<S extends WatchedSocket> {
 
   /** @internal exposed for tests: one tick of the timer. */
   tick(now = Date.now()): void {
+    if (now >= this.nextExpiry * 1000) this.closeExpired(now);
     for (const [socket, deadline] of this.awaitingInit) {
       if (deadline > now) continue;
       this.awaitingInit.delete(socket);
@@ -95,5 +122,21 @@ export class Heartbeat<S extends WatchedSocket> {
       this.awaitingPong.add(socket);
       socket.ping();
     }
+  }
+
+  private closeExpired(now: number): void {
+    let next = Infinity;
+    for (const [second, sockets] of this.expiring) {
+      if (second * 1000 > now) {
+        next = Math.min(next, second);
+        continue;
+      }
+      this.expiring.delete(second);
+      for (const socket of sockets) {
+        this.expiryOf.delete(socket);
+        socket.close(EXPIRED_CODE, 'Token expired');
+      }
+    }
+    this.nextExpiry = next;
   }
 }

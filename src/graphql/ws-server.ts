@@ -139,6 +139,8 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     );
     if (!context) return false;
     extra.requestContext = context;
+    const expiresAtMs = context.viewer?.expiresAtMs;
+    if (expiresAtMs !== undefined) this.heartbeat.expireAt(extra.socket, expiresAtMs);
     // Nothing reads the upgrade request or the token after this, and holding them (headers and all) for the
     // socket's lifetime costs kilobytes per idle connection.
     extra.request = undefined;

@@ -1,6 +1,7 @@
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, NotFoundException } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { HealthCheck, HealthCheckResult, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
-import { MetricsService } from '../metrics/metrics.service';
+import { METRICS_CONTENT_TYPE, MetricsService } from '../metrics/metrics.service';
 import { HealthService } from './health.service';
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -12,6 +13,7 @@ export class HealthController {
     private readonly database: TypeOrmHealthIndicator,
     private readonly health: HealthService,
     private readonly metrics: MetricsService,
+    private readonly config: AppConfig,
   ) {}
 
   /** The process answers. */
@@ -32,9 +34,11 @@ export class HealthController {
     ]);
   }
 
+  /** Here unless METRICS_PORT moves it to a port of its own (MetricsServer), which a balancer never routes. */
   @Get('metrics')
-  @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+  @Header('content-type', METRICS_CONTENT_TYPE)
   prometheus(): Promise<string> {
+    if (this.config.metricsPort !== undefined) throw new NotFoundException();
     return this.metrics.text();
   }
 }

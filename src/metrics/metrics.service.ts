@@ -4,6 +4,8 @@ import { AppConfig } from '../config/app-config';
 
 export type SubscriptionKind = 'messageAdded' | 'presence';
 
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
 /** The service's Prometheus metrics, in one registry labelled with the instance id. */
 @Injectable()
 export class MetricsService {

@@ -3,6 +3,8 @@ import { JwtService } from '@nestjs/jwt';
 
 export interface Viewer {
   id: string;
+  /** When the token that named this viewer expires (ms since the epoch), when it does. */
+  expiresAtMs?: number;
 }
 
 const VERIFIED_CAP = 10_000;
@@ -40,8 +42,9 @@ export class TokenService {
     try {
       const payload = await this.jwt.verifyAsync<{ sub?: unknown; exp?: unknown }>(token, { algorithms: ['HS256'] });
       if (typeof payload.sub !== 'string') return null;
-      const viewer = { id: payload.sub };
-      if (remember && typeof payload.exp === 'number') this.remember(token, viewer, payload.exp * 1000);
+      const expiresAtMs = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
+      const viewer: Viewer = { id: payload.sub, expiresAtMs };
+      if (remember && expiresAtMs !== undefined) this.remember(token, viewer, expiresAtMs);
       return viewer;
     } catch {
       return null;

@@ -1,5 +1,8 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Request } from 'express';
+import serveStatic from 'serve-static';
 import type { ServerResponse } from 'node:http';
+import { AppConfig } from '../config/app-config';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -37,12 +40,18 @@ export function setPageHeaders(res: ServerResponse, page: 'chat' | 'ide'): void 
  * Serves dist/public (the chat page at `/`, the bundles). Called before `app.init()`, so it comes ahead of
  * Nest's 404 handler; a file that is not there falls through to that handler's clean JSON 404.
  */
-export function servePublicFiles(app: NestExpressApplication): void {
-  app.useStaticAssets(PUBLIC_DIR, {
+export function servePublicFiles(app: NestExpressApplication, config: AppConfig): void {
+  const serve = serveStatic(PUBLIC_DIR, {
     index: 'index.html',
     redirect: false,
     setHeaders: (res: ServerResponse, path: string) => setPageHeaders(res, path.endsWith('ide.html') ? 'ide' : 'chat'),
   });
+  // Source maps show the pages' source: production serves none (a request for one gets the 404 of a missing file).
+  const noSourceMaps = (req: Request, res: ServerResponse, next: () => void): void => {
+    if (req.path.endsWith('.map')) next();
+    else void serve(req, res, next);
+  };
+  app.use(config.isProduction ? noSourceMaps : serve);
 }
 
 export function publicFilesBuilt(): boolean {
