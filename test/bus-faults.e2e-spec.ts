@@ -165,3 +165,51 @@ describe('slow consumers', () => {
     await handle.dispose();
   });
 });
+
+describe('slow consumers on the fastlane', () => {
+  let db: TestDatabase;
+  let app: AppProcess;
+
+  beforeAll(async () => {
+    db = await TestDatabase.create();
+    app = await AppProcess.start({
+      DATABASE_URL: db.url,
+      WS_MAX_QUEUED_EVENTS: '20',
+      // Out of reach here: only the count of undelivered events can close the socket.
+      WS_MAX_BUFFERED_BYTES: String(1024 * 1024 * 1024),
+      RATE_LIMIT_MESSAGES_BURST: '10000',
+      RATE_LIMIT_MESSAGES_PER_SECOND: '10000',
+    });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await db?.drop();
+  });
+
+  it('closes a socket whose one fastlane subscription holds more undelivered events than the cap', async () => {
+    const user = await signUp(app.url);
+    const chatId = await createChat(app.url, user);
+    const slow = new WebSocket(app.wsUrl, 'graphql-transport-ws');
+    const slowClosed = new Promise<number>((resolve) => slow.once('close', (code) => resolve(code)));
+    await new Promise((resolve) => slow.once('open', resolve));
+    slow.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${user.token}` } }));
+    await new Promise((resolve) => slow.once('message', resolve));
+    const live = new Promise((resolve) => slow.once('message', resolve));
+    slow.send(JSON.stringify({ id: 'm', type: 'subscribe', payload: { query: MESSAGE_ADDED, variables: { chatId } } }));
+    await sendMessage(app.url, user, chatId, 'warm-up');
+    await live;
+    (slow as unknown as { _socket: { pause(): void } })._socket.pause();
+
+    // The kernel's buffers take the first megabytes; then frames wait in the process, and the 21st is refused.
+    const big = 'x'.repeat(3900);
+    let sent = 1;
+    while (!app.logs.includes('too many undelivered events') && sent < 5000) {
+      await sendMessage(app.url, user, chatId, `${sent} ${big}`);
+      sent++;
+    }
+    expect(app.logs).toContain('closing a slow consumer: too many undelivered events');
+    (slow as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect([1013, 1006]).toContain(await slowClosed);
+  });
+});

@@ -83,7 +83,8 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
       onSubscribe: (ctx, id, payload) => this.onSubscribe(ctx, id, payload),
       subscribe: this.fastlane.subscribe,
       onNext: (ctx, _id, _payload, _args, result) => {
-        this.delivered(ctx.extra.socket);
+        // Events on this path wait in their feed's queue (capped there, at the same WS_MAX_QUEUED_EVENTS).
+        this.delivered(ctx.extra.socket, 0);
         const errors = this.errors.formatResult(result);
         return errors && { ...result, errors };
       },
@@ -122,11 +123,15 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  /** Outbox: a fastlane frame, already encoded, to one subscriber. */
-  send(socket: WebSocket, head: Buffer, body: readonly Buffer[]): void {
-    if (socket.readyState !== WebSocket.OPEN) return;
+  /**
+   * Outbox: a fastlane frame, already encoded, to one subscriber; returns whether it went at once (nothing was
+   * waiting in the socket's buffer after it). The fastlane has no queue of its own: its events wait, if at all, in
+   * the socket's buffer, and the subscription counts those (`waiting`).
+   */
+  send(socket: WebSocket, head: Buffer, body: readonly Buffer[], waiting: number): boolean {
+    if (socket.readyState !== WebSocket.OPEN) return true;
     socket.send(body.length === 1 ? Buffer.concat([head, body[0]]) : Buffer.concat([head, ...body]), TEXT);
-    this.delivered(socket);
+    return this.delivered(socket, waiting);
   }
 
   private async onConnect(ctx: WsContext): Promise<boolean> {
@@ -165,12 +170,25 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     return admitted.args;
   }
 
-  /** Counts a delivery, and closes a socket whose client stopped reading: one slow-consumer rule for both paths. */
-  private delivered(socket: WebSocket): void {
+  /**
+   * Counts a delivery, and applies the one slow-consumer rule: a socket whose client stopped reading is closed
+   * (1013) once WS_MAX_BUFFERED_BYTES wait in its buffer, or once one of its subscriptions has more than
+   * WS_MAX_QUEUED_EVENTS events waiting (`waiting`: in the socket's buffer for the fastlane; a feed's queue,
+   * capped by the same number, for the normal path). Returns whether nothing waits in the socket's buffer now.
+   */
+  private delivered(socket: WebSocket, waiting: number): boolean {
     this.metrics.delivered();
-    if (socket.bufferedAmount <= this.config.ws.maxBufferedBytes) return;
-    this.logger.warn('closing a slow consumer: send buffer over the cap');
-    closeSlow(socket, this.metrics, 'slow consumer: send buffer over the cap');
+    const buffered = socket.bufferedAmount;
+    if (buffered === 0) return true;
+    const { maxBufferedBytes, maxQueuedEvents } = this.config.ws;
+    if (buffered > maxBufferedBytes) {
+      this.logger.warn('closing a slow consumer: send buffer over the cap');
+      closeSlow(socket, this.metrics, 'slow consumer: send buffer over the cap');
+    } else if (waiting >= maxQueuedEvents) {
+      this.logger.warn('closing a slow consumer: too many undelivered events');
+      closeSlow(socket, this.metrics, 'slow consumer: too many undelivered events');
+    }
+    return false;
   }
 
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -184,7 +202,7 @@ const TEXT = { binary: false } as const;
 
 /** Where fastlane frames go; the server itself, so each subscription holds one reference, not closures. */
 interface Outbox {
-  send(socket: WebSocket, head: Buffer, body: readonly Buffer[]): void;
+  send(socket: WebSocket, head: Buffer, body: readonly Buffer[], waiting: number): boolean;
 }
 
 /** A `ws` socket as graphql-ws's protocol server drives it. */
@@ -254,6 +272,9 @@ function closeSlow(socket: WebSocket, metrics: MetricsService, reason: string): 
 
 /** Where a fastlane operation's frames go: its socket. */
 class SocketTarget implements FastlaneTarget {
+  /** This subscription's frames sent since the socket's buffer was last found empty: its undelivered events. */
+  private waiting = 0;
+
   constructor(
     readonly operationId: string,
     private readonly socket: WebSocket,
@@ -262,7 +283,7 @@ class SocketTarget implements FastlaneTarget {
   ) {}
 
   send(head: Buffer, body: readonly Buffer[]): void {
-    this.outbox.send(this.socket, head, body);
+    this.waiting = this.outbox.send(this.socket, head, body, this.waiting) ? 0 : this.waiting + 1;
   }
 
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[] {
