@@ -1,5 +1,15 @@
-import { buildSchema, DocumentNode, ExecutionArgs, ExecutionResult, GraphQLSchema, parse } from 'graphql';
+import {
+  buildSchema,
+  DocumentNode,
+  ExecutionArgs,
+  ExecutionResult,
+  GraphQLObjectType,
+  GraphQLSchema,
+  parse,
+} from 'graphql';
 import { AsyncQueue } from '../common/async-queue';
+import { ownValue } from '../common/own-value';
+import { RequestContext } from '../common/request-context';
 import { ownView, SharedEvent } from '../common/shared-event';
 import { Fastlane, FastlaneTarget } from './fastlane';
 
@@ -18,7 +28,7 @@ const schema = sharing(
   'messageAdded',
 );
 
-const target: FastlaneTarget = { operationId: '1', send: () => undefined, formatErrors: () => [] };
+const target: FastlaneTarget = { operationId: '1', viewerId: null, send: () => undefined, formatErrors: () => [] };
 
 function routes(query: string, operationName?: string): boolean {
   const args: ExecutionArgs = { schema, document: parse(query), operationName };
@@ -70,6 +80,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     };
     fastlane.route(args, {
       operationId,
+      viewerId: null,
       send: (head, body) => frames.push(Buffer.concat([head, ...body]).toString()),
       formatErrors: () => [],
     });
@@ -129,6 +140,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     const frames: unknown[] = [];
     fastlane.route(args, {
       operationId: 'a',
+      viewerId: null,
       send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
       formatErrors: (result) => result.errors!.map((error) => ({ message: error.message, path: error.path })),
     });
@@ -160,7 +172,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     const send = jest.fn(() => {
       throw new Error('socket gone');
     });
-    fastlane.route(args, { operationId: 'a', send, formatErrors: () => [] });
+    fastlane.route(args, { operationId: 'a', viewerId: null, send, formatErrors: () => [] });
     const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
     const next = stream.next();
     expect(queue.push({ messageAdded: { seq: 1, content: 'x' } })).toBe(true);
@@ -202,6 +214,7 @@ describe('Fastlane.subscribe with SharedEvents', () => {
     expect(
       fastlane.route(args, {
         operationId,
+        viewerId: null,
         send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
         formatErrors: () => [],
       }),
@@ -231,5 +244,65 @@ describe('Fastlane.subscribe with SharedEvents', () => {
     expect(twice.frames).toEqual([next('c', { d: { me: 'ref "c"', kind: 'DIFF', again: 'ref "c"' } })]);
     expect(without.frames).toEqual([next('d', { diff: { note: shared.note } })]);
     expect(encodings).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe('Fastlane with values only their owner may see', () => {
+  interface Note {
+    author: string;
+    email: string;
+  }
+  const noteSchema = sharing(
+    buildSchema(`
+      type Note { author: ID! email: String }
+      type Query { ping: Int }
+      type Subscription { note: Note }
+    `),
+    'note',
+  );
+  // As User.email resolves: the viewer's own, null for others, a marker in a shared execution.
+  (noteSchema.getType('Note') as GraphQLObjectType).getFields().email.resolve = (
+    note: Note,
+    _args,
+    ctx: RequestContext,
+  ) => ownValue(ctx, note, note.author, note.email);
+  const document = parse('subscription { note { author email } }');
+
+  async function subscriber(fastlane: Fastlane, viewerId: string) {
+    const source = new AsyncQueue<{ note: Note }>(10);
+    const frames: unknown[] = [];
+    const args: ExecutionArgs = {
+      schema: noteSchema,
+      document,
+      rootValue: { note: () => source },
+      contextValue: { viewer: { id: viewerId }, clientKey: 'x' },
+    };
+    fastlane.route(args, {
+      operationId: viewerId,
+      viewerId,
+      send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
+      formatErrors: () => [],
+    });
+    const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
+    void stream.next();
+    return { source, frames };
+  }
+
+  it('encodes each event once and shows an owned value to its owner only', async () => {
+    const encodings = jest.fn();
+    const fastlane = new Fastlane(encodings);
+    // The first subscriber is not the owner: its view must not decide what the others get.
+    const [bob, ann, annTab] = [
+      await subscriber(fastlane, 'bob'),
+      await subscriber(fastlane, 'ann'),
+      await subscriber(fastlane, 'ann'),
+    ];
+    const event = { note: { author: 'ann', email: 'ann@example.com "quoted" ~' } };
+    for (const s of [bob, ann, annTab]) s.source.push(event);
+    const payload = (email: string | null) => ({ data: { note: { author: 'ann', email } } });
+    expect(bob.frames).toEqual([{ id: 'bob', type: 'next', payload: payload(null) }]);
+    expect(ann.frames).toEqual([{ id: 'ann', type: 'next', payload: payload('ann@example.com "quoted" ~') }]);
+    expect(annTab.frames).toEqual(ann.frames);
+    expect(encodings).toHaveBeenCalledTimes(1);
   });
 });

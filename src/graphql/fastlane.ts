@@ -17,6 +17,7 @@ import { CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 import { randomBytes } from 'node:crypto';
 import { PushSink, isPushSource } from '../common/async-queue';
 import { hintsOf } from '../common/operation-hints';
+import { SHARED_EXECUTION, SharedExecution } from '../common/own-value';
 import { SharedEvent } from '../common/shared-event';
 
 /**
@@ -34,6 +35,8 @@ import { SharedEvent } from '../common/shared-event';
 export interface FastlaneTarget {
   /** The graphql-ws operation id the frames answer. */
   operationId: string;
+  /** Who the subscriber is: values only their owner may see (own-value.ts) are shown to that viewer alone. */
+  viewerId: string | null;
   /** Writes one text message to the subscriber's socket: `head` then the parts of `body`, as one frame. */
   send(head: Buffer, body: readonly Buffer[]): void;
   /** Formats the errors of an execution the way the normal path would. */
@@ -49,22 +52,36 @@ interface Plan {
   compiled?: CompiledQuery | null;
 }
 
+/** A value in a shared encoding that only its owner may see: its JSON for the owner, null for anyone else. */
+interface OwnPart {
+  owner: string;
+  json: Buffer;
+}
+
 /**
- * An encoded event's payload as parts: the shared bytes, and between each two of them the personal value named
- * by `keys` (none for an event without personal fields, whose one part every subscriber gets as it is).
+ * An encoded event's payload as parts: the shared bytes, and between each two of them what `keys` names: a
+ * SharedEvent's personal value, or an owned value (none for an event without either, whose one part every
+ * subscriber gets as it is).
  */
 interface Encoded {
   parts: Buffer[];
-  keys: string[];
+  keys: (string | OwnPart)[];
 }
+
+/** An event's encoding for one plan: null when its shared execution had errors; a promise while it runs. */
+type Encoding = Encoded | null | Promise<Encoded | null>;
 
 export class Fastlane {
   private readonly plans = new WeakMap<DocumentNode, Map<string, Plan | null>>();
   private readonly routes = new WeakMap<ExecutionArgs, { plan: Plan; target: FastlaneTarget }>();
   /** Encoded payloads per event object (a SharedEvent's `shared`): shared by every subscriber it is handed to. */
-  private readonly encoded = new WeakMap<object, Map<number, Encoded>>();
+  private readonly encoded = new WeakMap<object, Map<number, Encoding>>();
   /** Stands in for a personal value while a SharedEvent is encoded: random, so no client can put it in data. */
   private readonly marker = randomBytes(12).toString('hex');
+  /** What a shared execution writes for an owned value: the marker, the owner and the value, in JSON-safe text. */
+  private readonly sharedExecution: SharedExecution = {
+    ownValue: (owner, value) => `${this.marker}~${owner}~${Buffer.from(value).toString('base64url')}`,
+  };
   private nextKey = 1;
 
   /** `onEncode` counts executions, so a test or a dashboard can see the sharing work. */
@@ -105,10 +122,17 @@ export class Fastlane {
     const personal = event instanceof SharedEvent ? (event.personal as Record<string, string | null>) : undefined;
     const key: unknown = personal ? (event as SharedEvent<object>).shared : event;
     const cached = typeof key === 'object' && key !== null ? this.encoded.get(key)?.get(plan.key) : undefined;
-    if (cached !== undefined) return fill(cached, personal);
-    return this.encode(args, plan, target, event, key, personal);
+    if (cached === undefined) return this.encode(args, plan, target, event, key, personal);
+    if (cached === null) return this.encodeOwn(args, target, event);
+    if (!isPromise(cached)) return fill(cached, personal, target.viewerId);
+    return this.whenEncoded(cached, args, target, event, personal);
   }
 
+  /**
+   * Executes and encodes an event for every subscriber with the plan. The encoding is cached as soon as it is
+   * started, as a promise while an asynchronous resolver runs, so subscribers handed the event in the meantime
+   * wait for it rather than execute it again.
+   */
   private encode(
     args: ExecutionArgs,
     plan: Plan,
@@ -120,19 +144,29 @@ export class Fastlane {
     this.onEncode();
     const rootValue = personal ? new SharedEvent(key as object, this.markers(personal)) : event;
     const result = this.execute(args, plan, rootValue);
-    const store = (executed: ExecutionResult): readonly Buffer[] | Promise<readonly Buffer[]> => {
-      // Run again for this subscriber alone, by graphql-js, so that errors read as on every other path, and a
-      // SharedEvent's with its own values, so no marker shows.
-      if (executed.errors?.length) return this.encodeOwn(args, target, event);
-      const encoded = this.split(JSON.stringify(executed) + '}', personal);
-      if (typeof key === 'object' && key !== null) {
-        let byPlan = this.encoded.get(key);
-        if (!byPlan) this.encoded.set(key, (byPlan = new Map<number, Encoded>()));
-        byPlan.set(plan.key, encoded);
-      }
-      return fill(encoded, personal);
-    };
-    return isPromise(result) ? result.then(store) : store(result);
+    // null: the execution has errors, and each subscriber runs it again alone, by graphql-js, so that errors read
+    // as on every other path (and a SharedEvent's with its own values, so no marker shows).
+    const shared = (executed: ExecutionResult): Encoded | null =>
+      executed.errors?.length ? null : this.split(JSON.stringify(executed) + '}', personal);
+    const encoding = isPromise(result) ? result.then(shared) : shared(result);
+    if (typeof key === 'object' && key !== null) {
+      let byPlan = this.encoded.get(key);
+      if (!byPlan) this.encoded.set(key, (byPlan = new Map<number, Encoding>()));
+      byPlan.set(plan.key, encoding);
+    }
+    if (isPromise(encoding)) return this.whenEncoded(encoding, args, target, event, personal);
+    return encoding === null ? this.encodeOwn(args, target, event) : fill(encoding, personal, target.viewerId);
+  }
+
+  private async whenEncoded(
+    encoding: Promise<Encoded | null>,
+    args: ExecutionArgs,
+    target: FastlaneTarget,
+    event: unknown,
+    personal: Record<string, string | null> | undefined,
+  ): Promise<readonly Buffer[]> {
+    const encoded = await encoding;
+    return encoded === null ? this.encodeOwn(args, target, event) : fill(encoded, personal, target.viewerId);
   }
 
   /**
@@ -147,9 +181,11 @@ export class Fastlane {
       });
       plan.compiled = isCompiledQuery(compiled) ? compiled : null;
     }
+    // Shared by every subscriber: values only their owner may see become markers, filled in per subscriber.
+    const contextValue = { ...(args.contextValue as object), [SHARED_EXECUTION]: this.sharedExecution };
     return plan.compiled
-      ? plan.compiled.query(rootValue, args.contextValue, args.variableValues)
-      : execute({ ...args, rootValue });
+      ? plan.compiled.query(rootValue, contextValue, args.variableValues)
+      : execute({ ...args, contextValue, rootValue });
   }
 
   private encodeOwn(args: ExecutionArgs, target: FastlaneTarget, event: unknown): Buffer[] | Promise<Buffer[]> {
@@ -167,16 +203,25 @@ export class Fastlane {
   }
 
   /**
-   * Cuts an encoding made with markers into the shared parts, around every place a personal value goes; an
-   * event without personal values is one part.
+   * Cuts an encoding made with markers into the shared parts, around every place a personal or an owned value
+   * goes; an event with neither is one part.
    */
   private split(json: string, personal: Record<string, string | null> = {}): Encoded {
-    const places: { at: number; length: number; key: string }[] = [];
+    const places: { at: number; length: number; key: string | OwnPart }[] = [];
     for (const name of Object.keys(personal)) {
       const quoted = JSON.stringify(this.markerOf(name));
       for (let at = json.indexOf(quoted); at !== -1; at = json.indexOf(quoted, at + quoted.length)) {
         places.push({ at, length: quoted.length, key: name });
       }
+    }
+    // An owned value's marker is `"<marker>~<owner>~<base64url>"`: nothing in it needs escaping, so it ends at the
+    // next quote.
+    const owned = `"${this.marker}~`;
+    for (let at = json.indexOf(owned); at !== -1; at = json.indexOf(owned, at + owned.length)) {
+      const end = json.indexOf('"', at + owned.length);
+      const [owner, value] = json.slice(at + owned.length, end).split('~');
+      const key = { owner, json: Buffer.from(JSON.stringify(Buffer.from(value, 'base64url').toString())) };
+      places.push({ at, length: end + 1 - at, key });
     }
     places.sort((a, b) => a.at - b.at);
     const parts: Buffer[] = [];
@@ -350,12 +395,28 @@ function usesVariables(field: FieldNode, document: DocumentNode): boolean {
   return found;
 }
 
-/** The parts of one subscriber's payload: the shared parts as they are, or with its own values in between. */
-function fill(encoded: Encoded, personal: Record<string, string | null> | undefined): readonly Buffer[] {
+const NULL = Buffer.from('null');
+
+/**
+ * The parts of one subscriber's payload: the shared parts as they are, or with its own values in between (a
+ * SharedEvent's personal values; owned values where the subscriber is their owner, null elsewhere).
+ */
+function fill(
+  encoded: Encoded,
+  personal: Record<string, string | null> | undefined,
+  viewerId: string | null,
+): readonly Buffer[] {
   if (!encoded.keys.length) return encoded.parts;
   const parts: Buffer[] = [encoded.parts[0]];
   for (let i = 0; i < encoded.keys.length; i++) {
-    parts.push(Buffer.from(JSON.stringify(personal?.[encoded.keys[i]] ?? null)), encoded.parts[i + 1]);
+    const key = encoded.keys[i];
+    const value =
+      typeof key === 'string'
+        ? Buffer.from(JSON.stringify(personal?.[key] ?? null))
+        : key.owner === viewerId
+          ? key.json
+          : NULL;
+    parts.push(value, encoded.parts[i + 1]);
   }
   return parts;
 }

@@ -166,7 +166,8 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     const extra = ctx.extra;
     const admitted = this.admission.admit(this.schemaHost.schema, payload, extra.requestContext!);
     if ('errors' in admitted) return admitted.errors;
-    this.fastlane.route(admitted.args, new SocketTarget(id, extra.socket, this, this.errors));
+    const viewerId = extra.requestContext?.viewer?.id ?? null;
+    this.fastlane.route(admitted.args, new SocketTarget(id, viewerId, extra.socket, this, this.errors));
     return admitted.args;
   }
 
@@ -277,6 +278,7 @@ class SocketTarget implements FastlaneTarget {
 
   constructor(
     readonly operationId: string,
+    readonly viewerId: string | null,
     private readonly socket: WebSocket,
     private readonly outbox: Outbox,
     private readonly errors: ErrorFormatter,

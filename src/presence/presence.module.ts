@@ -6,7 +6,7 @@ import { UsersModule } from '../users/users.module';
 import { LocalPresenceStore } from './local-presence-store';
 import { PresenceStore } from './presence-store';
 import { PresenceTracker } from './presence-tracker.service';
-import { ChatPresenceResolver, PresenceResolver } from './presence.resolver';
+import { ChatPresenceResolver, PresenceMetaResolver, PresenceResolver } from './presence.resolver';
 import { PresenceService } from './presence.service';
 import { RedisPresenceStore } from './redis-presence-store';
 
@@ -24,6 +24,7 @@ import { RedisPresenceStore } from './redis-presence-store';
     PresenceService,
     PresenceResolver,
     ChatPresenceResolver,
+    PresenceMetaResolver,
   ],
   exports: [PresenceService, PresenceTracker],
 })

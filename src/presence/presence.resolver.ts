@@ -1,6 +1,7 @@
 import { Args, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { ChatModel } from '../chats/models/chat.model';
 import { MaxItems, SharedEvents } from '../common/operation-hints';
+import { ownValue } from '../common/own-value';
 import { RequestContext } from '../common/request-context';
 import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
@@ -8,7 +9,7 @@ import { PresenceArgs, SetTypingArgs } from './dto/presence.args';
 import { PresenceGroup } from './presence-meta';
 import { ownView } from '../common/shared-event';
 import { PresenceDelivery, PresenceService } from './presence.service';
-import { PRESENT_USERS_COUNTED, PresenceEventModel, PresenceModel } from './models/presence.model';
+import { PRESENT_USERS_COUNTED, PresenceEventModel, PresenceMetaModel, PresenceModel } from './models/presence.model';
 
 @Resolver(() => PresenceEventModel)
 export class PresenceResolver {
@@ -41,5 +42,14 @@ export class ChatPresenceResolver {
   })
   presence(@CurrentViewer() viewer: Viewer, @Parent() chat: ChatModel): Promise<PresenceGroup[]> {
     return this.presenceService.read(viewer, chat.id);
+  }
+}
+
+/** PresenceMeta.email: the viewer's own, null in anyone else's meta. */
+@Resolver(() => PresenceMetaModel)
+export class PresenceMetaResolver {
+  @ResolveField(() => String, { nullable: true, description: "the viewer's own email; null in anyone else's meta" })
+  email(@Ctx() ctx: RequestContext, @Parent() meta: PresenceMetaModel): string | null {
+    return ownValue(ctx, meta, meta.userId, meta.email);
   }
 }

@@ -1,5 +1,6 @@
-import { Args, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { Args, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { NotFoundError } from '../common/errors';
+import { markViewersOwn, ownValue } from '../common/own-value';
 import { RequestContext } from '../common/request-context';
 import { Ctx, CurrentViewer, Public } from './auth.guard';
 import { SignInInput } from './dto/sign-in.input';
@@ -15,14 +16,16 @@ export class UsersResolver {
 
   @Public()
   @Mutation(() => AuthPayloadModel)
-  signUp(@Ctx() ctx: RequestContext, @Args('input') input: SignUpInput): Promise<AuthPayloadModel> {
-    return this.users.signUp(ctx.clientKey, input);
+  async signUp(@Ctx() ctx: RequestContext, @Args('input') input: SignUpInput): Promise<AuthPayloadModel> {
+    const result = await this.users.signUp(ctx.clientKey, input);
+    return { ...result, user: markViewersOwn(result.user) };
   }
 
   @Public()
   @Mutation(() => AuthPayloadModel)
-  signIn(@Ctx() ctx: RequestContext, @Args('input') input: SignInInput): Promise<AuthPayloadModel> {
-    return this.users.signIn(ctx.clientKey, input);
+  async signIn(@Ctx() ctx: RequestContext, @Args('input') input: SignInInput): Promise<AuthPayloadModel> {
+    const result = await this.users.signIn(ctx.clientKey, input);
+    return { ...result, user: markViewersOwn(result.user) };
   }
 
   @Query(() => UserModel)
@@ -30,5 +33,10 @@ export class UsersResolver {
     const user = await this.users.getById(viewer.id);
     if (!user) throw new NotFoundError('user not found');
     return user;
+  }
+
+  @ResolveField(() => String, { nullable: true, description: "the viewer's own email; null for any other user" })
+  email(@Ctx() ctx: RequestContext, @Parent() user: UserModel): string | null {
+    return ownValue(ctx, user, user.id, user.email);
   }
 }

@@ -24,7 +24,7 @@ export class PresenceMetaModel {
   @Field()
   firstName!: string;
 
-  @Field()
+  /** The viewer's own email only: resolved by PresenceMetaResolver.email. */
   email!: string;
 
   @Field()

@@ -8,7 +8,7 @@ export class UserModel {
   @Field()
   firstName!: string;
 
-  @Field()
+  /** The viewer's own email only: resolved by UsersResolver.email. */
   email!: string;
 
   @Field()
