@@ -86,6 +86,27 @@ describe('delivery when the bus loses events', () => {
   });
 });
 
+/**
+ * A raw graphql-ws client, for a reader that stops reading: connected and acknowledged, with `subscribe` for
+ * messageAdded operations, `pause`/`resume` of its TCP reads, and the close code.
+ */
+async function rawSocket(wsUrl: string, token: string) {
+  const socket = new WebSocket(wsUrl, 'graphql-transport-ws');
+  const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+  await new Promise((resolve) => socket.once('message', resolve));
+  const tcp = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  return {
+    closed,
+    subscribe: (id: string, variables: Record<string, unknown>) =>
+      socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query: MESSAGE_ADDED, variables } })),
+    nextMessage: () => new Promise((resolve) => socket.once('message', resolve)),
+    pause: () => tcp.pause(),
+    resume: () => tcp.resume(),
+  };
+}
+
 describe('slow consumers', () => {
   let db: TestDatabase;
   let app: AppProcess;
@@ -115,25 +136,13 @@ describe('slow consumers', () => {
     const chatId = await createChat(app.url, user);
 
     // A raw graphql-ws client that subscribes 40 times over one socket and then stops reading it.
-    const slow = new WebSocket(app.wsUrl, 'graphql-transport-ws');
-    const slowClosed = new Promise<number>((resolve) => slow.once('close', (code) => resolve(code)));
-    await new Promise((resolve) => slow.once('open', resolve));
-    slow.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${user.token}` } }));
-    await new Promise((resolve) => slow.once('message', resolve));
-    for (let i = 0; i < 40; i++) {
-      slow.send(
-        JSON.stringify({
-          id: `s${i}`,
-          type: 'subscribe',
-          payload: { query: MESSAGE_ADDED, variables: { chatId, afterSeq: 0 } },
-        }),
-      );
-    }
+    const slow = await rawSocket(app.wsUrl, user.token);
+    for (let i = 0; i < 40; i++) slow.subscribe(`s${i}`, { chatId, afterSeq: 0 });
     const healthy = connect(app.wsUrl, user.token);
     const fine = messages(healthy, chatId, 0);
     await sendMessage(app.url, user, chatId, 'warm-up');
     await fine.count(1);
-    (slow as unknown as { _socket: { pause(): void } })._socket.pause();
+    slow.pause();
 
     const rssBefore = rssKb(app.pid);
     const big = 'x'.repeat(3900);
@@ -150,8 +159,8 @@ describe('slow consumers', () => {
     const growthMb = (rssKb(app.pid) - rssBefore) / 1024;
     expect(growthMb).toBeLessThan(150);
 
-    (slow as unknown as { _socket: { resume(): void } })._socket.resume();
-    expect([1013, 1006]).toContain(await slowClosed);
+    slow.resume();
+    expect([1013, 1006]).toContain(await slow.closed);
     await healthy.dispose();
   });
 
@@ -190,16 +199,13 @@ describe('slow consumers on the fastlane', () => {
   it('closes a socket whose one fastlane subscription holds more undelivered events than the cap', async () => {
     const user = await signUp(app.url);
     const chatId = await createChat(app.url, user);
-    const slow = new WebSocket(app.wsUrl, 'graphql-transport-ws');
-    const slowClosed = new Promise<number>((resolve) => slow.once('close', (code) => resolve(code)));
-    await new Promise((resolve) => slow.once('open', resolve));
-    slow.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${user.token}` } }));
-    await new Promise((resolve) => slow.once('message', resolve));
-    const live = new Promise((resolve) => slow.once('message', resolve));
-    slow.send(JSON.stringify({ id: 'm', type: 'subscribe', payload: { query: MESSAGE_ADDED, variables: { chatId } } }));
+    const slow = await rawSocket(app.wsUrl, user.token);
+    const live = slow.nextMessage();
+    // afterSeq: 0, so the warm-up arrives however soon it is sent.
+    slow.subscribe('m', { chatId, afterSeq: 0 });
     await sendMessage(app.url, user, chatId, 'warm-up');
     await live;
-    (slow as unknown as { _socket: { pause(): void } })._socket.pause();
+    slow.pause();
 
     // The kernel's buffers take the first megabytes; then frames wait in the process, and the 21st is refused.
     const big = 'x'.repeat(3900);
@@ -209,7 +215,7 @@ describe('slow consumers on the fastlane', () => {
       sent++;
     }
     expect(app.logs).toContain('closing a slow consumer: too many undelivered events');
-    (slow as unknown as { _socket: { resume(): void } })._socket.resume();
-    expect([1013, 1006]).toContain(await slowClosed);
+    slow.resume();
+    expect([1013, 1006]).toContain(await slow.closed);
   });
 });
