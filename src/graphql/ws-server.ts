@@ -18,9 +18,9 @@ import { AppConfig } from '../config/app-config';
 import { ConnectionInfo, RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { MetricsService } from '../metrics/metrics.service';
 import { Admission } from './admission';
-import { Fastlane, FastlaneTarget } from './fastlane';
+import { Fastlane, FastlaneTarget } from '../realtime/fastlane';
 import { ErrorFormatter } from './format-error';
-import { Heartbeat } from './heartbeat';
+import { Heartbeat } from '../realtime/heartbeat';
 import { RequestContexts } from './request-contexts';
 
 const GRAPHQL_PATH = '/graphql';
