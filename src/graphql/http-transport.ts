@@ -22,10 +22,9 @@ type ParsedRequest = IncomingMessage & { body?: unknown };
  * context and error formatting), everything else to Express (pages, health, metrics). The body is read by
  * body-parser, as in Apollo's standalone server, which this mirrors.
  *
- * Why not Apollo's Express integration: measured here with `{ __typename }` over 32 keep-alive connections,
- * Apollo's standalone server answered 13,440 requests/s, the same Apollo behind Express 5 and its JSON parser
- * 5,257/s, and behind this app's Express stack about 2,800/s; sendMessage over HTTP (bench S5) fell from
- * 0.56x to 0.18x raw INSERT behind Express.
+ * Why not Apollo's Express integration: behind Express's router and middleware the same Apollo answered a
+ * fraction of the requests it answers on its own, and sendMessage over HTTP (bench S5) fell to a third of its
+ * rate; the figures are in the commit that made this change.
  */
 @Injectable()
 export class GraphqlHttpTransport implements OnApplicationBootstrap {
