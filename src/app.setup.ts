@@ -7,17 +7,14 @@ import { httpErrorHandler } from './http-errors';
 import { servePublicFiles } from './web/public-files';
 
 /**
- * What the HTTP server does around Nest's modules: the JSON body parser and its refusals, the proxy list, the
- * pages, and the upgrade guard. main.ts runs it on the app it starts, and a test that builds the app module
- * with a provider overridden runs it too, so both serve the same HTTP.
+ * What the HTTP server does around Nest's modules: the error handler, the pages, and the upgrade guard. main.ts
+ * runs it on the app it starts, and a test that builds the app module with a provider overridden runs it too, so
+ * both serve the same HTTP. Express reads no request bodies and no client addresses: GraphqlHttpTransport reads
+ * /graphql's bodies, and RequestContexts decides the client address (TRUST_PROXY) for every transport.
  */
 export async function setUpApp(app: NestExpressApplication, config: AppConfig): Promise<void> {
-  app.useBodyParser('json', { limit: config.httpBodyLimit });
-  // Next to the body parser, so that its refusals (malformed JSON, an oversized body) are answered here, in the
-  // API's error shape, before Nest's own error handler would.
+  // Whatever fails in Express is answered here, in the API's error shape, before Nest's own error handler would.
   app.use(httpErrorHandler);
-  // The one list RequestContexts believes X-Forwarded-For from; Express's req.ip then agrees with it.
-  app.set('trust proxy', config.trustProxy.length ? config.trustProxy : false);
   app.disable('x-powered-by');
   servePublicFiles(app, config);
   await app.init();

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
+import { ExecutionResult, GraphQLError, GraphQLFormattedError, Kind } from 'graphql';
 import { AppConfig } from '../config/app-config';
 import { DomainError } from '../common/errors';
 
@@ -60,7 +60,7 @@ export class ErrorFormatter {
     // reports as BAD_USER_INPUT; so is it here, whatever error a scalar's parser gave as the cause.
     const refused = !('data' in result);
     return result.errors.map((error) =>
-      refused && !error.extensions?.code && (!error.originalError || error.message.startsWith('Variable "$'))
+      refused && !error.extensions?.code && (!error.originalError || isVariableError(error))
         ? this.format({ ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }, new GraphQLError(error.message))
         : this.format(error.toJSON(), error),
     );
@@ -72,6 +72,11 @@ export class ErrorFormatter {
     if (code === 'GRAPHQL_VALIDATION_FAILED' && !this.suggestions) return message.replace(SUGGESTION, '');
     return message;
   }
+}
+
+/** graphql-js reports a variable it could not coerce at the variable's definition (as Apollo tells them apart). */
+function isVariableError(error: GraphQLError): boolean {
+  return error.nodes?.length === 1 && error.nodes[0].kind === Kind.VARIABLE_DEFINITION;
 }
 
 function describe(error: unknown): string {
