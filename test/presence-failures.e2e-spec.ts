@@ -1,5 +1,6 @@
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
+import { TEST_KEY_PREFIX } from './support/env';
 import { createChat, errorCode, gql, joinChat, ok, signUp, TestUser } from './support/gql';
 import {
   applyEvents,
@@ -125,7 +126,7 @@ describe('presence when instances and Redis fail', () => {
     await redis.restart();
     // The new Redis is empty: every instance notices and re-asserts its metas there...
     await eventually(
-      () => redis.command('HLEN', `presence:${chatId}:metas`),
+      () => redis.command('HLEN', `${TEST_KEY_PREFIX}presence:{${chatId}}:metas`),
       (n) => n === 3,
       15_000,
     );

@@ -20,7 +20,8 @@ export class AppConfig {
   readonly host: string;
   readonly databaseUrl?: string;
   readonly dataDir: string;
-  readonly redisUrl?: string;
+  /** Unset: the in-process bus, presence store and rate limits (one instance only). */
+  readonly redis?: { url: string; keyPrefix: string };
   readonly jwtSecret: string;
   readonly jwtExpiresInSeconds: number;
   readonly instanceId: string;
@@ -39,7 +40,14 @@ export class AppConfig {
   /** The peers whose X-Forwarded-For is believed (proxy-addr's list); empty: the socket's peer is the client. */
   readonly trustProxy: string[];
   readonly httpBodyLimit: string;
-  readonly rateLimits: { messages: RateLimit; typing: RateLimit; authPerMinute: number };
+  readonly rateLimits: {
+    messages: RateLimit;
+    typing: RateLimit;
+    /** Sign-up and sign-in attempts per client address. */
+    authPerMinute: number;
+    /** Sign-in attempts per account that did not succeed. */
+    authPerAccountPerMinute: number;
+  };
   readonly ws: {
     maxQueuedEvents: number;
     maxBufferedBytes: number;
@@ -62,7 +70,7 @@ export class AppConfig {
     this.host = env.HOST ?? '127.0.0.1';
     this.databaseUrl = env.DATABASE_URL;
     this.dataDir = resolve(env.DATA_DIR);
-    this.redisUrl = env.REDIS_URL;
+    this.redis = env.REDIS_URL ? { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } : undefined;
     this.jwtSecret = env.JWT_SECRET ?? loadOrCreateDevSecret(this.dataDir);
     this.jwtExpiresInSeconds = durationToSeconds(env.JWT_EXPIRES_IN);
     this.instanceId = env.INSTANCE_ID ?? `i-${randomBytes(4).toString('hex')}`;
@@ -84,6 +92,7 @@ export class AppConfig {
       messages: { perSecond: env.RATE_LIMIT_MESSAGES_PER_SECOND, burst: env.RATE_LIMIT_MESSAGES_BURST },
       typing: { perSecond: env.RATE_LIMIT_TYPING_PER_SECOND, burst: env.RATE_LIMIT_TYPING_BURST },
       authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE,
+      authPerAccountPerMinute: env.RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE,
     };
     this.ws = {
       maxQueuedEvents: env.WS_MAX_QUEUED_EVENTS,

@@ -26,6 +26,10 @@ export const envSchema = z.object({
     .url()
     .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// URL')
     .optional(),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1-64 letters, digits, colon, dot, dash or underscore')
+    .default('chat:'),
   JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   JWT_EXPIRES_IN: z
     .string()
@@ -58,6 +62,7 @@ export const envSchema = z.object({
   RATE_LIMIT_TYPING_PER_SECOND: positiveInt(10),
   RATE_LIMIT_TYPING_BURST: positiveInt(20),
   RATE_LIMIT_AUTH_PER_MINUTE: positiveInt(60),
+  RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE: positiveInt(10),
   WS_MAX_QUEUED_EVENTS: positiveInt(1000),
   WS_MAX_BUFFERED_BYTES: positiveInt(4 * 1024 * 1024),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(100),

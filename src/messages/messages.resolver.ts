@@ -13,6 +13,7 @@ import { MessageStreamsService } from './message-streams.service';
 import { MessagesService } from './messages.service';
 import { MessageConnectionModel } from './models/message-connection.model';
 import { MessageModel } from './models/message.model';
+import { byViewer, RateLimit } from '../limits/rate-limit.decorator';
 
 @Resolver(() => MessageModel)
 export class MessagesResolver {
@@ -21,6 +22,7 @@ export class MessagesResolver {
     private readonly streams: MessageStreamsService,
   ) {}
 
+  @RateLimit({ limit: 'messages', by: byViewer })
   @Mutation(() => MessageModel)
   sendMessage(@CurrentViewer() viewer: Viewer, @Args('input') input: SendMessageInput): Promise<MessageModel> {
     return this.messages.send(viewer, input);

@@ -1,7 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AppConfig } from '../config/app-config';
 import { ForbiddenError } from '../common/errors';
-import { RateLimiter } from '../common/rate-limiter';
 import { isUuid } from '../common/uuid';
 import { requireText } from '../common/text';
 import { ChatsService } from '../chats/chats.service';
@@ -24,24 +22,18 @@ export interface MessagePage {
 /** Sending and reading messages. */
 @Injectable()
 export class MessagesService {
-  private readonly sendLimiter: RateLimiter;
-
   constructor(
     private readonly messages: MessagesRepository,
     private readonly chats: ChatsService,
     private readonly bus: EventBus,
     private readonly metrics: MetricsService,
-    config: AppConfig,
-  ) {
-    this.sendLimiter = new RateLimiter(config.rateLimits.messages.perSecond, config.rateLimits.messages.burst);
-  }
+  ) {}
 
   /** Commits the message, then publishes it; a retry with a known clientId returns the original silently. */
   async send(viewer: Viewer, input: SendMessageInput): Promise<MessageRecord> {
     const content = requireText('content', input.content, { min: 1, max: 4000 });
     const clientId =
       input.clientId == null ? null : requireText('clientId', input.clientId, { min: 1, max: 100, trim: false });
-    this.sendLimiter.enforce(viewer.id);
     const insert = () => this.messages.insert(input.chatId, viewer.id, content, clientId);
     // The insert checks membership itself; only a refusal asks why (NOT_FOUND or FORBIDDEN, thrown here). A
     // member who joined in between passes the check, and the insert is tried once more.

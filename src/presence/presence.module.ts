@@ -9,16 +9,17 @@ import { PresenceTracker } from './presence-tracker.service';
 import { ChatPresenceResolver, PresenceMetaResolver, PresenceResolver } from './presence.resolver';
 import { PresenceService } from './presence.service';
 import { RedisPresenceStore } from './redis-presence-store';
+import { LimitsModule } from '../limits/limits.module';
 
 /** Owns presence: who is in each chat on which connections, typing, and its replication across instances. */
 @Module({
-  imports: [ChatsModule, UsersModule],
+  imports: [ChatsModule, UsersModule, LimitsModule],
   providers: [
     {
       provide: PresenceStore,
       inject: [AppConfig, EventBus],
       useFactory: (config: AppConfig, bus: EventBus): PresenceStore =>
-        config.redisUrl ? new RedisPresenceStore(config.redisUrl, config.instanceId) : new LocalPresenceStore(bus),
+        config.redis ? new RedisPresenceStore(config.redis, config.instanceId) : new LocalPresenceStore(bus),
     },
     PresenceTracker,
     PresenceService,

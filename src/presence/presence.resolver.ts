@@ -10,6 +10,7 @@ import { PresenceGroup } from './presence-meta';
 import { ownView } from '../common/shared-event';
 import { PresenceDelivery, PresenceService } from './presence.service';
 import { PRESENT_USERS_COUNTED, PresenceEventModel, PresenceMetaModel, PresenceModel } from './models/presence.model';
+import { byViewer, RateLimit } from '../limits/rate-limit.decorator';
 
 @Resolver(() => PresenceEventModel)
 export class PresenceResolver {
@@ -25,6 +26,7 @@ export class PresenceResolver {
     return this.presence.open(viewer, args.chatId, args.track ?? true, ctx.connection);
   }
 
+  @RateLimit({ limit: 'typing', by: byViewer })
   @Mutation(() => Boolean)
   setTyping(@CurrentViewer() viewer: Viewer, @Args() args: SetTypingArgs): Promise<boolean> {
     return this.presence.setTyping(viewer, args.chatId, args.typing, args.ref);

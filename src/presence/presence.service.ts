@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { AsyncQueue } from '../common/async-queue';
 import { BadInputError, ConflictError, NotFoundError } from '../common/errors';
-import { RateLimiter } from '../common/rate-limiter';
 import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
 import { MetricsService } from '../metrics/metrics.service';
@@ -31,7 +30,6 @@ export type PresenceDelivery = PresenceEventPayload | SharedEvent<PresenceEventP
 @Injectable()
 export class PresenceService {
   private readonly logger = new Logger(PresenceService.name);
-  private readonly typingLimiter: RateLimiter;
   /** Each replica change as a DIFF, built once for all of its local subscribers (the replica hands each the same). */
   private readonly diffs = new WeakMap<PresenceChange, PresenceEventPayload>();
 
@@ -43,9 +41,7 @@ export class PresenceService {
     private readonly bus: EventBus,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
-  ) {
-    this.typingLimiter = new RateLimiter(config.rateLimits.typing.perSecond, config.rateLimits.typing.burst);
-  }
+  ) {}
 
   /** Who is here now, from this instance's replica when it has one. */
   async read(viewer: Viewer, chatId: string): Promise<PresenceGroup[]> {
@@ -57,7 +53,6 @@ export class PresenceService {
   async setTyping(viewer: Viewer, chatId: string, typing: boolean, ref: string | null | undefined): Promise<boolean> {
     if (ref != null && (ref.length < 1 || ref.length > 100)) throw new BadInputError('ref must be 1-100 characters');
     await this.chats.assertMember(viewer, chatId);
-    this.typingLimiter.enforce(viewer.id);
     const until = typing ? Date.now() + this.config.presence.typingTimeoutMs : 0;
     const result = await this.store.setTyping(chatId, viewer.id, ref ?? null, typing, until);
     return result.changed > 0;

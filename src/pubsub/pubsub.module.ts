@@ -13,7 +13,7 @@ import { RedisEventBus } from './redis-event-bus';
       provide: EventBus,
       inject: [AppConfig, MetricsService],
       useFactory: (config: AppConfig, metrics: MetricsService): EventBus => {
-        const bus = config.redisUrl ? new RedisEventBus(config.redisUrl, config.instanceId) : new LocalEventBus();
+        const bus = config.redis ? new RedisEventBus(config.redis, config.instanceId) : new LocalEventBus();
         bus.onReconnect(() => metrics.busReconnects.inc());
         return bus;
       },

@@ -1,12 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
-import Redis, { RedisOptions } from 'ioredis';
+import Redis from 'ioredis';
+import { closeRedis, openRedis, RedisSettings } from '../redis/redis-connection';
 import { EventBus, Unsubscribe } from './event-bus';
 import type { Topic } from './topics';
 
 /**
  * Redis engine: a publisher and a subscriber connection (a subscribed connection cannot publish),
- * one Redis channel per topic however many local listeners it has, reconnecting with capped backoff.
+ * one Redis channel per topic however many local listeners it has, named by the topic after REDIS_KEY_PREFIX.
  */
 const MAX_UNSENT_TOPICS = 10_000;
 
@@ -24,30 +25,19 @@ export class RedisEventBus extends EventBus {
    */
   private readonly unsent = new Map<string, unknown>();
   private closing = false;
+  private readonly channelPrefix: string;
 
-  constructor(url: string, instanceId: string) {
+  constructor(redis: RedisSettings, instanceId: string) {
     super();
-    const options: RedisOptions = {
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
-      maxRetriesPerRequest: 2,
-    };
+    this.channelPrefix = redis.keyPrefix;
     // A publish while Redis is away fails at once (and is kept in `unsent`) rather than stalling the request.
     // Publishes made in one tick (a group commit's messages) leave in one write.
-    this.publisher = new Redis(url, {
-      ...options,
+    this.publisher = openRedis(redis, instanceId, 'pub', {
+      maxRetriesPerRequest: 2,
       enableOfflineQueue: false,
       enableAutoPipelining: true,
-      connectionName: `${instanceId}:pub`,
     });
-    this.subscriber = new Redis(url, { ...options, connectionName: `${instanceId}:sub` });
-    for (const [name, client] of [
-      ['publisher', this.publisher],
-      ['subscriber', this.subscriber],
-    ] as const) {
-      client.on('error', (error: Error) => {
-        if (!this.closing) this.logger.warn(`redis ${name}: ${error.message}`);
-      });
-    }
+    this.subscriber = openRedis(redis, instanceId, 'sub', { maxRetriesPerRequest: 2 });
     // ioredis re-subscribes by itself on reconnect; what was published in between is gone.
     this.subscriber.on('ready', () => {
       if (this.subscriberWasReady) {
@@ -63,7 +53,7 @@ export class RedisEventBus extends EventBus {
   /** Never rejects: an event that cannot go out now is kept and re-sent when Redis is back. */
   async publish<P>(topic: Topic<P>, payload: P): Promise<void> {
     try {
-      await this.pubsub.publish(topic, payload);
+      await this.pubsub.publish(this.channelPrefix + topic, payload);
     } catch (error) {
       this.keepUnsent(topic, payload);
       if (!this.closing) this.logger.warn(`publish to ${topic} failed, will re-send: ${(error as Error).message}`);
@@ -85,7 +75,7 @@ export class RedisEventBus extends EventBus {
   async subscribe<P>(topic: Topic<P>, handler: (payload: P) => void): Promise<Unsubscribe> {
     // Fail fast while Redis is away: the caller's client retries, rather than waiting out ioredis's retries.
     if (this.subscriber.status !== 'ready') throw new Error('event bus is not connected');
-    const id = await this.pubsub.subscribe(topic, handler as (payload: unknown) => void);
+    const id = await this.pubsub.subscribe(this.channelPrefix + topic, handler as (payload: unknown) => void);
     return () => this.pubsub.unsubscribe(id);
   }
 
@@ -101,6 +91,6 @@ export class RedisEventBus extends EventBus {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.allSettled([this.publisher.quit(), this.subscriber.quit()]);
+    await closeRedis(this.publisher, this.subscriber);
   }
 }

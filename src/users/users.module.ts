@@ -8,11 +8,13 @@ import { UserEntity } from './user.entity';
 import { UsersRepository } from './users.repository';
 import { UsersResolver } from './users.resolver';
 import { UsersService } from './users.service';
+import { LimitsModule } from '../limits/limits.module';
 
 /** Owns accounts and authentication: users, password hashes, JWTs. */
 @Module({
   imports: [
     TypeOrmModule.forFeature([UserEntity]),
+    LimitsModule,
     JwtModule.registerAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({

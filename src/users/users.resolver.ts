@@ -8,23 +8,31 @@ import { SignUpInput } from './dto/sign-up.input';
 import { AuthPayloadModel } from './models/auth-payload.model';
 import { UserModel } from './models/user.model';
 import { Viewer } from './token.service';
-import { UsersService } from './users.service';
+import { normalizeEmail, UsersService } from './users.service';
+import { byAddress, RateLimit } from '../limits/rate-limit.decorator';
 
 @Resolver(() => UserModel)
 export class UsersResolver {
   constructor(private readonly users: UsersService) {}
 
   @Public()
+  @RateLimit({ limit: 'auth', by: byAddress })
   @Mutation(() => AuthPayloadModel)
-  async signUp(@Ctx() ctx: RequestContext, @Args('input') input: SignUpInput): Promise<AuthPayloadModel> {
-    const result = await this.users.signUp(ctx.clientKey, input);
+  async signUp(@Args('input') input: SignUpInput): Promise<AuthPayloadModel> {
+    const result = await this.users.signUp(input);
     return { ...result, user: markViewersOwn(result.user) };
   }
 
   @Public()
+  @RateLimit(
+    { limit: 'auth', by: byAddress },
+    // Per account, failures only: a password guessed from many addresses is stopped, and the owner signing
+    // in does not use up their own allowance.
+    { limit: 'authAccount', by: (_, args) => accountKey(args.input), onlyFailures: true },
+  )
   @Mutation(() => AuthPayloadModel)
-  async signIn(@Ctx() ctx: RequestContext, @Args('input') input: SignInInput): Promise<AuthPayloadModel> {
-    const result = await this.users.signIn(ctx.clientKey, input);
+  async signIn(@Args('input') input: SignInInput): Promise<AuthPayloadModel> {
+    const result = await this.users.signIn(input);
     return { ...result, user: markViewersOwn(result.user) };
   }
 
@@ -39,4 +47,10 @@ export class UsersResolver {
   email(@Ctx() ctx: RequestContext, @Parent() user: UserModel): string | null {
     return ownValue(ctx, user, user.id, user.email);
   }
+}
+
+/** The account a sign-in names: its email as sign-up stored it (null for input that cannot name one). */
+function accountKey(input: unknown): string | null {
+  const email = (input as { email?: unknown } | undefined)?.email;
+  return typeof email === 'string' && email.length <= 254 ? normalizeEmail(email) : null;
 }

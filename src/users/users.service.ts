@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import * as argon2 from 'argon2';
 import { AppConfig } from '../config/app-config';
 import { BadInputError, ConflictError, UnauthenticatedError } from '../common/errors';
-import { RateLimiter } from '../common/rate-limiter';
 import { checkText } from '../common/text';
 import { isUuid } from '../common/uuid';
 import { SignInInput } from './dto/sign-in.input';
@@ -22,7 +21,6 @@ export interface AuthResult {
 /** Accounts: sign-up, sign-in, and turning a bearer token into a viewer. */
 @Injectable()
 export class UsersService {
-  private readonly authLimiter: RateLimiter;
   /** Users are never deleted, so once seen an id stays valid; this spares a query per request. */
   private readonly knownUserIds = new Set<string>();
   private readonly hashOptions: argon2.HashOptions & { raw?: false };
@@ -32,7 +30,6 @@ export class UsersService {
     private readonly tokens: TokenService,
     config: AppConfig,
   ) {
-    this.authLimiter = new RateLimiter(config.rateLimits.authPerMinute / 60, config.rateLimits.authPerMinute);
     this.hashOptions = {
       type: argon2.argon2id,
       memoryCost: config.passwordHash.memoryCost,
@@ -41,7 +38,7 @@ export class UsersService {
     };
   }
 
-  async signUp(clientKey: string, input: SignUpInput): Promise<AuthResult> {
+  async signUp(input: SignUpInput): Promise<AuthResult> {
     const email = normalizeEmail(input.email);
     const checks = {
       email: checkText('email', email, { min: 3, max: 254 }),
@@ -52,7 +49,6 @@ export class UsersService {
     if (!EMAIL.test(email)) problems.unshift('email must be a valid address');
     if (problems.length || 'problem' in checks.firstName) throw new BadInputError(problems.join('; '));
     const firstName = checks.firstName.value;
-    this.throttle(clientKey);
 
     const passwordHash = await argon2.hash(input.password, this.hashOptions);
     const user = await this.users.insert({ email, firstName, passwordHash });
@@ -61,8 +57,7 @@ export class UsersService {
     return { token: await this.tokens.issue(user.id), user };
   }
 
-  async signIn(clientKey: string, input: SignInInput): Promise<AuthResult> {
-    this.throttle(clientKey);
+  async signIn(input: SignInInput): Promise<AuthResult> {
     const email = normalizeEmail(input.email);
     const user =
       email.length <= 254 && input.password.length <= 200 ? await this.users.findWithPasswordByEmail(email) : null;
@@ -103,16 +98,12 @@ export class UsersService {
     return this.dummyHashPromise;
   }
 
-  private throttle(clientKey: string): void {
-    this.authLimiter.enforce(clientKey);
-  }
-
   private rememberUser(id: string): void {
     if (this.knownUserIds.size >= KNOWN_USERS_CAP) this.knownUserIds.clear();
     this.knownUserIds.add(id);
   }
 }
 
-function normalizeEmail(email: string): string {
+export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }

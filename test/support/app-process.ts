@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { TEST_JWT_SECRET } from './env';
+import { TEST_JWT_SECRET, TEST_KEY_PREFIX } from './env';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 const START_TIMEOUT_MS = 45_000;
@@ -43,6 +43,8 @@ export class AppProcess {
         PASSWORD_HASH_MEMORY_KIB: '1024',
         PASSWORD_HASH_ITERATIONS: '1',
         RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+        RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE: '100000',
+        REDIS_KEY_PREFIX: TEST_KEY_PREFIX,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

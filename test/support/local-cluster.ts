@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { TEST_JWT_SECRET } from './env';
+import { TEST_JWT_SECRET, TEST_KEY_PREFIX } from './env';
 
 const ROOT = join(__dirname, '..', '..');
 export const NGINX = '/usr/sbin/nginx';
@@ -50,6 +50,8 @@ export class LocalCluster {
           PASSWORD_HASH_MEMORY_KIB: '1024',
           PASSWORD_HASH_ITERATIONS: '1',
           RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+          RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE: '100000',
+          REDIS_KEY_PREFIX: TEST_KEY_PREFIX,
           ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],

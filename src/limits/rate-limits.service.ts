@@ -1,0 +1,87 @@
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import type Redis from 'ioredis';
+import {
+  BurstyRateLimiter,
+  IRateLimiterOptions,
+  RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from 'rate-limiter-flexible';
+import { RateLimitedError } from '../common/errors';
+import { AppConfig, RateLimit } from '../config/app-config';
+import { closeRedis, openRedis } from '../redis/redis-connection';
+
+/** The limits the API names; each counts per key (a user, an address, an account). */
+export type LimitName = 'messages' | 'typing' | 'auth' | 'authAccount';
+
+interface Limiter {
+  consume(key: string): Promise<unknown>;
+  reward?(key: string, points: number): Promise<unknown>;
+}
+
+/**
+ * Every rate limit, counted in one place for the whole deployment: on the app's Redis when REDIS_URL is set
+ * (each count is one atomic script on one key, so N instances allow what one does), in process otherwise.
+ * While Redis is unreachable each instance counts on its own rather than refusing everyone or letting
+ * everything through.
+ */
+@Injectable()
+export class RateLimits implements OnApplicationShutdown {
+  private readonly redis?: Redis;
+  private readonly limiters: Record<LimitName, Limiter>;
+
+  constructor(config: AppConfig) {
+    const settings = config.redis;
+    if (settings) {
+      this.redis = openRedis(settings, config.instanceId, 'limits', {
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        enableAutoPipelining: true,
+      });
+    }
+    const prefix = `${settings?.keyPrefix ?? ''}limit:`;
+    const counter = (name: string, points: number, duration: number): RateLimiterAbstract => {
+      const options: IRateLimiterOptions = { keyPrefix: prefix + name, points, duration };
+      if (!this.redis) return new RateLimiterMemory(options);
+      return new RateLimiterRedis({
+        ...options,
+        storeClient: this.redis,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory(options),
+      });
+    };
+    // A steady rate per second, and a reserve of `burst - perSecond` that refills over burst/perSecond seconds.
+    const bursty = (name: string, { perSecond, burst }: RateLimit): Limiter => {
+      const steady = counter(name, perSecond, 1);
+      if (burst <= perSecond) return steady;
+      return new BurstyRateLimiter(steady, counter(`${name}-burst`, burst - perSecond, Math.ceil(burst / perSecond)));
+    };
+    const { rateLimits } = config;
+    this.limiters = {
+      messages: bursty('messages', rateLimits.messages),
+      typing: bursty('typing', rateLimits.typing),
+      auth: counter('auth', rateLimits.authPerMinute, 60),
+      authAccount: counter('auth-account', rateLimits.authPerAccountPerMinute, 60),
+    };
+  }
+
+  /** Counts one call for `key`; RATE_LIMITED, with the wait, when that is over the limit. */
+  async take(limit: LimitName, key: string): Promise<void> {
+    try {
+      await this.limiters[limit].consume(key);
+    } catch (error) {
+      if (error instanceof RateLimiterRes) throw new RateLimitedError(error.msBeforeNext);
+      throw error;
+    }
+  }
+
+  /** Gives back a call that turned out not to count (a sign-in that succeeded). */
+  async giveBack(limit: LimitName, key: string): Promise<void> {
+    await this.limiters[limit].reward?.(key, 1).catch(() => undefined);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.redis) await closeRedis(this.redis);
+  }
+}
