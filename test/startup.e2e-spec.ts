@@ -2,6 +2,7 @@ import { AppProcess, runToExit } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
 import { ok, gql, signUp } from './support/gql';
+import { MIGRATIONS } from '../src/database/migrations';
 
 describe('start-up', () => {
   it('exits non-zero before listening, naming every bad variable and why', async () => {
@@ -27,8 +28,8 @@ describe('start-up', () => {
       [1, 2, 3].map(() => AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL })),
     );
     try {
-      const migrations = await db.query<{ name: string }>('SELECT name FROM migrations');
-      expect(migrations).toHaveLength(1);
+      const migrations = await db.query<{ name: string }>('SELECT name FROM migrations ORDER BY id');
+      expect(migrations.map((row) => row.name)).toEqual(MIGRATIONS.map((migration) => new migration().name));
       for (const app of apps) {
         const user = await signUp(app.url);
         ok(await gql(app.url, '{ me { id } }', {}, user.token));

@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { DatabaseNotifications } from './database-notifications';
 import { EmbeddedPostgres } from './embedded-postgres';
 import { runMigrationsLocked } from './migration-runner';
 import { MIGRATIONS } from './migrations';
@@ -11,14 +12,16 @@ import { Sql } from './sql';
 class EmbeddedPostgresModule {}
 
 /**
- * Owns the TypeORM data source: real PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise; and `Sql`,
- * plain queries on its pool. Global, like the data source TypeORM registers.
+ * Owns the TypeORM data source: real PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise; `Sql`,
+ * plain queries on its pool; and DatabaseNotifications, what triggers announce. Global, like the data source
+ * TypeORM registers.
  */
 @Global()
 @Module({
-  providers: [Sql],
-  exports: [Sql],
+  providers: [Sql, DatabaseNotifications],
+  exports: [Sql, DatabaseNotifications],
   imports: [
+    EmbeddedPostgresModule,
     TypeOrmModule.forRootAsync({
       imports: [EmbeddedPostgresModule],
       inject: [AppConfig, EmbeddedPostgres],

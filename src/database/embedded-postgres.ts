@@ -45,6 +45,12 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
     return { host: this.socketDir, port, username: 'postgres', database: 'postgres' };
   }
 
+  /** PGlite's LISTEN: the embedded engine has no other client, so nothing can reach it while it is away. */
+  async listen(channel: string, handler: (payload: string) => void): Promise<void> {
+    if (!this.db) throw new Error('embedded PostgreSQL is not started');
+    await this.db.listen(channel, handler);
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.server?.stop().catch(() => undefined);
     await this.db?.close().catch(() => undefined);

@@ -22,3 +22,13 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
 export function isDeadlock(error: unknown): boolean {
   return driverErrorOf(error)?.code === DEADLOCK_DETECTED;
 }
+
+const FOREIGN_KEY_VIOLATION = '23503';
+/** The constraints by which a row names the user who acts: violated when that account no longer exists. */
+const ACTING_USER_REFERENCES = new Set(['chats_created_by_fkey', 'chat_members_user_id_fkey', 'messages_user_id_fkey']);
+
+/** Whether a write failed because the user it names was deleted meanwhile. */
+export function isMissingUser(error: unknown): boolean {
+  const driverError = driverErrorOf(error);
+  return driverError?.code === FOREIGN_KEY_VIOLATION && ACTING_USER_REFERENCES.has(driverError.constraint ?? '');
+}

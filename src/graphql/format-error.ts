@@ -3,6 +3,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { ExecutionResult, GraphQLError, GraphQLFormattedError, Kind } from 'graphql';
 import { AppConfig } from '../config/app-config';
 import { DomainError } from '../common/errors';
+import { isMissingUser } from '../database/postgres-errors';
 
 /** Codes a client may see as they are: its own mistakes, reported by Apollo or graphql-js. */
 const PUBLIC_REQUEST_CODES = new Set([
@@ -38,6 +39,10 @@ export class ErrorFormatter {
     const where = { locations: formatted.locations, path: formatted.path };
     if (original instanceof DomainError) {
       return { message: original.message, ...where, extensions: original.extensions };
+    }
+    // The viewer's account was deleted between its token's check and this write.
+    if (isMissingUser(original)) {
+      return { message: 'Account no longer exists', ...where, extensions: { code: 'UNAUTHENTICATED' } };
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && PUBLIC_REQUEST_CODES.has(code)) {

@@ -14,6 +14,7 @@ import { ErrorFormatter } from './format-error';
 import { GraphqlPipelineModule } from './graphql-pipeline.module';
 import { GraphqlHttpTransport } from './http-transport';
 import { GraphqlWsServer } from './ws-server';
+import { UsersModule } from '../users/users.module';
 
 /** The committed, generated SDL at the project root (from dist/graphql or src/graphql alike). */
 const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
@@ -65,6 +66,7 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin<RequestContext> = {
     }),
     GraphqlPipelineModule,
     LoggingModule,
+    UsersModule,
   ],
   providers: [GraphqlHttpTransport, GraphqlWsServer],
 })

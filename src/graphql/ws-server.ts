@@ -22,10 +22,15 @@ import { Fastlane, FastlaneTarget } from '../realtime/fastlane';
 import { ErrorFormatter } from './format-error';
 import { Heartbeat } from '../realtime/heartbeat';
 import { RequestContexts } from './request-contexts';
+import { UsersService } from '../users/users.service';
 
 const GRAPHQL_PATH = '/graphql';
 /** How long a socket may take to send connection_init (graphql-ws's 4408 after that). */
 const CONNECTION_INIT_TIMEOUT_MS = 10_000;
+/** graphql-ws's close code for a refused connection, as for an expired token: the client signs in again. */
+const ACCOUNT_GONE_CODE = 4403;
+/** Users looked up per query when every socket's account is re-checked. */
+const RECHECK_BATCH = 1000;
 
 /** What a connection carries for graphql-ws (`ctx.extra`). */
 interface ConnectionExtra {
@@ -52,6 +57,9 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
   private readonly wss: WebSocketServer;
   private readonly heartbeat: Heartbeat<WebSocket>;
   private readonly fastlane: Fastlane;
+  /** The user each authenticated socket acts for. */
+  private readonly viewerOf = new WeakMap<WebSocket, string>();
+  private stopListening?: () => void;
   private httpServer?: HttpServer;
 
   constructor(
@@ -59,6 +67,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     private readonly schemaHost: GraphQLSchemaHost,
     private readonly admission: Admission,
     private readonly contexts: RequestContexts,
+    private readonly users: UsersService,
     private readonly errors: ErrorFormatter,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
@@ -113,10 +122,44 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     this.httpServer = this.adapterHost.httpAdapter.getHttpServer() as HttpServer;
     this.httpServer.on('upgrade', this.onUpgrade);
     this.heartbeat.start();
+    this.stopListening = this.users.onAccountGone((userId) => void this.closeSocketsOfGoneAccounts(userId));
+  }
+
+  /**
+   * A deleted account's sockets close as an expired token's do (4403), on every instance at once; when deletions
+   * may have gone unheard (userId null), every socket's user is looked up again, a batch of users per query.
+   * Deletions are rare, so finding a user's sockets scans them rather than indexing every socket by user.
+   */
+  private async closeSocketsOfGoneAccounts(userId: string | null): Promise<void> {
+    const gone = userId === null ? await this.goneAmongConnectedUsers() : new Set([userId]);
+    for (const socket of this.wss.clients) {
+      const viewerId = this.viewerOf.get(socket);
+      if (viewerId !== undefined && gone.has(viewerId)) socket.close(ACCOUNT_GONE_CODE, 'Account no longer exists');
+    }
+  }
+
+  private async goneAmongConnectedUsers(): Promise<Set<string>> {
+    const connected = new Set<string>();
+    for (const socket of this.wss.clients) {
+      const viewerId = this.viewerOf.get(socket);
+      if (viewerId !== undefined) connected.add(viewerId);
+    }
+    const ids = [...connected];
+    const gone = new Set<string>();
+    for (let start = 0; start < ids.length; start += RECHECK_BATCH) {
+      const batch = ids.slice(start, start + RECHECK_BATCH);
+      const existing = await this.users.existingIds(batch).catch((error: Error) => {
+        this.logger.warn(`could not re-check accounts: ${error.message}`);
+        return new Set(batch);
+      });
+      for (const id of batch) if (!existing.has(id)) gone.add(id);
+    }
+    return gone;
   }
 
   /** Every socket is told to go elsewhere (1001), so its client reconnects to another instance and resumes. */
   async onModuleDestroy(): Promise<void> {
+    this.stopListening?.();
     this.heartbeat.stop();
     this.httpServer?.off('upgrade', this.onUpgrade);
     for (const socket of this.wss.clients) socket.close(1001, 'Going away');
@@ -144,6 +187,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     );
     if (!context) return false;
     extra.requestContext = context;
+    if (context.viewer) this.viewerOf.set(extra.socket, context.viewer.id);
     const expiresAtMs = context.viewer?.expiresAtMs;
     if (expiresAtMs !== undefined) this.heartbeat.expireAt(extra.socket, expiresAtMs);
     // Nothing reads the upgrade request or the token after this, and holding them (headers and all) for the

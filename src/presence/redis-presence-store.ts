@@ -188,11 +188,11 @@ export class RedisPresenceStore extends PresenceStore {
 
   async join(chatId: string, meta: StoredMeta): Promise<number> {
     return Number(
-      await this.run('join', [...this.chatKeys(chatId), this.ownedKey(meta.instanceId)], [
-        ...this.chatArgs(chatId),
-        meta.trackKey,
-        JSON.stringify(meta),
-      ]),
+      await this.run(
+        'join',
+        [...this.chatKeys(chatId), this.ownedKey(meta.instanceId)],
+        [...this.chatArgs(chatId), meta.trackKey, JSON.stringify(meta)],
+      ),
     );
   }
 
@@ -237,11 +237,11 @@ export class RedisPresenceStore extends PresenceStore {
 
   async heartbeat(instanceId: string, leaseExpiresAt: number, candidateEpoch: string): Promise<string> {
     return String(
-      await this.run('heartbeat', [this.key('leases'), this.key('epoch')], [
-        instanceId,
-        String(leaseExpiresAt),
-        candidateEpoch,
-      ]),
+      await this.run(
+        'heartbeat',
+        [this.key('leases'), this.key('epoch')],
+        [instanceId, String(leaseExpiresAt), candidateEpoch],
+      ),
     );
   }
 

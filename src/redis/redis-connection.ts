@@ -16,7 +16,12 @@ const closing = new WeakSet<Redis>();
  * closeRedis. Key names are the owner's to build with the prefix: ioredis's own keyPrefix would not reach
  * channel names or the keys a library (rate-limiter-flexible) builds.
  */
-export function openRedis(settings: RedisSettings, instanceId: string, role: string, options: RedisOptions = {}): Redis {
+export function openRedis(
+  settings: RedisSettings,
+  instanceId: string,
+  role: string,
+  options: RedisOptions = {},
+): Redis {
   const client = new Redis(settings.url, {
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
     ...options,

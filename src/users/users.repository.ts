@@ -38,6 +38,11 @@ export class UsersRepository {
     return ids.map((_, i) => found.get(i) ?? null);
   });
 
+  async existingIds(ids: readonly string[]): Promise<Set<string>> {
+    const rows = await this.sql.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1::uuid[])', [ids]);
+    return new Set(rows.map((row) => row.id));
+  }
+
   findByIds(ids: readonly string[]): Promise<UserEntity[]> {
     return this.users.findBy({ id: In([...ids]) });
   }

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import * as argon2 from 'argon2';
 import { AppConfig } from '../config/app-config';
 import { BadInputError, ConflictError, UnauthenticatedError } from '../common/errors';
 import { checkText } from '../common/text';
 import { isUuid } from '../common/uuid';
+import { DatabaseNotifications } from '../database/database-notifications';
 import { SignInInput } from './dto/sign-in.input';
 import { SignUpInput } from './dto/sign-up.input';
 import { UserEntity } from './user.entity';
@@ -12,6 +13,8 @@ import { TokenService, Viewer } from './token.service';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const KNOWN_USERS_CAP = 100_000;
+/** The channel the users table's trigger announces deletions on (see the user-deleted-notify migration). */
+const USER_DELETED = 'user_deleted';
 
 export interface AuthResult {
   token: string;
@@ -20,14 +23,20 @@ export interface AuthResult {
 
 /** Accounts: sign-up, sign-in, and turning a bearer token into a viewer. */
 @Injectable()
-export class UsersService {
-  /** Users are never deleted, so once seen an id stays valid; this spares a query per request. */
+export class UsersService implements OnModuleInit {
+  /**
+   * Users seen to exist, sparing a query per request. A deleted account leaves it at once (the database announces
+   * every deletion); `forgotten` counts those evictions, so a lookup that raced one does not put its user back.
+   */
   private readonly knownUserIds = new Set<string>();
+  private forgotten = 0;
+  private readonly goneListeners = new Set<(userId: string | null) => void>();
   private readonly hashOptions: argon2.HashOptions & { raw?: false };
 
   constructor(
     private readonly users: UsersRepository,
     private readonly tokens: TokenService,
+    private readonly notifications: DatabaseNotifications,
     config: AppConfig,
   ) {
     this.hashOptions = {
@@ -36,6 +45,27 @@ export class UsersService {
       timeCost: config.passwordHash.timeCost,
       parallelism: 1,
     };
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.notifications.listen(USER_DELETED, {
+      notified: (userId) => this.forget(userId),
+      missed: () => this.forget(null),
+    });
+  }
+
+  /**
+   * Calls `listener` with the id of every account deleted from now on, on whichever instance it was deleted, or
+   * with null when a deletion may have gone unheard (then every id held must be checked with existingIds).
+   */
+  onAccountGone(listener: (userId: string | null) => void): () => void {
+    this.goneListeners.add(listener);
+    return () => this.goneListeners.delete(listener);
+  }
+
+  /** Which of these users still exist. */
+  existingIds(ids: readonly string[]): Promise<Set<string>> {
+    return this.users.existingIds(ids.filter(isUuid));
   }
 
   async signUp(input: SignUpInput): Promise<AuthResult> {
@@ -79,8 +109,9 @@ export class UsersService {
     const viewer = await this.tokens.verifyBearer(authorization, options);
     if (!viewer || !isUuid(viewer.id)) return null;
     if (this.knownUserIds.has(viewer.id)) return viewer;
+    const forgottenBefore = this.forgotten;
     if (!(await this.users.exists(viewer.id))) return null;
-    this.rememberUser(viewer.id);
+    if (this.forgotten === forgottenBefore) this.rememberUser(viewer.id);
     return viewer;
   }
 
@@ -96,6 +127,13 @@ export class UsersService {
   private dummyHash(): Promise<string> {
     this.dummyHashPromise ??= argon2.hash('not-a-real-password', this.hashOptions);
     return this.dummyHashPromise;
+  }
+
+  private forget(userId: string | null): void {
+    this.forgotten++;
+    if (userId === null) this.knownUserIds.clear();
+    else this.knownUserIds.delete(userId);
+    for (const listener of this.goneListeners) listener(userId);
   }
 
   private rememberUser(id: string): void {

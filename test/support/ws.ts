@@ -134,10 +134,3 @@ export interface LiveMessage {
 export function messages(handle: WsClientHandle, chatId: string, afterSeq?: number): Recorder<LiveMessage> {
   return new Recorder<LiveMessage>(handle, MESSAGE_ADDED, { chatId, afterSeq }, (d) => d.messageAdded as LiveMessage);
 }
-
-/** Waits for the subscription to be live on the server: a message sent now will be delivered. */
-export async function whenLive<T>(recorder: Recorder<T>, probe: () => Promise<unknown>): Promise<void> {
-  const before = recorder.data.length;
-  await probe();
-  await recorder.count(before + 1);
-}

@@ -1,0 +1,28 @@
+import { GraphQLError } from 'graphql';
+import { AppConfig } from '../config/app-config';
+import { ErrorFormatter } from './format-error';
+
+describe('ErrorFormatter', () => {
+  const formatter = new ErrorFormatter(AppConfig.fromEnvironment({ JWT_SECRET: 'x'.repeat(32) }));
+  const asResolverError = (original: Error) =>
+    new GraphQLError(original.message, { path: ['createChat'], originalError: original });
+  const driverError = (code: string, constraint: string) =>
+    Object.assign(new Error(`violates constraint "${constraint}"`), { code, constraint });
+
+  it('answers a write that named a deleted user with UNAUTHENTICATED, without the driver text', () => {
+    const error = asResolverError(driverError('23503', 'chat_members_user_id_fkey'));
+    expect(formatter.format(error.toJSON(), error)).toEqual({
+      message: 'Account no longer exists',
+      path: ['createChat'],
+      locations: undefined,
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+  });
+
+  it('keeps any other constraint violation an internal error', () => {
+    const error = asResolverError(driverError('23503', 'messages_chat_id_fkey'));
+    const formatted = formatter.format(error.toJSON(), error);
+    expect(formatted.extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR' });
+    expect(formatted.message).toBe('Internal server error');
+  });
+});
