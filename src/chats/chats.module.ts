@@ -6,11 +6,12 @@ import { ChatEntity } from './chat.entity';
 import { ChatsRepository } from './chats.repository';
 import { ChatsResolver } from './chats.resolver';
 import { ChatsService } from './chats.service';
+import { MembershipWatch } from './membership-watch';
 
 /** Owns chats and who is a member of which. */
 @Module({
   imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule],
-  providers: [ChatsRepository, ChatsService, ChatsResolver],
-  exports: [ChatsService],
+  providers: [ChatsRepository, ChatsService, ChatsResolver, MembershipWatch],
+  exports: [ChatsService, MembershipWatch],
 })
 export class ChatsModule {}

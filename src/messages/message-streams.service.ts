@@ -4,9 +4,10 @@ import { AsyncQueue } from '../common/async-queue';
 import { BadInputError, ForbiddenError } from '../common/errors';
 import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
+import { MembershipWatch } from '../chats/membership-watch';
 import { MetricsService } from '../metrics/metrics.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
-import { MembershipEvent, MessageEvent, topics } from '../pubsub/topics';
+import { MessageEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { MessageRecord } from './message-record';
 import { fromEvent, MessagesService } from './messages.service';
@@ -33,6 +34,7 @@ export class MessageStreamsService {
   constructor(
     private readonly messages: MessagesService,
     private readonly chats: ChatsService,
+    private readonly membership: MembershipWatch,
     private readonly bus: EventBus,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
@@ -54,6 +56,9 @@ export class MessageStreamsService {
     feed.streams.add(stream);
     try {
       await feed.ready;
+      const unwatch = await this.membership.watch(chatId, viewer.id, () => stream.end());
+      if (stream.closed) unwatch();
+      else stream.unwatch = unwatch;
       // Checked again now that leaves are being watched (a leave in between would otherwise go unseen), in the
       // same query that reads where the stream starts.
       const lastSeq = await this.messages.lastSeqForMember(chatId, viewer.id);
@@ -80,18 +85,20 @@ export class MessageStreamsService {
       this.feeds.set(chatId, feed);
       const opened = feed;
       opened.ready = (async () => {
-        const subscribed = await Promise.allSettled([
-          this.bus.subscribe(topics.messages(chatId), (event) => opened.offer(this.recordOf(event))),
-          this.bus.subscribe(topics.membership(chatId), (event) => opened.membershipChanged(event)),
-        ]);
-        for (const result of subscribed) if (result.status === 'fulfilled') opened.unsubscribes.push(result.value);
-        const failed = subscribed.find((result) => result.status === 'rejected');
-        if (failed) {
+        try {
+          opened.unsubscribes.push(
+            await this.bus.subscribe(topics.messages(chatId), (event) => {
+              const record = this.recordOf(event);
+              this.membership.afterCheck(() => opened.offer(record));
+            }),
+          );
+        } catch (error) {
           // The bus is away: this feed is dead, and the next stream for the chat makes a new one.
           this.close(opened);
-          throw failed.reason;
+          throw error;
         }
-        opened.unsubscribes.push(this.bus.onReconnect(() => opened.resync()));
+        // What was missed is read once the memberships are checked again, so no one who left receives it.
+        opened.unsubscribes.push(this.bus.onReconnect(() => this.membership.afterCheck(() => opened.resync())));
         // Every stream left while the subscriptions were being made.
         if (opened.closed) opened.release();
       })();
@@ -174,11 +181,6 @@ class ChatFeed {
     this.ordered.offer(record);
   }
 
-  membershipChanged(event: MembershipEvent): void {
-    if (event.kind !== 'left') return;
-    for (const stream of this.streams) if (stream.viewerId === event.userId) stream.end();
-  }
-
   /** After the bus reconnects: events published meanwhile may be lost, so every stream re-reads the store. */
   resync(): void {
     this.ordered.flush();
@@ -197,6 +199,8 @@ class ChatFeed {
  */
 class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<MessageRecord> {
   sequencer?: SeqSequencer<MessageRecord>;
+  /** Stops watching the viewer's membership (MembershipWatch ends the stream when they leave). */
+  unwatch?: () => void;
   private early: MessageRecord[] | null = [];
 
   constructor(
@@ -245,6 +249,7 @@ class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Mes
 
   protected override ended(): void {
     this.sequencer?.stop();
+    this.unwatch?.();
     this.owner.streamEnded(this);
   }
 }

@@ -4,10 +4,9 @@ import { AsyncQueue } from '../common/async-queue';
 import { BadInputError, ConflictError, NotFoundError } from '../common/errors';
 import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
+import { MembershipWatch } from '../chats/membership-watch';
 import { MetricsService } from '../metrics/metrics.service';
 import { SharedEvent } from '../common/shared-event';
-import { EventBus, Unsubscribe } from '../pubsub/event-bus';
-import { topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { UsersService } from '../users/users.service';
 import { groupByUser, PresenceGroup, StoredMeta } from './presence-meta';
@@ -37,8 +36,8 @@ export class PresenceService {
     private readonly tracker: PresenceTracker,
     @Inject(PresenceStore) private readonly store: PresenceStore,
     private readonly chats: ChatsService,
+    private readonly membership: MembershipWatch,
     private readonly users: UsersService,
-    private readonly bus: EventBus,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
   ) {}
@@ -75,7 +74,8 @@ export class PresenceService {
     queue.onEnd(() => {
       for (const cleanup of cleanups.reverse()) void Promise.resolve(cleanup()).catch(() => undefined);
     });
-    const push = (event: PresenceDelivery) => {
+    const push = (event: PresenceDelivery) => this.membership.afterCheck(() => deliver(event));
+    const deliver = (event: PresenceDelivery) => {
       if (queue.push(event) || queue.closed) return;
       this.logger.warn(`closing a slow consumer (${connection?.id ?? 'no connection'}): presence queue at the cap`);
       queue.end();
@@ -83,10 +83,7 @@ export class PresenceService {
     };
 
     try {
-      const leaving: Unsubscribe = await this.bus.subscribe(topics.membership(chatId), (event) => {
-        if (event.userId === viewer.id) queue.end();
-      });
-      cleanups.push(leaving);
+      cleanups.push(await this.membership.watch(chatId, viewer.id, () => queue.end()));
       // Checked again now that leaves are watched: a leave in between would otherwise go unseen.
       await this.chats.assertMember(viewer, chatId);
 

@@ -1,0 +1,144 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { EventBus, Unsubscribe } from '../pubsub/event-bus';
+import { topics } from '../pubsub/topics';
+import { ChatsRepository } from './chats.repository';
+
+/** Members looked up per round when everything watched is checked again (each round is a few batched queries). */
+const RECHECK_ROUND = 1000;
+
+/** One chat's watched members on this instance, and its one bus subscription to the chat's membership events. */
+class WatchedChat {
+  readonly members = new Map<string, Set<() => void>>();
+  unsubscribe?: Unsubscribe;
+  released = false;
+  ready!: Promise<void>;
+}
+
+/**
+ * Enforces membership for as long as a subscription runs, on the instance that serves it. A subscription to a
+ * chat watches its viewer's membership and is ended (its callback called) when the viewer leaves the chat:
+ * - when the leave's event arrives on the bus (one bus subscription per chat, shared by all its watchers);
+ * - when the bus lost its connection and got it back, so that events may be lost: every watched membership is
+ *   looked up again, in batches, and those that are gone end as a leave ends them. Until that check is done, what
+ *   the subscriptions would deliver waits (afterCheck), so nothing reaches a viewer who left meanwhile.
+ */
+@Injectable()
+export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(MembershipWatch.name);
+  private readonly chats = new Map<string, WatchedChat>();
+  private checking: Promise<void> | null = null;
+  private stopReconnect?: Unsubscribe;
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly repository: ChatsRepository,
+  ) {}
+
+  onModuleInit(): void {
+    // Registered before any subscription exists, so on a reconnect the check starts before anything re-reads.
+    this.stopReconnect = this.bus.onReconnect(() => this.recheck());
+  }
+
+  onModuleDestroy(): void {
+    this.stopReconnect?.();
+  }
+
+  /**
+   * Calls `ended` once the user is no longer a member of the chat. Resolves when leaves are being watched (check
+   * membership after that, so a leave in between is not missed); returns the function that stops watching.
+   */
+  async watch(chatId: string, userId: string, ended: () => void): Promise<Unsubscribe> {
+    const chat = this.chatOf(chatId);
+    let callbacks = chat.members.get(userId);
+    if (!callbacks) chat.members.set(userId, (callbacks = new Set()));
+    callbacks.add(ended);
+    const unwatch = () => this.unwatch(chat, chatId, userId, ended);
+    try {
+      await chat.ready;
+    } catch (error) {
+      unwatch();
+      throw error;
+    }
+    return unwatch;
+  }
+
+  /**
+   * Runs `deliver` now, or, while memberships are being checked again after a reconnect, once that is done (in
+   * the order of the calls), by which time any subscription whose viewer left has ended.
+   */
+  afterCheck(deliver: () => void): void {
+    if (this.checking === null) deliver();
+    else void this.checking.then(deliver);
+  }
+
+  private chatOf(chatId: string): WatchedChat {
+    let chat = this.chats.get(chatId);
+    if (chat) return chat;
+    const created = (chat = new WatchedChat());
+    this.chats.set(chatId, created);
+    created.ready = this.bus
+      .subscribe(topics.membership(chatId), (event) => {
+        if (event.kind === 'left') this.ended(created, event.userId);
+      })
+      .then(
+        (unsubscribe) => {
+          // Every watcher went away while the subscription was being made.
+          if (created.released) unsubscribe();
+          else created.unsubscribe = unsubscribe;
+        },
+        (error: unknown) => {
+          // The bus is away: the next watcher of the chat tries again.
+          if (this.chats.get(chatId) === created) this.chats.delete(chatId);
+          created.released = true;
+          throw error;
+        },
+      );
+    return chat;
+  }
+
+  private unwatch(chat: WatchedChat, chatId: string, userId: string, ended: () => void): void {
+    const callbacks = chat.members.get(userId);
+    if (!callbacks?.delete(ended)) return;
+    if (callbacks.size === 0) chat.members.delete(userId);
+    if (chat.members.size > 0) return;
+    if (this.chats.get(chatId) === chat) this.chats.delete(chatId);
+    chat.released = true;
+    chat.unsubscribe?.();
+  }
+
+  private ended(chat: WatchedChat, userId: string): void {
+    for (const ended of [...(chat.members.get(userId) ?? [])]) ended();
+  }
+
+  private recheck(): void {
+    // A reconnect during a check checks again after it: the first may have read before the second loss.
+    const check = (this.checking ?? Promise.resolve())
+      .then(() => this.checkAll())
+      .catch((error: Error) => this.logger.warn(`membership re-check failed: ${error.message}`))
+      .finally(() => {
+        if (this.checking === check) this.checking = null;
+      });
+    this.checking = check;
+  }
+
+  private async checkAll(): Promise<void> {
+    const started = Date.now();
+    const watched: { chatId: string; userId: string; chat: WatchedChat }[] = [];
+    for (const [chatId, chat] of this.chats)
+      for (const userId of chat.members.keys()) watched.push({ chatId, userId, chat });
+    let gone = 0;
+    for (let start = 0; start < watched.length; start += RECHECK_ROUND) {
+      const round = watched.slice(start, start + RECHECK_ROUND);
+      const member = await Promise.all(round.map(({ chatId, userId }) => this.repository.isMember(chatId, userId)));
+      round.forEach(({ chat, userId }, i) => {
+        if (member[i]) return;
+        gone++;
+        this.ended(chat, userId);
+      });
+    }
+    this.logger.log(
+      `membership re-checked after a bus reconnect: ${watched.length} watched, ${gone} no longer members, ` +
+        `${Date.now() - started} ms`,
+    );
+  }
+}
