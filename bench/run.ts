@@ -30,7 +30,7 @@ const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgre
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --scenario S1,S2   scenarios to run (default: all of S1-S6)
+  --scenario S1,S2   scenarios to run (default: all of S1-S6 and S2i)
   --target app,...   servers to run them against: app, ws-relay, graphql-naive, socketio (default: all)
   --runs N           repeat everything N times and report medians (default 3; 1 with --quick)
   --quick            a tiny version of every scenario, to check the harness (well under a minute)
@@ -297,7 +297,9 @@ ${tables}
       ? ''
       : `, then bisects ${plan.s2Refinements} times between the last pass and the
   first failure`
-  }. A step that failed on latency alone is tried once more after the backlog drains (the cores are
+  }. S2i is the same search with every subscriber also holding an \`inbox\` subscription (its chat list), so
+  each message is also one inbox event per subscriber; only messageAdded deliveries count. A step that failed on
+  latency alone is tried once more after the backlog drains (the cores are
   shared, and one hiccup should not decide the figure); a loss or a failed send is never retried. The figure is
   the last passing step's rate. Its received/expected column counts what had arrived once deliveries stopped after
   the last step, so what it calls lost never arrived, rather than arrived late.

@@ -48,6 +48,9 @@ const received = new Map<number, Received>();
 const sentByTag = new Map<number, Sent>();
 const errors: string[] = [];
 let totalReceived = 0;
+let inboxEvents = 0;
+/** How every inbox frame starts (its subscription's id is `i`): told apart from deliveries without parsing. */
+const INBOX_FRAME = Buffer.from('{"id":"i"');
 let totalSent = 0;
 let probed = 0;
 let closedUnexpectedly = 0;
@@ -116,6 +119,10 @@ abstract class LoadClient {
     this.socket = new WebSocket(this.url(), this.subprotocol(), { perMessageDeflate: false });
     this.socket.on('open', () => this.opened());
     this.socket.on('message', (data: Buffer) => {
+      if (this.spec.inbox && data.subarray(0, INBOX_FRAME.length).equals(INBOX_FRAME)) {
+        inboxEvents++;
+        return;
+      }
       const at = data.indexOf(MARK_BYTES);
       if (at >= 0) delivered(this, data, at);
       else this.control(data);
@@ -201,6 +208,11 @@ class GraphqlWsClient extends LoadClient {
               type: 'subscribe',
               payload: { query: this.protocol.subscribeQuery, variables: { room: this.spec.room } },
             }),
+          );
+        }
+        if (this.spec.inbox) {
+          this.socket.send(
+            JSON.stringify({ id: 'i', type: 'subscribe', payload: { query: this.protocol.inboxQuery } }),
           );
         }
         this.resolveReady();
@@ -349,6 +361,7 @@ function status(): WorkerStatus {
     closed: closedUnexpectedly,
     probed,
     received: totalReceived,
+    inboxEvents,
     sent: totalSent,
     errors: errors.slice(),
   };

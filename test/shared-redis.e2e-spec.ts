@@ -111,6 +111,8 @@ describe('deployments on one Redis', () => {
   });
 
   it('keeps two deployments apart: every key and channel carries its prefix, restarts touch only their own', async () => {
+    // This file's Redis: what the tests above left is not the deployments' below.
+    await redis.command('FLUSHALL');
     const channels = new Set<string>();
     const monitor = new Redis(redis.url);
     monitor.on('pmessage', (_pattern: string, channel: string) => channels.add(channel));

@@ -95,6 +95,7 @@ export class WorkerPool {
       closed: sum.closed + s.closed,
       probed: sum.probed + s.probed,
       received: sum.received + s.received,
+      inboxEvents: sum.inboxEvents + s.inboxEvents,
       sent: sum.sent + s.sent,
       errors: [...sum.errors, ...s.errors].slice(0, 20),
     }));

@@ -12,6 +12,8 @@ export interface ProtocolConfig {
   subscribeQuery?: string;
   /** graphql-ws: the mutation that sends, with variables `$room` and `$content`. */
   sendQuery?: string;
+  /** graphql-ws: the chat-list subscription a client holds beside its room's (S2i). */
+  inboxQuery?: string;
 }
 
 /** One socket the worker opens. */
@@ -26,6 +28,8 @@ export interface ClientSpec {
   firstName: string;
   /** Subscribes to its room's messages. */
   subscribe: boolean;
+  /** Also holds an inbox subscription (S2i). */
+  inbox?: boolean;
   /** Sends its room's load; the orchestrator picks one sender per room. */
   sender: boolean;
   /** Subscribers of this client's room across every worker, to count what must arrive per message it sends. */
@@ -62,6 +66,8 @@ export interface WorkerStatus {
   closed: number;
   probed: number;
   received: number;
+  /** Inbox events received (S2i), not counted as deliveries. */
+  inboxEvents: number;
   sent: number;
   errors: string[];
 }

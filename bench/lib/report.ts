@@ -140,6 +140,41 @@ export function scenarioTables(runs: Runs): string {
       ),
     );
   }
+  if (has('S2i')) {
+    parts.push(
+      '### S2i: the S2 layout, every subscriber also holding its chat list (`inbox`)',
+      table(
+        [
+          'server',
+          'deliveries/s',
+          'p50 (ms)',
+          'p99 (ms)',
+          'per run',
+          'S2 of the same run',
+          'inbox events',
+          'received/expected',
+        ],
+        targetsOf(runs, 'S2i').map((t) => {
+          const perRun = runs.map((run) => ok<S2Result>(run.S2i?.[t])?.best?.deliveriesPerSec ?? 0);
+          return [
+            nameOf(t),
+            fmt(median(perRun), 0),
+            fmt(across<S2Result>(runs, 'S2i', t, (r) => r.best?.p50)),
+            fmt(across<S2Result>(runs, 'S2i', t, (r) => r.best?.p99)),
+            perRun.map((v) => fmt(v, 0)).join(', '),
+            s2Rates(runs, t)
+              .map((v) => fmt(v, 0))
+              .join(', '),
+            fmt(
+              across<S2Result>(runs, 'S2i', t, (r) => r.inboxEvents),
+              0,
+            ),
+            countsCell(runs, 'S2i', t),
+          ];
+        }),
+      ),
+    );
+  }
   if (has('S2')) {
     // The ceiling step when there is one; with --s2-rate and a failed step, the step that was held.
     const cpuOf = (r: S2Result) => r.best?.cpu ?? r.steps[r.steps.length - 1]?.cpu;
@@ -393,6 +428,18 @@ export function checkTargets(runs: Runs): TargetCheck[] {
       measured: `${delta >= 0 ? '+' : ''}${fmt(delta, 2)} ms`,
       pass: delta <= 2,
       margin: delta <= 2 ? `${fmt(2 - delta, 2)} ms to spare` : `${fmt(delta - 2, 2)} ms over`,
+    });
+  }
+  if (has('S2i', 'app') && has('S2', 'app')) {
+    const r = ratio(
+      perRun<S2Result>('S2i', 'app', (x) => x.best?.deliveriesPerSec ?? 0),
+      s2('app'),
+    );
+    checks.push({
+      target: 'S2i (S2 with every subscriber also holding `inbox`) ≥ 0.6× S2',
+      measured: `${fmt(r, 2)}×`,
+      pass: r >= 0.6,
+      margin: r >= 0.6 ? `+${fmt((r / 0.6 - 1) * 100, 0)}% over` : `${fmt((1 - r / 0.6) * 100, 0)}% short`,
     });
   }
   if (has('S5', 'app')) {

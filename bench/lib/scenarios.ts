@@ -9,11 +9,13 @@ import { ClientSpec, OpsResult, PresenceStepResult, TagStats } from './protocol'
 import { cpuSpent, CpuTime, cpuTimes, postgresPids, rssKiB, ServerProcess } from './processes';
 import { Environment, PROTOCOLS, startInstances, TargetName, wsUrl } from './targets';
 
-export type ScenarioName = 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6';
-export const SCENARIOS: ScenarioName[] = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'];
+export type ScenarioName = 'S1' | 'S2' | 'S2i' | 'S3' | 'S4' | 'S5' | 'S6';
+export const SCENARIOS: ScenarioName[] = ['S1', 'S2', 'S2i', 'S3', 'S4', 'S5', 'S6'];
 export const SCENARIO_TARGETS: Record<ScenarioName, TargetName[]> = {
   S1: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
   S2: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+  // The baselines have no chat list.
+  S2i: ['app'],
   S3: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
   S4: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
   // Baselines have no database and no presence.
@@ -145,6 +147,8 @@ export interface CpuPerDelivery {
 export interface S2Result {
   steps: S2Step[];
   best?: { deliveriesPerSec: number; p50: number; p99: number; cpu?: CpuPerDelivery };
+  /** S2i: inbox events the subscribers received over every step. */
+  inboxEvents?: number;
 }
 export interface S3Result {
   lastDelivery: Latency;
@@ -222,7 +226,7 @@ async function withPool<T>(ctx: Context, body: (pool: WorkerPool) => Promise<T>)
  * One client per member, each subscribed to its room; member m connects to instance m mod N, and room r's
  * sender is member r mod N, so with two instances both subscribers and senders are split between them.
  */
-function clientsFor(rooms: Room[], servers: ServerProcess[], target: TargetName): ClientSpec[] {
+function clientsFor(rooms: Room[], servers: ServerProcess[], target: TargetName, inbox = false): ClientSpec[] {
   return rooms.flatMap((room, r) =>
     room.members.map((member, m) => ({
       url: wsUrl(servers[m % servers.length], target),
@@ -231,6 +235,7 @@ function clientsFor(rooms: Room[], servers: ServerProcess[], target: TargetName)
       userId: member.userId,
       firstName: member.firstName,
       subscribe: true,
+      inbox,
       sender: m === r % servers.length,
       roomSubscribers: room.members.length,
     })),
@@ -309,13 +314,16 @@ export async function s1(ctx: Context, target: TargetName): Promise<ScenarioResu
   });
 }
 
-/** S2: 200 rooms × 50 subscribers; the highest deliveries/s with p99 ≤ 100 ms and nothing lost. */
-export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+/**
+ * S2: 200 rooms × 50 subscribers; the highest deliveries/s with p99 ≤ 100 ms and nothing lost. With `inbox`
+ * (S2i) every subscriber also holds its chat list (`inbox`), which each message updates too.
+ */
+export async function s2(ctx: Context, target: TargetName, inbox = false): Promise<ScenarioResult> {
   const { plan } = ctx;
   return withInstances(ctx, target, 1, async (servers) => {
     const rooms = await s2Rooms(ctx, target, servers);
     return withPool(ctx, async (pool) => {
-      const clients = clientsFor(rooms, servers, target);
+      const clients = clientsFor(rooms, servers, target, inbox);
       await openLive(pool, target, clients);
       await warmUp(pool, plan, plan.s2StartDeliveries / plan.s2PerRoom / rooms.length);
       const steps: S2Step[] = [];
@@ -390,6 +398,7 @@ export async function s2(ctx: Context, target: TargetName): Promise<ScenarioResu
         steps,
         best: best && { deliveriesPerSec: best.deliveriesPerSec, p50: best.p50, p99: best.p99, cpu: best.cpu },
         counts: { expected: sum(finalTotals, 'expected'), received: sum(finalTotals, 'received') },
+        inboxEvents: inbox ? (await pool.status()).inboxEvents : undefined,
         errors: (await pool.status()).errors,
       };
     });
@@ -582,6 +591,7 @@ export async function s6(ctx: Context, target: TargetName): Promise<ScenarioResu
 export const RUNNERS: Record<ScenarioName, (ctx: Context, target: TargetName) => Promise<ScenarioResult>> = {
   S1: s1,
   S2: s2,
+  S2i: (ctx, target) => s2(ctx, target, true),
   S3: s3,
   S4: s4,
   S5: s5,

@@ -25,12 +25,17 @@ const JWT_SECRET = 'bench-secret-that-is-long-enough-0123456789';
 export const APP_SUBSCRIPTION =
   'subscription($room: ID!) { messageAdded(chatId: $room) { id seq content createdAt user { id firstName } } }';
 
+/** What a chat list renders for each chat: its name, badge and preview. */
+export const APP_INBOX =
+  'subscription { inbox { chatId member chat { id roomName lastSeq lastReadSeq unreadCount lastMessage { seq content createdAt user { firstName } } } } }';
+
 export const PROTOCOLS: Record<TargetName, ProtocolConfig> = {
   app: {
     wire: 'graphql-ws',
     subscribeQuery: APP_SUBSCRIPTION,
     sendQuery:
       'mutation($room: ID!, $content: String!) { sendMessage(input: { chatId: $room, content: $content }) { seq } }',
+    inboxQuery: APP_INBOX,
   },
   'ws-relay': { wire: 'relay' },
   'graphql-naive': {

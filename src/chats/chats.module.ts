@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { LimitsModule } from '../limits/limits.module';
 import { UsersModule } from '../users/users.module';
 import { ChatMemberEntity } from './chat-member.entity';
 import { ChatEntity } from './chat.entity';
@@ -7,11 +8,12 @@ import { ChatsRepository } from './chats.repository';
 import { ChatsResolver } from './chats.resolver';
 import { ChatsService } from './chats.service';
 import { MembershipWatch } from './membership-watch';
+import { ReadPositionsService } from './read-positions.service';
 
 /** Owns chats and who is a member of which. */
 @Module({
-  imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule],
-  providers: [ChatsRepository, ChatsService, ChatsResolver, MembershipWatch],
+  imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, LimitsModule],
+  providers: [ChatsRepository, ChatsService, ChatsResolver, MembershipWatch, ReadPositionsService],
   exports: [ChatsService, MembershipWatch],
 })
 export class ChatsModule {}

@@ -6,10 +6,72 @@ import { isUuid } from '../common/uuid';
 import { Sql } from '../database/sql';
 import { UserEntity } from '../users/user.entity';
 import { ChatMemberEntity } from './chat-member.entity';
+import { ChatRole } from './chat-role';
 import { ChatEntity } from './chat.entity';
 
 /** Upper bound on publicChats: the newest ones; a directory of every room ever made is not one response. */
 export const PUBLIC_CHATS_LIMIT = 200;
+
+export interface ReadState {
+  lastReadSeq: number;
+  role: ChatRole;
+}
+
+/** A membership and its user, as ChatMember shows it. */
+export interface MembershipRow extends ReadState {
+  chatId: string;
+  joinedAt: Date;
+  user: UserEntity;
+}
+
+export interface MarkReadResult {
+  lastSeq: number;
+  /** The position before the call; null when the user is not a member. */
+  before: number | null;
+  /** The position the call moved to; null when it did not move. */
+  movedTo: number | null;
+}
+
+const MEMBERSHIP_COLUMNS = `m.chat_id, m.role, m.joined_at, m.last_read_seq,
+  u.id AS user_id, u.email AS user_email, u.first_name AS user_first_name, u.created_at AS user_created_at`;
+
+interface MembershipColumns {
+  chat_id: string;
+  role: ChatRole;
+  joined_at: Date;
+  last_read_seq: number;
+  user_id: string;
+  user_email: string;
+  user_first_name: string;
+  user_created_at: Date;
+}
+
+function toMembership(row: MembershipColumns): MembershipRow {
+  return {
+    chatId: row.chat_id,
+    role: row.role,
+    joinedAt: row.joined_at,
+    lastReadSeq: row.last_read_seq,
+    user: Object.assign(new UserEntity(), {
+      id: row.user_id,
+      email: row.user_email,
+      firstName: row.user_first_name,
+      createdAt: row.user_created_at,
+    }),
+  };
+}
+
+const MARK_READ = `WITH target AS (
+     SELECT c.last_seq, cm.last_read_seq FROM chats c
+     LEFT JOIN chat_members cm ON cm.chat_id = c.id AND cm.user_id = $2
+     WHERE c.id = $1
+   ), moved AS (
+     UPDATE chat_members cm SET last_read_seq = $3 FROM target t
+     WHERE cm.chat_id = $1 AND cm.user_id = $2 AND cm.last_read_seq < $3 AND $3 <= t.last_seq
+     RETURNING cm.last_read_seq
+   )
+   SELECT t.last_seq AS "lastSeq", t.last_read_seq AS "before", (SELECT last_read_seq FROM moved) AS "movedTo"
+   FROM target t`;
 
 /** Every query on chats and memberships. */
 @Injectable()
@@ -25,7 +87,7 @@ export class ChatsRepository {
   createWithCreator(values: Pick<ChatEntity, 'roomName' | 'isPrivate' | 'createdBy'>): Promise<ChatEntity> {
     return this.dataSource.transaction(async (manager) => {
       const chat = await manager.save(manager.create(ChatEntity, { ...values, lastSeq: 0 }));
-      await manager.insert(ChatMemberEntity, { chatId: chat.id, userId: values.createdBy });
+      await manager.insert(ChatMemberEntity, { chatId: chat.id, userId: values.createdBy, role: ChatRole.OWNER });
       return chat;
     });
   }
@@ -49,10 +111,51 @@ export class ChatsRepository {
     return pairs.map((_, i) => members.has(i));
   });
 
-  /** Adds a membership; idempotent. */
-  async addMember(chatId: string, userId: string): Promise<void> {
-    await this.members.createQueryBuilder().insert().values({ chatId, userId }).orIgnore().execute();
+  /** Adds a membership; idempotent. Returns whether the user was not a member before. */
+  async addMember(chatId: string, userId: string): Promise<boolean> {
+    const rows = await this.sql.query(
+      'INSERT INTO chat_members (chat_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING user_id',
+      [chatId, userId],
+    );
+    return rows.length > 0;
   }
+
+  /**
+   * Moves the member's read position forward to `seq` when `seq` is within the chat (0..last_seq); never back,
+   * also when two moves race (the comparison is made on the locked row). Null when there is no such chat.
+   */
+  async markRead(chatId: string, userId: string, seq: number): Promise<MarkReadResult | null> {
+    const rows = await this.sql.query<MarkReadResult>(MARK_READ, [chatId, userId, seq]);
+    return rows[0] ?? null;
+  }
+
+  /** The viewer's read position and role in each of these chats (absent: not a member). */
+  async readStates(userId: string, chatIds: readonly string[]): Promise<Map<string, ReadState>> {
+    const rows = await this.sql.query<ReadState & { chatId: string }>(
+      `SELECT chat_id AS "chatId", last_read_seq AS "lastReadSeq", role FROM chat_members
+       WHERE user_id = $1 AND chat_id = ANY($2::uuid[])`,
+      [userId, chatIds],
+    );
+    return new Map(rows.map(({ chatId, ...state }) => [chatId, state]));
+  }
+
+  /** One membership with its user, for a read-position event; concurrent lookups share a query. */
+  membership(chatId: string, userId: string): Promise<MembershipRow | null> {
+    return this.oneMembership.load({ chatId, userId });
+  }
+
+  private readonly oneMembership = concurrentBatch<{ chatId: string; userId: string }, MembershipRow | null>(
+    async (pairs) => {
+      const rows = await this.sql.query<MembershipColumns & { ord: number }>(
+        `SELECT p.ord::int AS ord, ${MEMBERSHIP_COLUMNS}
+         FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS p(chat_id, user_id, ord)
+         JOIN chat_members m ON m.chat_id = p.chat_id AND m.user_id = p.user_id JOIN users u ON u.id = m.user_id`,
+        [pairs.map((pair) => pair.chatId), pairs.map((pair) => pair.userId)],
+      );
+      const found = new Map(rows.map((row) => [row.ord - 1, toMembership(row)]));
+      return pairs.map((_, i) => found.get(i) ?? null);
+    },
+  );
 
   /** Removes a membership; returns whether there was one. */
   async removeMember(chatId: string, userId: string): Promise<boolean> {
@@ -79,29 +182,15 @@ export class ChatsRepository {
       .getMany();
   }
 
-  /** Members of several chats in one query, for the members DataLoader. */
-  async membersOf(chatIds: readonly string[]): Promise<Map<string, UserEntity[]>> {
-    const rows = await this.dataSource
-      .createQueryBuilder()
-      .select(['m.chat_id AS chat_id', 'u.id AS id', 'u.email AS email', 'u.first_name AS first_name'])
-      .addSelect('u.created_at', 'created_at')
-      .from(ChatMemberEntity, 'm')
-      .innerJoin(UserEntity, 'u', 'u.id = m.user_id')
-      .where('m.chat_id IN (:...chatIds)', { chatIds: [...chatIds] })
-      .orderBy('m.joined_at')
-      .addOrderBy('u.id')
-      .getRawMany<{ chat_id: string; id: string; email: string; first_name: string; created_at: Date }>();
-    const byChat = new Map<string, UserEntity[]>(chatIds.map((id) => [id, []]));
-    for (const row of rows) {
-      byChat.get(row.chat_id)?.push(
-        Object.assign(new UserEntity(), {
-          id: row.id,
-          email: row.email,
-          firstName: row.first_name,
-          createdAt: row.created_at,
-        }),
-      );
-    }
+  /** The memberships of several chats in one query, longest-standing first, for the members DataLoaders. */
+  async membershipsOf(chatIds: readonly string[]): Promise<Map<string, MembershipRow[]>> {
+    const rows = await this.sql.query<MembershipColumns>(
+      `SELECT ${MEMBERSHIP_COLUMNS} FROM chat_members m JOIN users u ON u.id = m.user_id
+       WHERE m.chat_id = ANY($1::uuid[]) ORDER BY m.joined_at, u.id`,
+      [chatIds],
+    );
+    const byChat = new Map<string, MembershipRow[]>(chatIds.map((id) => [id, []]));
+    for (const row of rows) byChat.get(row.chat_id)?.push(toMembership(row));
     return byChat;
   }
 }

@@ -1,5 +1,5 @@
-import { Args, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { MaxItems } from '../common/operation-hints';
+import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { MaxItems, SharedEvents } from '../common/operation-hints';
 import { RequestContext } from '../common/request-context';
 import { RequestLoader } from '../common/request-loader';
 import { UserModel } from '../users/models/user.model';
@@ -7,14 +7,32 @@ import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
 import { PUBLIC_CHATS_LIMIT } from './chats.repository';
 import { ChatsService } from './chats.service';
+import { ReadPositionsService } from './read-positions.service';
 import { CreateChatInput } from './dto/create-chat.input';
-import { ChatModel } from './models/chat.model';
+import { ChatModel, ViewerChatState } from './models/chat.model';
+import { ChatMemberModel } from './models/chat-member.model';
+import { ChatRole } from './chat-role';
+import { MembershipRow, ReadState } from './chats.repository';
+import { byViewer, RateLimit } from '../limits/rate-limit.decorator';
 
 @Resolver(() => ChatModel)
 export class ChatsResolver {
-  private readonly membersLoader = new RequestLoader<string, UserModel[]>((ids) => this.chats.membersOf(ids));
+  private readonly membershipsLoader = new RequestLoader<string, MembershipRow[]>((ids) =>
+    this.chats.membershipsOf(ids),
+  );
+  /** Keyed `<viewer>:<chat>`: the viewer's read position and role per chat, one query per request. */
+  private readonly readStatesLoader = new RequestLoader<string, ReadState | null>(async (keys) => {
+    const [viewerId] = keys[0].split(':');
+    return this.chats.readStates(
+      viewerId,
+      keys.map((key) => key.slice(viewerId.length + 1)),
+    );
+  });
 
-  constructor(private readonly chats: ChatsService) {}
+  constructor(
+    private readonly chats: ChatsService,
+    private readonly readPositionsService: ReadPositionsService,
+  ) {}
 
   // No hard cap: the cost of a chat list is counted as if the viewer were in this many chats.
   @MaxItems(500)
@@ -55,6 +73,31 @@ export class ChatsResolver {
     return this.chats.addMember(viewer, chatId, userId);
   }
 
+  @SharedEvents()
+  @Subscription(() => ChatMemberModel, {
+    description: "every move of a member's read position in the chat",
+    resolve: (member: ChatMemberModel) => member,
+  })
+  readPositions(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Args('chatId', { type: () => ID }) chatId: string,
+  ): Promise<AsyncIterableIterator<ChatMemberModel>> {
+    return this.readPositionsService.open(viewer, chatId, ctx.connection);
+  }
+
+  @RateLimit({ limit: 'reads', by: byViewer })
+  @Mutation(() => Int, {
+    description: "moves the viewer's read position forward to seq (never back); returns the position now",
+  })
+  markRead(
+    @CurrentViewer() viewer: Viewer,
+    @Args('chatId', { type: () => ID }) chatId: string,
+    @Args('seq', { type: () => Int }) seq: number,
+  ): Promise<number> {
+    return this.chats.markRead(viewer, chatId, seq);
+  }
+
   @Mutation(() => Boolean)
   leaveChat(@CurrentViewer() viewer: Viewer, @Args('chatId', { type: () => ID }) chatId: string): Promise<boolean> {
     return this.chats.leave(viewer, chatId);
@@ -69,8 +112,59 @@ export class ChatsResolver {
     @CurrentViewer() viewer: Viewer,
     @Parent() chat: ChatModel,
   ): Promise<UserModel[]> {
-    const members = await this.membersLoader.load(ctx, chat.id);
-    this.chats.assertListed(viewer, members);
-    return members;
+    return (await this.membershipsOf(ctx, viewer, chat)).map((membership) => membership.user);
+  }
+
+  /** Members are readable by members only, as `members`. */
+  @MaxItems(1000)
+  @ResolveField(() => [ChatMemberModel], { description: 'every member with their role and read position' })
+  memberships(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Parent() chat: ChatModel,
+  ): Promise<ChatMemberModel[]> {
+    return this.membershipsOf(ctx, viewer, chat);
+  }
+
+  @ResolveField(() => Int, { description: "the viewer's read position (0 for a non-member)" })
+  async lastReadSeq(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Parent() chat: ChatModel,
+  ): Promise<number> {
+    return (await this.viewerState(ctx, viewer, chat))?.lastReadSeq ?? 0;
+  }
+
+  @ResolveField(() => Int, { description: 'lastSeq − lastReadSeq' })
+  async unreadCount(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Parent() chat: ChatModel,
+  ): Promise<number> {
+    const state = await this.viewerState(ctx, viewer, chat);
+    return state ? Math.max(0, chat.lastSeq - state.lastReadSeq) : 0;
+  }
+
+  @ResolveField(() => ChatRole, {
+    nullable: true,
+    description: "the viewer's role; null when the viewer is not a member (publicChats)",
+  })
+  async myRole(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Parent() chat: ChatModel,
+  ): Promise<ChatRole | null> {
+    return (await this.viewerState(ctx, viewer, chat))?.role ?? null;
+  }
+
+  private async membershipsOf(ctx: RequestContext, viewer: Viewer, chat: ChatModel): Promise<MembershipRow[]> {
+    const memberships = await this.membershipsLoader.load(ctx, chat.id);
+    this.chats.assertListed(viewer, memberships);
+    return memberships;
+  }
+
+  private viewerState(ctx: RequestContext, viewer: Viewer, chat: ChatModel): Promise<ViewerChatState | null> {
+    if (chat.viewerState) return Promise.resolve(chat.viewerState);
+    return this.readStatesLoader.load(ctx, `${viewer.id}:${chat.id}`);
   }
 }

@@ -1,14 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import { ForbiddenError, NotFoundError } from '../common/errors';
+import { BadInputError, ForbiddenError, NotFoundError } from '../common/errors';
 import { requireText } from '../common/text';
 import { isUuid } from '../common/uuid';
 import { EventBus } from '../pubsub/event-bus';
 import { topics } from '../pubsub/topics';
-import { UserEntity } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { Viewer } from '../users/token.service';
 import { ChatEntity } from './chat.entity';
-import { ChatsRepository } from './chats.repository';
+import { ChatsRepository, MembershipRow, ReadState } from './chats.repository';
 import { CreateChatInput } from './dto/create-chat.input';
 
 /** Chats and membership rules. */
@@ -46,7 +45,7 @@ export class ChatsService {
       if (!(await this.chats.isMember(chat.id, viewer.id))) throw new ForbiddenError('this chat is private');
       return chat;
     }
-    await this.chats.addMember(chat.id, viewer.id);
+    if (await this.chats.addMember(chat.id, viewer.id)) await this.entered(chat.id, viewer.id);
     return chat;
   }
 
@@ -54,8 +53,50 @@ export class ChatsService {
     const chat = await this.getForMember(viewer, chatId);
     const user = await this.users.getById(userId);
     if (!user) throw new NotFoundError('user not found');
-    await this.chats.addMember(chat.id, user.id);
+    if (await this.chats.addMember(chat.id, user.id)) await this.entered(chat.id, user.id);
     return chat;
+  }
+
+  /**
+   * Moves the viewer's read position forward to `seq` (never back) and returns the position now. Every instance
+   * hears of a move: the chat's readPositions subscribers and the viewer's own inboxes.
+   */
+  async markRead(viewer: Viewer, chatId: string, seq: number): Promise<number> {
+    if (!isUuid(chatId)) throw new NotFoundError('chat not found');
+    const result = await this.chats.markRead(chatId, viewer.id, Math.max(seq, 0));
+    if (!result) throw new NotFoundError('chat not found');
+    if (result.before === null) throw new ForbiddenError('you are not a member of this chat');
+    if (seq < 0 || seq > result.lastSeq) {
+      throw new BadInputError(`seq must be from 0 to the chat's lastSeq (${result.lastSeq})`);
+    }
+    if (result.movedTo === null) return result.before;
+    const lastReadSeq = result.movedTo;
+    await Promise.all([
+      this.bus.publish(topics.readPositions(chatId), { chatId, userId: viewer.id, lastReadSeq }),
+      this.bus.publish(topics.inbox(viewer.id), { kind: 'read', chatId, lastReadSeq }),
+    ]);
+    return lastReadSeq;
+  }
+
+  /** The viewer's read position and role in each chat (null where they are not a member). */
+  async readStates(viewerId: string, chatIds: readonly string[]): Promise<(ReadState | null)[]> {
+    const states = await this.chats.readStates(viewerId, chatIds.filter(isUuid));
+    return chatIds.map((id) => states.get(id) ?? null);
+  }
+
+  async membershipsOf(chatIds: readonly string[]): Promise<MembershipRow[][]> {
+    const byChat = await this.chats.membershipsOf(chatIds);
+    return chatIds.map((id) => byChat.get(id) ?? []);
+  }
+
+  /** One member's membership with their user; null when they are not a member. */
+  membership(chatId: string, userId: string): Promise<MembershipRow | null> {
+    return isUuid(chatId) && isUuid(userId) ? this.chats.membership(chatId, userId) : Promise.resolve(null);
+  }
+
+  /** A user's inboxes, on every instance, start following a chat they entered. */
+  private async entered(chatId: string, userId: string): Promise<void> {
+    await this.bus.publish(topics.inbox(userId), { kind: 'joined', chatId });
   }
 
   /** Leaves the chat; every instance then ends the leaver's subscriptions to it. */
@@ -75,14 +116,9 @@ export class ChatsService {
     return this.chats.publicChats();
   }
 
-  async membersOf(chatIds: readonly string[]): Promise<UserEntity[][]> {
-    const byChat = await this.chats.membersOf(chatIds);
-    return chatIds.map((id) => byChat.get(id) ?? []);
-  }
-
   /** The membership check for a batch-loaded member list, so N chats cost no N extra queries. */
-  assertListed(viewer: Viewer, members: readonly { id: string }[]): void {
-    if (!members.some((member) => member.id === viewer.id)) {
+  assertListed(viewer: Viewer, memberships: readonly { user: { id: string } }[]): void {
+    if (!memberships.some((membership) => membership.user.id === viewer.id)) {
       throw new ForbiddenError('you are not a member of this chat');
     }
   }

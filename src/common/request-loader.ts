@@ -2,7 +2,8 @@ import DataLoader from 'dataloader';
 
 /**
  * One DataLoader per request context and per loader name, so a list of N parents costs one batched query
- * per field rather than N. Keyed weakly by the context object: it goes away with the request.
+ * per field rather than N. Keyed weakly by the context object: it goes away with the request. Nothing is cached:
+ * over graphql-ws one context serves every operation and every event of a socket, which must each read afresh.
  */
 export class RequestLoader<K, V> {
   private readonly loaders = new WeakMap<object, DataLoader<K, V>>();
@@ -12,7 +13,7 @@ export class RequestLoader<K, V> {
   load(context: object, key: K): Promise<V> {
     let loader = this.loaders.get(context);
     if (!loader) {
-      loader = new DataLoader<K, V>((keys) => this.batch(keys), { maxBatchSize: 500 });
+      loader = new DataLoader<K, V>((keys) => this.batch(keys), { maxBatchSize: 500, cache: false });
       this.loaders.set(context, loader);
     }
     return loader.load(key);

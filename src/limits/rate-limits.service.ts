@@ -13,7 +13,7 @@ import { AppConfig, RateLimit } from '../config/app-config';
 import { closeRedis, openRedis } from '../redis/redis-connection';
 
 /** The limits the API names; each counts per key (a user, an address, an account). */
-export type LimitName = 'messages' | 'typing' | 'auth' | 'authAccount';
+export type LimitName = 'messages' | 'typing' | 'reads' | 'auth' | 'authAccount';
 
 interface Limiter {
   consume(key: string): Promise<unknown>;
@@ -61,6 +61,8 @@ export class RateLimits implements OnApplicationShutdown {
     this.limiters = {
       messages: bursty('messages', rateLimits.messages),
       typing: bursty('typing', rateLimits.typing),
+      // markRead: as often as setTyping, counted on its own.
+      reads: bursty('reads', rateLimits.typing),
       auth: counter('auth', rateLimits.authPerMinute, 60),
       authAccount: counter('auth-account', rateLimits.authPerAccountPerMinute, 60),
     };

@@ -50,6 +50,11 @@ const INSERT_BATCH = `WITH input AS (
      SELECT f.chat_id, b.base + f.pos, f.user_id, f.content, f.client_id
      FROM fresh f JOIN bumped b ON b.id = f.chat_id
      RETURNING *
+   ), read AS (
+     -- What its author sends, they have read: their read position moves to their newest message.
+     UPDATE chat_members cm SET last_read_seq = r.seq
+     FROM (SELECT chat_id, user_id, max(seq) AS seq FROM inserted GROUP BY chat_id, user_id) r
+     WHERE cm.chat_id = r.chat_id AND cm.user_id = r.user_id AND cm.last_read_seq < r.seq
    ), m AS (
      SELECT f.ord, i.*, false AS duplicate
      FROM inserted i JOIN bumped b ON b.id = i.chat_id JOIN fresh f ON f.chat_id = i.chat_id AND b.base + f.pos = i.seq
@@ -65,6 +70,11 @@ const FORWARD = `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id 
 const BACKWARD = `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
   WHERE m.chat_id = $1 AND m.seq > $2 AND ($3::int IS NULL OR m.seq < $3)
   ORDER BY m.seq DESC LIMIT $4`;
+
+const LAST_OF_CHATS = `SELECT ${MESSAGE_COLUMNS} FROM chats c
+  JOIN chat_members cm ON cm.chat_id = c.id AND cm.user_id = $1
+  JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq JOIN users u ON u.id = m.user_id
+  WHERE c.id = ANY($2::uuid[])`;
 
 interface NewMessage {
   chatId: string;
@@ -164,6 +174,12 @@ export class MessagesRepository {
   async backward(chatId: string, beforeSeq: number | undefined, limit: number, afterSeq = 0): Promise<MessageRecord[]> {
     const rows = await this.sql.query<MessageRow>(BACKWARD, [chatId, afterSeq, beforeSeq ?? null, limit]);
     return rows.map(toRecord);
+  }
+
+  /** The newest message of each of these chats that `userId` is a member of. */
+  async lastOfChats(userId: string, chatIds: readonly string[]): Promise<Map<string, MessageRecord>> {
+    const rows = await this.sql.query<MessageRow>(LAST_OF_CHATS, [userId, chatIds]);
+    return new Map(rows.map((row) => [row.chat_id, toRecord(row)]));
   }
 
   lastSeqForMember(chatId: string, userId: string): Promise<number | null> {

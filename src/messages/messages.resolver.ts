@@ -2,6 +2,7 @@ import { Args, Mutation, Parent, ResolveField, Resolver, Subscription } from '@n
 import { ChatModel } from '../chats/models/chat.model';
 import { Paginated, SharedEvents } from '../common/operation-hints';
 import { RequestContext } from '../common/request-context';
+import { RequestLoader } from '../common/request-loader';
 import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
 import { MessageAddedArgs } from './dto/message-added.args';
@@ -42,7 +43,30 @@ export class MessagesResolver {
 /** Chat.messages belongs to this module: it is where messages are read. */
 @Resolver(() => ChatModel)
 export class ChatMessagesResolver {
+  /** Keyed `<viewer>:<chat>`: each chat's newest message, one query per request. */
+  private readonly lastMessages = new RequestLoader<string, MessageRecord | null>(async (keys) => {
+    const [viewerId] = keys[0].split(':');
+    return this.messageService.lastMessages(
+      viewerId,
+      keys.map((key) => key.slice(viewerId.length + 1)),
+    );
+  });
+
   constructor(private readonly messageService: MessagesService) {}
+
+  @ResolveField(() => MessageModel, {
+    nullable: true,
+    description: 'the newest message; null when there is none or the viewer is not a member',
+  })
+  lastMessage(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Parent() chat: ChatModel,
+  ): Promise<MessageRecord | null> {
+    const known = chat.viewerState?.lastMessage;
+    if (known !== undefined) return Promise.resolve(known as MessageRecord | null);
+    return chat.lastSeq === 0 ? Promise.resolve(null) : this.lastMessages.load(ctx, `${viewer.id}:${chat.id}`);
+  }
 
   @Paginated(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
   @ResolveField(() => MessageConnectionModel, {

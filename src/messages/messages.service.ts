@@ -87,6 +87,12 @@ export class MessagesService {
     };
   }
 
+  /** The newest message of each chat the viewer is a member of (null elsewhere, and where there is none). */
+  async lastMessages(viewerId: string, chatIds: readonly string[]): Promise<(MessageRecord | null)[]> {
+    const found = await this.messages.lastOfChats(viewerId, chatIds.filter(isUuid));
+    return chatIds.map((id) => found.get(id) ?? null);
+  }
+
   fetchAfter(chatId: string, afterSeq: number, limit: number): Promise<MessageRecord[]> {
     return this.messages.forward(chatId, afterSeq, limit);
   }

@@ -1,8 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { AsyncQueue } from '../common/async-queue';
+import { LiveQueue } from '../common/live-queue';
 import { BadInputError, ConflictError, NotFoundError } from '../common/errors';
-import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
+import { ConnectionInfo } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
 import { MembershipWatch } from '../chats/membership-watch';
 import { MetricsService } from '../metrics/metrics.service';
@@ -28,7 +28,6 @@ export type PresenceDelivery = PresenceEventPayload | SharedEvent<PresenceEventP
 /** Presence rules: who may see and change it, typing, and the presence subscription. */
 @Injectable()
 export class PresenceService {
-  private readonly logger = new Logger(PresenceService.name);
   /** Each replica change as a DIFF, built once for all of its local subscribers (the replica hands each the same). */
   private readonly diffs = new WeakMap<PresenceChange, PresenceEventPayload>();
 
@@ -68,19 +67,13 @@ export class PresenceService {
     connection?: ConnectionInfo,
   ): Promise<AsyncIterableIterator<PresenceDelivery>> {
     await this.chats.assertMember(viewer, chatId);
-    const queue = new AsyncQueue<PresenceDelivery>(this.config.ws.maxQueuedEvents);
+    const queue = new LiveQueue<PresenceDelivery>(this.config.ws.maxQueuedEvents, connection, 'presence');
     this.metrics.subscriptions.inc({ kind: 'presence' });
     const cleanups: (() => void | Promise<void>)[] = [() => this.metrics.subscriptions.dec({ kind: 'presence' })];
     queue.onEnd(() => {
       for (const cleanup of cleanups.reverse()) void Promise.resolve(cleanup()).catch(() => undefined);
     });
-    const push = (event: PresenceDelivery) => this.membership.afterCheck(() => deliver(event));
-    const deliver = (event: PresenceDelivery) => {
-      if (queue.push(event) || queue.closed) return;
-      this.logger.warn(`closing a slow consumer (${connection?.id ?? 'no connection'}): presence queue at the cap`);
-      queue.end();
-      connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: too many undelivered events');
-    };
+    const push = (event: PresenceDelivery) => this.membership.afterCheck(() => queue.offer(event));
 
     try {
       cleanups.push(await this.membership.watch(chatId, viewer.id, () => queue.end()));

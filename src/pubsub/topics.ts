@@ -1,8 +1,8 @@
 import type { PresenceDiff } from '../presence/presence-meta';
 
 /**
- * The typed map of bus topics. A topic is scoped by chat id (one channel per chat, never one global topic
- * with a filter), and its type names the payload, so a publish with the wrong payload does not compile.
+ * The typed map of bus topics. A topic is scoped by chat id or user id (one channel per chat or user, never one
+ * global topic with a filter), and its type names the payload, so a publish with the wrong payload does not compile.
  */
 export type Topic<Payload> = string & { readonly __payload?: Payload };
 
@@ -29,8 +29,20 @@ export interface MembershipEvent {
   kind: 'left';
 }
 
+/** A member's read position moved (markRead; sending moves the sender's too, carried by the message itself). */
+export interface ReadPositionEvent {
+  chatId: string;
+  userId: string;
+  lastReadSeq: number;
+}
+
+/** What a user's inbox follows besides their chats' messages: chats they enter, and their own reading. */
+export type InboxSignal = { kind: 'joined'; chatId: string } | { kind: 'read'; chatId: string; lastReadSeq: number };
+
 export const topics = {
   presence: (chatId: string): Topic<PresenceDiff> => `chat.${chatId}.presence`,
   messages: (chatId: string): Topic<MessageEvent> => `chat.${chatId}.messages`,
   membership: (chatId: string): Topic<MembershipEvent> => `chat.${chatId}.membership`,
+  readPositions: (chatId: string): Topic<ReadPositionEvent> => `chat.${chatId}.reads`,
+  inbox: (userId: string): Topic<InboxSignal> => `user.${userId}.inbox`,
 };

@@ -1,4 +1,15 @@
 import { Field, ID, Int, ObjectType } from '@nestjs/graphql';
+import { ChatRole } from '../chat-role';
+
+/**
+ * What an inbox event already knows of the chat for its one viewer, so the fields below need no query: the
+ * viewer's read position and role, and the newest message (a MessageRecord; the messages module reads it).
+ */
+export interface ViewerChatState {
+  lastReadSeq: number;
+  role: ChatRole | null;
+  lastMessage?: unknown;
+}
 
 /** Chat's scalar fields; members, messages and presence are resolved by the modules that own them. */
 @ObjectType('Chat')
@@ -17,4 +28,7 @@ export class ChatModel {
 
   @Field(() => Int, { description: 'seq of the newest message, 0 when there is none' })
   lastSeq!: number;
+
+  /** Set on the chats inbox events carry; otherwise the fields that need it load it per request. */
+  viewerState?: ViewerChatState;
 }

@@ -1,0 +1,225 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ChatEntity } from '../chats/chat.entity';
+import { ChatRole } from '../chats/chat-role';
+import { ChatsService } from '../chats/chats.service';
+import { MembershipWatch } from '../chats/membership-watch';
+import { LiveQueue } from '../common/live-queue';
+import { ConnectionInfo } from '../common/request-context';
+import { AppConfig } from '../config/app-config';
+import { MessageRecord } from '../messages/message-record';
+import { fromEvent, MessagesService } from '../messages/messages.service';
+import { EventBus, Unsubscribe } from '../pubsub/event-bus';
+import { InboxSignal, topics } from '../pubsub/topics';
+import { Viewer } from '../users/token.service';
+import { InboxEventModel } from './models/inbox-event.model';
+
+/** One chat in one inbox: what its summary is made of. */
+interface Entry {
+  chat: ChatEntity;
+  lastSeq: number;
+  lastReadSeq: number;
+  role: ChatRole | null;
+  lastMessage: MessageRecord | null;
+  unwatch?: Unsubscribe;
+}
+
+/**
+ * The `inbox` subscriptions of this instance. A chat's new messages reach every local inbox that lists it from
+ * one bus subscription per chat (the chat's messages channel, shared with nothing else's bookkeeping), and each
+ * message becomes one record for all of them; an inbox adds only its viewer's read position. A user's own
+ * signals (a chat entered, a read position moved on any device) come on their user channel, and leaving a chat
+ * is MembershipWatch's to notice, also when the event was lost.
+ */
+@Injectable()
+export class InboxService {
+  private readonly logger = new Logger(InboxService.name);
+  /** Inboxes by the chat they list, and that chat's one bus subscription here. */
+  private readonly followers = new Map<string, { inboxes: Set<Inbox>; ready: Promise<Unsubscribe | null> }>();
+
+  constructor(
+    private readonly chats: ChatsService,
+    private readonly messages: MessagesService,
+    private readonly membership: MembershipWatch,
+    private readonly bus: EventBus,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * The viewer's chat list as it changes: first a summary of every chat they are in (so a list read before this
+   * subscription was set up is brought up to date), then an event per change.
+   */
+  async open(viewer: Viewer, connection?: ConnectionInfo): Promise<AsyncIterableIterator<InboxEventModel>> {
+    const inbox = new Inbox(this, viewer, new LiveQueue(this.config.ws.maxQueuedEvents, connection, 'inbox'));
+    try {
+      inbox.stops.push(await this.bus.subscribe(topics.inbox(viewer.id), (signal) => inbox.signal(signal)));
+      // Signals and leaves published while the bus was away are lost: read the list again.
+      inbox.stops.push(
+        this.bus.onReconnect(() =>
+          this.membership.afterCheck(() =>
+            this.refresh(inbox).catch((error: Error) => this.logger.warn(`inbox re-read failed: ${error.message}`)),
+          ),
+        ),
+      );
+      await this.refresh(inbox);
+    } catch (error) {
+      inbox.queue.end();
+      throw error;
+    }
+    return inbox.queue;
+  }
+
+  /**
+   * Makes the inbox list the chats its viewer is in (all, or the one `only` names), as they stand now: chats it
+   * did not list yet are followed (before their state is read, so no message falls in between) and told; chats
+   * whose state moved are told.
+   * @internal for Inbox
+   */
+  async refresh(inbox: Inbox, only?: string): Promise<void> {
+    const memberOf = only ? [only] : (await this.chats.chatsOf(inbox.viewer)).map((chat) => chat.id);
+    await Promise.all(
+      memberOf.filter((chatId) => !inbox.following.has(chatId)).map((chatId) => this.follow(inbox, chatId)),
+    );
+    // Read after following: what this read misses, the chat's channel brings.
+    const [chats, states, lastMessages] = await Promise.all([
+      this.chats.chatsOf(inbox.viewer),
+      this.chats.readStates(inbox.viewer.id, memberOf),
+      this.messages.lastMessages(inbox.viewer.id, memberOf),
+    ]);
+    const byId = new Map(chats.map((chat) => [chat.id, chat]));
+    memberOf.forEach((chatId, i) => {
+      const chat = byId.get(chatId);
+      const state = states[i];
+      // Left between the two reads (or a `joined` signal overtaken by a leave): nothing to list.
+      if (!chat || !state) {
+        if (!inbox.entries.has(chatId)) this.unfollow(inbox, chatId);
+        return;
+      }
+      inbox.update(chatId, {
+        chat,
+        lastSeq: chat.lastSeq,
+        lastReadSeq: state.lastReadSeq,
+        role: state.role,
+        lastMessage: lastMessages[i],
+      });
+    });
+  }
+
+  private async follow(inbox: Inbox, chatId: string): Promise<void> {
+    let followers = this.followers.get(chatId);
+    if (!followers) {
+      const created = { inboxes: new Set<Inbox>(), ready: Promise.resolve<Unsubscribe | null>(null) };
+      created.ready = this.bus
+        .subscribe(topics.messages(chatId), (event) => {
+          const record = fromEvent(event);
+          this.membership.afterCheck(() => {
+            for (const follower of created.inboxes) follower.message(record);
+          });
+        })
+        .catch((error: Error) => {
+          if (this.followers.get(chatId) === created) this.followers.delete(chatId);
+          throw error;
+        });
+      this.followers.set(chatId, (followers = created));
+    }
+    followers.inboxes.add(inbox);
+    inbox.following.add(chatId);
+    await followers.ready;
+    const unwatch = await this.membership.watch(chatId, inbox.viewer.id, () => inbox.left(chatId));
+    if (inbox.following.has(chatId)) inbox.unwatches.set(chatId, unwatch);
+    else unwatch();
+  }
+
+  /** @internal for Inbox */
+  unfollow(inbox: Inbox, chatId: string): void {
+    inbox.following.delete(chatId);
+    inbox.unwatches.get(chatId)?.();
+    inbox.unwatches.delete(chatId);
+    const followers = this.followers.get(chatId);
+    if (!followers?.inboxes.delete(inbox) || followers.inboxes.size > 0) return;
+    this.followers.delete(chatId);
+    void followers.ready.then((unsubscribe) => unsubscribe?.()).catch(() => undefined);
+  }
+
+  /** @internal for Inbox */
+  joined(inbox: Inbox, chatId: string): void {
+    this.refresh(inbox, chatId).catch((error: Error) =>
+      this.logger.warn(`inbox could not add chat ${chatId}: ${error.message}`),
+    );
+  }
+}
+
+/** One inbox subscription: the summaries it has told, and what it follows. */
+class Inbox {
+  readonly entries = new Map<string, Entry>();
+  readonly following = new Set<string>();
+  readonly unwatches = new Map<string, Unsubscribe>();
+  readonly stops: Unsubscribe[] = [];
+
+  constructor(
+    private readonly owner: InboxService,
+    readonly viewer: Viewer,
+    readonly queue: LiveQueue<InboxEventModel>,
+  ) {
+    queue.onEnd(() => {
+      for (const stop of this.stops.splice(0)) stop();
+      for (const chatId of [...this.following]) owner.unfollow(this, chatId);
+    });
+  }
+
+  signal(signal: InboxSignal): void {
+    if (signal.kind === 'joined') {
+      if (!this.entries.has(signal.chatId)) this.owner.joined(this, signal.chatId);
+      return;
+    }
+    const entry = this.entries.get(signal.chatId);
+    if (entry && signal.lastReadSeq > entry.lastReadSeq)
+      this.tell(signal.chatId, { ...entry, lastReadSeq: signal.lastReadSeq });
+  }
+
+  message(record: MessageRecord): void {
+    const entry = this.entries.get(record.chatId);
+    // Unknown until its state is read (which includes this message), or already told.
+    if (!entry || record.seq <= entry.lastSeq) return;
+    const lastReadSeq = record.user.id === this.viewer.id ? Math.max(entry.lastReadSeq, record.seq) : entry.lastReadSeq;
+    this.tell(record.chatId, { ...entry, lastSeq: record.seq, lastMessage: record, lastReadSeq });
+  }
+
+  /** A state read from the store: told when it is news (a chat not listed yet, or one that moved). */
+  update(chatId: string, state: Entry): void {
+    if (!this.following.has(chatId)) return;
+    const entry = this.entries.get(chatId);
+    if (!entry) {
+      this.tell(chatId, state);
+      return;
+    }
+    const lastSeq = Math.max(entry.lastSeq, state.lastSeq);
+    const lastReadSeq = Math.max(entry.lastReadSeq, state.lastReadSeq);
+    if (lastSeq === entry.lastSeq && lastReadSeq === entry.lastReadSeq && state.chat.roomName === entry.chat.roomName) {
+      return;
+    }
+    this.tell(chatId, {
+      ...entry,
+      chat: state.chat,
+      lastSeq,
+      lastReadSeq,
+      lastMessage: lastSeq === state.lastSeq ? state.lastMessage : entry.lastMessage,
+    });
+  }
+
+  left(chatId: string): void {
+    if (!this.following.has(chatId)) return;
+    this.owner.unfollow(this, chatId);
+    this.entries.delete(chatId);
+    this.queue.offer({ chatId, member: false, chat: null });
+  }
+
+  private tell(chatId: string, entry: Entry): void {
+    this.entries.set(chatId, entry);
+    const { chat, lastSeq, lastReadSeq, role, lastMessage } = entry;
+    this.queue.offer({
+      chatId,
+      member: true,
+      chat: { ...chat, lastSeq, viewerState: { lastReadSeq, role, lastMessage } },
+    });
+  }
+}

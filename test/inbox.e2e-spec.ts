@@ -1,0 +1,220 @@
+import { AppProcess } from './support/app-process';
+import { TestDatabase } from './support/database';
+import { createChat, errorCode, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
+import { TEST_REDIS_URL } from './support/env';
+import { connect, Recorder, WsClientHandle } from './support/ws';
+
+jest.setTimeout(90_000);
+
+const MARK_READ = 'mutation($c: ID!, $s: Int!) { markRead(chatId: $c, seq: $s) }';
+const SUMMARY = 'id roomName lastSeq lastReadSeq unreadCount myRole lastMessage { seq content }';
+
+interface Summary {
+  id: string;
+  roomName: string;
+  lastSeq: number;
+  lastReadSeq: number;
+  unreadCount: number;
+  myRole: string | null;
+  lastMessage: { seq: number; content: string } | null;
+}
+
+interface InboxEvent {
+  chatId: string;
+  member: boolean;
+  chat: Summary | null;
+}
+
+interface ReadPosition {
+  user: { id: string };
+  lastReadSeq: number;
+}
+
+function inbox(handle: WsClientHandle): Recorder<InboxEvent> {
+  return new Recorder<InboxEvent>(
+    handle,
+    `subscription { inbox { chatId member chat { ${SUMMARY} } } }`,
+    {},
+    (data) => data.inbox as InboxEvent,
+  );
+}
+
+/** What a client's chat list shows after applying the events: per chat, the newest summary. */
+function listOf(events: InboxEvent[]): Map<string, Summary> {
+  const list = new Map<string, Summary>();
+  for (const event of events) {
+    if (!event.member || !event.chat) {
+      list.delete(event.chatId);
+      continue;
+    }
+    const known = list.get(event.chatId);
+    if (!known || event.chat.lastSeq >= known.lastSeq) list.set(event.chatId, event.chat);
+    else list.set(event.chatId, { ...known, lastReadSeq: Math.max(known.lastReadSeq, event.chat.lastReadSeq) });
+  }
+  return list;
+}
+
+describe('read state and the inbox', () => {
+  let db: TestDatabase;
+  let a: AppProcess;
+  let b: AppProcess;
+  let ann: TestUser;
+  let bob: TestUser;
+  const sockets: WsClientHandle[] = [];
+
+  const open = (app: AppProcess, user: TestUser) => {
+    const socket = connect(app.wsUrl, user.token);
+    sockets.push(socket);
+    return socket;
+  };
+  const summaries = async (app: AppProcess, user: TestUser) =>
+    ok(await gql<{ chats: Summary[] }>(app.url, `{ chats { ${SUMMARY} } }`, {}, user.token)).chats;
+
+  beforeAll(async () => {
+    db = await TestDatabase.create();
+    [a, b] = await Promise.all([0, 1].map(() => AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL })));
+    [ann, bob] = await Promise.all([signUp(a.url, 'Ann'), signUp(a.url, 'Bob')]);
+  });
+
+  afterEach(async () => {
+    await Promise.all(sockets.splice(0).map((socket) => socket.dispose()));
+  });
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await db?.drop();
+  });
+
+  it('counts unread messages from read positions; sending reads up to your own message', async () => {
+    const chatId = await createChat(a.url, ann, 'reading');
+    await joinChat(b.url, bob, chatId);
+    for (let i = 1; i <= 3; i++) await sendMessage(a.url, ann, chatId, `m${i}`);
+
+    const [forBob] = (await summaries(b, bob)).filter((chat) => chat.id === chatId);
+    expect(forBob).toMatchObject({ lastSeq: 3, lastReadSeq: 0, unreadCount: 3, myRole: 'MEMBER' });
+    expect(forBob.lastMessage).toEqual({ seq: 3, content: 'm3' });
+    const [forAnn] = (await summaries(a, ann)).filter((chat) => chat.id === chatId);
+    expect(forAnn).toMatchObject({ lastReadSeq: 3, unreadCount: 0, myRole: 'OWNER' });
+
+    expect(ok(await gql(a.url, MARK_READ, { c: chatId, s: 2 }, bob.token))).toEqual({ markRead: 2 });
+    // Never back: a smaller seq changes nothing and answers the position.
+    expect(ok(await gql(b.url, MARK_READ, { c: chatId, s: 1 }, bob.token))).toEqual({ markRead: 2 });
+    const memberships = ok(
+      await gql<{ chat: { memberships: { user: { firstName: string }; role: string; lastReadSeq: number }[] } }>(
+        b.url,
+        'query($c: ID!) { chat(id: $c) { memberships { user { firstName } role lastReadSeq } } }',
+        { c: chatId },
+        bob.token,
+      ),
+    ).chat.memberships;
+    expect(memberships).toEqual([
+      { user: { firstName: 'Ann' }, role: 'OWNER', lastReadSeq: 3 },
+      { user: { firstName: 'Bob' }, role: 'MEMBER', lastReadSeq: 2 },
+    ]);
+  });
+
+  it('refuses a read position outside the chat, for a non-member, and for an unknown chat', async () => {
+    const chatId = await createChat(a.url, ann, 'bounds');
+    await sendMessage(a.url, ann, chatId, 'only');
+    const carol = await signUp(a.url, 'Carol');
+    expect(errorCode(await gql(a.url, MARK_READ, { c: chatId, s: 2 }, ann.token))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await gql(a.url, MARK_READ, { c: chatId, s: -1 }, ann.token))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await gql(a.url, MARK_READ, { c: chatId, s: 1 }, carol.token))).toBe('FORBIDDEN');
+    expect(errorCode(await gql(a.url, MARK_READ, { c: '00000000-0000-4000-8000-000000000000', s: 0 }, ann.token))).toBe(
+      'NOT_FOUND',
+    );
+    // A flood is limited like setTyping.
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, () => gql(b.url, MARK_READ, { c: chatId, s: 1 }, ann.token)),
+    );
+    expect(answers.map(errorCode)).toContain('RATE_LIMITED');
+  });
+
+  it('tells every member each move of a read position, the reader own and the sender', async () => {
+    const chatId = await createChat(a.url, ann, 'receipts');
+    await joinChat(a.url, bob, chatId);
+    await sendMessage(a.url, ann, chatId, 'hello');
+    const positions = new Recorder<ReadPosition>(
+      open(b, ann),
+      'subscription($c: ID!) { readPositions(chatId: $c) { user { id } lastReadSeq } }',
+      { c: chatId },
+      (data) => data.readPositions as ReadPosition,
+    );
+    // Subscribed once a move made now is seen: Ann's own, as she sends.
+    let lastSeq = 1;
+    await eventuallyTold(positions, async () => {
+      lastSeq = (await sendMessage(a.url, ann, chatId, 'probe')).seq;
+    });
+    expect(positions.data[0]).toEqual({ user: { id: ann.id }, lastReadSeq: positions.data[0].lastReadSeq });
+    ok(await gql(a.url, MARK_READ, { c: chatId, s: lastSeq }, bob.token));
+    const reply = await sendMessage(a.url, bob, chatId, 'reply');
+    await positions.until(
+      () => positions.data.some((p) => p.user.id === bob.id && p.lastReadSeq === reply.seq),
+      "Bob's move to his own message",
+    );
+    expect(positions.data.filter((p) => p.user.id === bob.id)).toEqual([
+      { user: { id: bob.id }, lastReadSeq: lastSeq },
+      { user: { id: bob.id }, lastReadSeq: reply.seq },
+    ]);
+  });
+
+  it('keeps one user’s inboxes on two instances in step: messages, reading, entering and leaving', async () => {
+    const chatId = await createChat(a.url, ann, 'inbox');
+    await joinChat(a.url, bob, chatId);
+    const onA = inbox(open(a, bob));
+    const onB = inbox(open(b, bob));
+    // Each starts with a summary of every chat Bob is in.
+    for (const feed of [onA, onB]) await feed.until(() => listOf(feed.data).has(chatId), 'the first summary');
+    const list = await summaries(a, bob);
+
+    await sendMessage(b.url, ann, chatId, 'news');
+    for (const feed of [onA, onB]) {
+      await feed.until(() => listOf(feed.data).get(chatId)?.unreadCount === 1, 'the badge to rise');
+      expect(listOf(feed.data).get(chatId)?.lastMessage?.content).toBe('news');
+    }
+    // Reading on one device clears the badge on the other.
+    ok(await gql(a.url, MARK_READ, { c: chatId, s: 1 }, bob.token));
+    for (const feed of [onA, onB]) {
+      await feed.until(() => listOf(feed.data).get(chatId)?.unreadCount === 0, 'the badge to clear');
+    }
+
+    // Being added to a private chat makes it appear; leaving makes it go.
+    const secret = await createChat(a.url, ann, 'secret', true);
+    await sendMessage(a.url, ann, secret, 'psst');
+    ok(
+      await gql(
+        a.url,
+        'mutation($c: ID!, $u: ID!) { addMember(chatId: $c, userId: $u) { id } }',
+        { c: secret, u: bob.id },
+        ann.token,
+      ),
+    );
+    for (const feed of [onA, onB]) {
+      await feed.until(() => listOf(feed.data).get(secret)?.unreadCount === 1, 'the private chat to appear');
+    }
+    ok(await gql(b.url, 'mutation($c: ID!) { leaveChat(chatId: $c) }', { c: chatId }, bob.token));
+    for (const feed of [onA, onB]) {
+      await feed.until(() => !listOf(feed.data).has(chatId), 'the chat to go');
+      expect(feed.data.at(-1)).toEqual({ chatId, member: false, chat: null });
+    }
+    // Nothing about the chat he left reaches him any more.
+    const before = onA.data.length;
+    await sendMessage(a.url, ann, chatId, 'after he left');
+    await sendMessage(a.url, ann, secret, 'still here');
+    await onA.until(() => onA.data.length > before, 'the next event');
+    expect(onA.data.slice(before).map((event) => event.chatId)).toEqual([secret]);
+    // The list a client built (the query, then the events) is the list the server has now.
+    await onB.until(() => listOf(onB.data).get(secret)?.lastSeq === 2, 'the last message');
+    const built = listOf([...list.map((chat) => ({ chatId: chat.id, member: true, chat })), ...onB.data]);
+    expect(built).toEqual(new Map((await summaries(b, bob)).map((chat) => [chat.id, chat])));
+  });
+});
+
+/** Repeats `act` until the recorder has seen something: a subscription has no acknowledgement of its own. */
+async function eventuallyTold<T>(recorder: Recorder<T>, act: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; attempt < 50 && recorder.data.length === 0; attempt++) {
+    await act();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await recorder.count(1);
+}
