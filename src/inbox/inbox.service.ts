@@ -55,9 +55,9 @@ export class InboxService {
       // Signals and leaves published while the bus was away are lost: read the list again.
       inbox.stops.push(
         this.bus.onReconnect(() =>
-          this.membership.afterCheck(() =>
-            this.refresh(inbox).catch((error: Error) => this.logger.warn(`inbox re-read failed: ${error.message}`)),
-          ),
+          this.membership.afterCheck(() => {
+            this.refresh(inbox).catch((error: Error) => this.logger.warn(`inbox re-read failed: ${error.message}`));
+          }),
         ),
       );
       await this.refresh(inbox);
