@@ -151,6 +151,62 @@ describe('browser pages', () => {
   );
 
   it(
+    'keeps the chat list live: chats to join, unread badges and previews, newest first, read receipts',
+    async () => {
+      const listed = (page: Page, name: string) => page.locator('#my-chats li[data-chat-id]', { hasText: name });
+      const ann = await openPage({ width: 1100, height: 700 }, app.url);
+      await signUpInPage(ann, 'Ann');
+      for (const name of ['Alpha', 'Beta']) {
+        await ann.getByLabel('New chat').fill(name);
+        await ann.getByRole('button', { name: 'Create' }).click();
+        await ann.locator('#chat-title', { hasText: name }).waitFor();
+      }
+
+      const bob = await openPage({ width: 1100, height: 700 }, app.url);
+      await signUpInPage(bob, 'Bob');
+      // A chat created while Bob's page is open shows up among the chats to join.
+      await ann.getByLabel('New chat').fill('Gamma');
+      await ann.getByRole('button', { name: 'Create' }).click();
+      await bob.getByRole('button', { name: 'Join Gamma' }).waitFor();
+      for (const name of ['Alpha', 'Beta']) {
+        await bob.getByRole('button', { name: `Join ${name}` }).click();
+        await bob.locator('#chat-title', { hasText: name }).waitFor();
+      }
+      await bob.locator('#my-chats a', { hasText: 'Alpha' }).click();
+      await bob.locator('#chat-title', { hasText: 'Alpha' }).waitFor();
+
+      // Ann writes in Beta, which Bob is not looking at: its badge and preview rise, and it moves to the top.
+      await ann.locator('#my-chats a', { hasText: 'Beta' }).click();
+      await ann.locator('#chat-title', { hasText: 'Beta' }).waitFor();
+      for (const text of ['Are you there?', 'News in Beta']) {
+        await ann.locator('#message-input').fill(text);
+        await ann.locator('#message-input').press('Enter');
+        await message(ann, text).waitFor();
+      }
+      await listed(bob, 'Beta').locator('.unread-count', { hasText: '2' }).waitFor();
+      await listed(bob, 'Beta').locator('.preview', { hasText: 'Ann: News in Beta' }).waitFor();
+      await bob.waitForFunction(() => document.querySelector('#my-chats li[data-chat-id] a')?.textContent === 'Beta');
+      await bob.locator('nav.chats').screenshot({ path: join(ARTIFACTS, 'chat-list.png') });
+
+      // Opening Beta reads it: the badge goes, and Ann sees who has seen her newest message.
+      await bob.locator('#my-chats a', { hasText: 'Beta' }).click();
+      await message(bob, 'News in Beta').waitFor();
+      await listed(bob, 'Beta').locator('.unread-count').waitFor({ state: 'detached' });
+      await ann.locator('#seen-by', { hasText: 'Seen by Bob' }).waitFor();
+      // His read position is the newest message on screen.
+      const reads = await db.query<{ last_read_seq: number }>(
+        `SELECT cm.last_read_seq FROM chat_members cm JOIN chats c ON c.id = cm.chat_id JOIN users u ON u.id = cm.user_id
+         WHERE c.room_name = 'Beta' AND u.first_name = 'Bob'`,
+      );
+      expect(reads).toEqual([{ last_read_seq: 2 }]);
+
+      await ann.context().close();
+      await bob.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'resumes after the connection drops from the newest seq shown, with no gap and no repeat',
     async () => {
       const carol = await signUp(app.url, 'Carol');

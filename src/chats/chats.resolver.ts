@@ -7,6 +7,7 @@ import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
 import { PUBLIC_CHATS_LIMIT } from './chats.repository';
 import { ChatsService } from './chats.service';
+import { PublicChatsFeed } from './public-chats-feed';
 import { ReadPositionsService } from './read-positions.service';
 import { CreateChatInput } from './dto/create-chat.input';
 import { ChatModel, ViewerChatState } from './models/chat.model';
@@ -32,6 +33,7 @@ export class ChatsResolver {
   constructor(
     private readonly chats: ChatsService,
     private readonly readPositionsService: ReadPositionsService,
+    private readonly publicChatsFeed: PublicChatsFeed,
   ) {}
 
   // No hard cap: the cost of a chat list is counted as if the viewer were in this many chats.
@@ -71,6 +73,15 @@ export class ChatsResolver {
     @Args('userId', { type: () => ID }) userId: string,
   ): Promise<ChatModel> {
     return this.chats.addMember(viewer, chatId, userId);
+  }
+
+  @SharedEvents()
+  @Subscription(() => ChatModel, {
+    description: 'public chats as they are created, for a list of chats to join',
+    resolve: (chat: ChatModel) => chat,
+  })
+  publicChatCreated(@Ctx() ctx: RequestContext): Promise<AsyncIterableIterator<ChatModel>> {
+    return this.publicChatsFeed.open(ctx.connection);
   }
 
   @SharedEvents()

@@ -21,7 +21,19 @@ export class ChatsService {
 
   async create(viewer: Viewer, input: CreateChatInput): Promise<ChatEntity> {
     const roomName = requireText('roomName', input.roomName, { min: 1, max: 100 });
-    return this.chats.createWithCreator({ roomName, isPrivate: input.isPrivate ?? false, createdBy: viewer.id });
+    const chat = await this.chats.createWithCreator({
+      roomName,
+      isPrivate: input.isPrivate ?? false,
+      createdBy: viewer.id,
+    });
+    if (!chat.isPrivate) {
+      await this.bus.publish(topics.publicChats(), {
+        id: chat.id,
+        roomName: chat.roomName,
+        createdAt: chat.createdAt.toISOString(),
+      });
+    }
+    return chat;
   }
 
   /** The chat, when it exists and the viewer is a member. */

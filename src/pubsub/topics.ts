@@ -39,10 +39,18 @@ export interface ReadPositionEvent {
 /** What a user's inbox follows besides their chats' messages: chats they enter, and their own reading. */
 export type InboxSignal = { kind: 'joined'; chatId: string } | { kind: 'read'; chatId: string; lastReadSeq: number };
 
+/** A public chat was created (one channel for the deployment: these are rare). */
+export interface PublicChatEvent {
+  id: string;
+  roomName: string;
+  createdAt: string;
+}
+
 export const topics = {
   presence: (chatId: string): Topic<PresenceDiff> => `chat.${chatId}.presence`,
   messages: (chatId: string): Topic<MessageEvent> => `chat.${chatId}.messages`,
   membership: (chatId: string): Topic<MembershipEvent> => `chat.${chatId}.membership`,
   readPositions: (chatId: string): Topic<ReadPositionEvent> => `chat.${chatId}.reads`,
   inbox: (userId: string): Topic<InboxSignal> => `user.${userId}.inbox`,
+  publicChats: (): Topic<PublicChatEvent> => 'chats.public',
 };

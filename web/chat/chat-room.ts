@@ -1,6 +1,7 @@
 /**
  * One open chat: its history (newest page first, older pages on demand), its live messages, its members panel
- * from presence, and the typing signal. Closing it ends its subscriptions.
+ * from presence, the typing signal, marking what is on screen as read, and "Seen by" under the newest message.
+ * Closing it ends its subscriptions.
  */
 import type { Client } from 'graphql-ws';
 import { ApiError, request } from './api';
@@ -9,6 +10,7 @@ import { ChatMessage, MessageLog } from './message-log';
 import {
   CHAT,
   ChatResult,
+  MARK_READ,
   MESSAGE_ADDED,
   MessageAddedResult,
   MessagePage,
@@ -16,22 +18,28 @@ import {
   OlderMessagesResult,
   PRESENCE,
   PresenceResult,
+  READ_POSITIONS,
+  ReadPositionsResult,
   SEND_MESSAGE,
   SET_TYPING,
 } from './operations';
 import { PresenceMembers } from './presence-members';
+import { ReadReceipts } from './read-receipts';
 import { TypingThrottle } from './typing-throttle';
 
 const PAGE_SIZE = 30;
 const SEND_ATTEMPTS = 4;
 /** How close to the bottom (px) the reader must be for a new message to scroll the list. */
 const STICKY_BOTTOM_PX = 80;
+/** Reading is told once the page has been still this long: one markRead for a burst of messages, not one each. */
+const MARK_READ_DEBOUNCE_MS = 400;
 
 export interface RoomView {
   title: HTMLElement;
   messages: HTMLOListElement;
   loadOlder: HTMLButtonElement;
   members: HTMLUListElement;
+  seenBy: HTMLElement;
 }
 
 export interface RoomContext {
@@ -40,38 +48,57 @@ export interface RoomContext {
   live: Client;
   view: RoomView;
   onError: (error: unknown) => void;
+  /** The viewer has read the chat up to `seq` (the chat list clears its badge). */
+  onRead: (chatId: string, seq: number) => void;
 }
 
 export class ChatRoom {
   private readonly log = new MessageLog();
   private readonly presence = new PresenceMembers();
   private readonly typing = new TypingThrottle((typing) => this.sendTyping(typing));
+  private readonly receipts: ReadReceipts;
   private readonly unsubscribes: (() => void)[] = [];
+  /** The author of the newest message shown, whom "Seen by" leaves out. */
+  private newestAuthor = '';
+  /** The read position the server has been told (or is being told). */
+  private toldRead = 0;
+  private readTimer?: ReturnType<typeof setTimeout>;
+  private readonly onVisible = () => this.scheduleRead();
   private olderCursor: string | null = null;
   private closed = false;
 
   constructor(
     readonly chatId: string,
     private readonly context: RoomContext,
-  ) {}
+  ) {
+    this.receipts = new ReadReceipts(context.viewerId);
+  }
 
   async open(): Promise<void> {
     const { view } = this.context;
     view.title.textContent = 'Loading…';
     view.messages.replaceChildren();
     view.members.replaceChildren();
+    view.seenBy.textContent = '';
     view.loadOlder.hidden = true;
     const { chat } = await request<ChatResult>(CHAT, { id: this.chatId, last: PAGE_SIZE }, this.context.token);
     if (this.closed) return;
     view.title.textContent = chat.isPrivate ? `${chat.roomName} (private)` : chat.roomName;
+    this.receipts.update(chat.memberships);
     this.showPage(chat.messages);
     view.messages.scrollTop = view.messages.scrollHeight;
     this.subscribeMessages();
     this.subscribePresence();
+    this.subscribeReadPositions();
+    document.addEventListener('visibilitychange', this.onVisible);
+    window.addEventListener('focus', this.onVisible);
   }
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.readTimer);
+    document.removeEventListener('visibilitychange', this.onVisible);
+    window.removeEventListener('focus', this.onVisible);
     this.typing.stopped();
     for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
   }
@@ -153,6 +180,46 @@ export class ChatRoom {
     this.unsubscribes.push(unsubscribe);
   }
 
+  private subscribeReadPositions(): void {
+    const unsubscribe = this.context.live.subscribe<ReadPositionsResult>(
+      { query: READ_POSITIONS, variables: { chatId: this.chatId } },
+      {
+        next: ({ data, errors }) => {
+          if (errors?.length) this.context.onError(errors);
+          if (!data || this.closed) return;
+          if (this.receipts.update([data.readPositions])) this.renderSeenBy();
+        },
+        error: (error) => this.failed(error),
+        complete: () => undefined,
+      },
+    );
+    this.unsubscribes.push(unsubscribe);
+  }
+
+  /** What is on screen is read: told to the server once the page has been visible and still for a moment. */
+  private scheduleRead(): void {
+    clearTimeout(this.readTimer);
+    if (this.closed || document.visibilityState !== 'visible' || this.log.newestSeq <= this.toldRead) return;
+    this.readTimer = setTimeout(() => {
+      const seq = this.log.newestSeq;
+      if (this.closed || seq <= this.toldRead) return;
+      this.toldRead = seq;
+      this.context.onRead(this.chatId, seq);
+      request<{ markRead: number }>(MARK_READ, { chatId: this.chatId, seq }, this.context.token).catch(
+        (error: unknown) => {
+          // Reading is told again with the next message or visit; a limited or lost call costs nothing.
+          this.toldRead = 0;
+          if (!isTransient(error)) this.context.onError(error);
+        },
+      );
+    }, MARK_READ_DEBOUNCE_MS);
+  }
+
+  private renderSeenBy(): void {
+    const names = this.log.newestSeq ? this.receipts.seenBy(this.log.newestSeq, this.newestAuthor) : [];
+    this.context.view.seenBy.textContent = names.length ? `Seen by ${names.join(', ')}` : '';
+  }
+
   private failed(error: unknown): void {
     if (!this.closed) this.context.onError(error);
   }
@@ -180,8 +247,11 @@ export class ChatRoom {
     for (const message of this.log.add(messages)) {
       list.insertBefore(this.renderMessage(message), nextBySeq(list, message.seq));
       mine ||= message.user.id === this.context.viewerId;
+      if (message.seq === this.log.newestSeq) this.newestAuthor = message.user.id;
     }
     if (atBottom || mine) list.scrollTop = list.scrollHeight;
+    this.renderSeenBy();
+    this.scheduleRead();
   }
 
   private renderMessage(message: ChatMessage): HTMLLIElement {

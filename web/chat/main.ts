@@ -4,6 +4,7 @@
  */
 import type { Client } from 'graphql-ws';
 import { ApiError, describeError, request } from './api';
+import { ChatList, ListedChat } from './chat-list';
 import { ChatRoom } from './chat-room';
 import { byId, el } from './dom';
 import { connectLive, ConnectionStatus } from './live';
@@ -13,8 +14,12 @@ import {
   ChatsResult,
   ChatSummary,
   CREATE_CHAT,
+  INBOX,
+  InboxResult,
   JOIN_CHAT,
   ME,
+  PUBLIC_CHAT_CREATED,
+  PublicChatCreatedResult,
   SIGN_IN,
   SIGN_UP,
   User,
@@ -34,6 +39,7 @@ const page = {
   createChatForm: byId<HTMLFormElement>('create-chat-form'),
   chatTitle: byId('chat-title'),
   messages: byId<HTMLOListElement>('messages'),
+  seenBy: byId('seen-by'),
   loadOlder: byId<HTMLButtonElement>('load-older'),
   composer: byId<HTMLFormElement>('composer'),
   messageInput: byId<HTMLTextAreaElement>('message-input'),
@@ -49,8 +55,11 @@ const STATUS_TEXT: Record<ConnectionStatus, string> = {
   offline: 'Offline, reconnecting…',
 };
 
-let signedIn: { token: string; viewer: User; live: Client } | null = null;
+let signedIn: { token: string; viewer: User; live: Client; stopLists: () => void } | null = null;
 let room: ChatRoom | null = null;
+let chatList = new ChatList();
+/** Public chats the viewer may join: from the query, then each one created since. */
+let publicChats: ChatSummary[] = [];
 
 function showError(error: unknown): void {
   if (error instanceof ApiError && error.code === 'UNAUTHENTICATED' && signedIn) {
@@ -79,7 +88,11 @@ async function enter(token: string): Promise<void> {
       if (signedIn?.live === live) signOut('Your session has ended. Sign in again.');
     },
   });
-  signedIn = { token, viewer: me, live };
+  chatList = new ChatList();
+  publicChats = [];
+  // Subscribed before the lists are read, so nothing that changes in between is missed.
+  const stopLists = followLists(live);
+  signedIn = { token, viewer: me, live, stopLists };
   page.accountName.textContent = `${me.firstName} (${me.email})`;
   page.auth.hidden = true;
   page.account.hidden = false;
@@ -91,6 +104,7 @@ async function enter(token: string): Promise<void> {
 function signOut(notice?: string): void {
   room?.close();
   room = null;
+  signedIn?.stopLists();
   void signedIn?.live.dispose();
   signedIn = null;
   session.clear();
@@ -101,22 +115,75 @@ function signOut(notice?: string): void {
   if (notice) showError(notice);
 }
 
+/** The chat list (`inbox`) and the chats to join (`publicChatCreated`), live for as long as the page is signed in. */
+function followLists(live: Client): () => void {
+  const stops = [
+    live.subscribe<InboxResult>(
+      { query: INBOX },
+      {
+        next: ({ data }) => {
+          if (data && chatList.apply(data.inbox)) renderLists();
+        },
+        error: showError,
+        complete: () => undefined,
+      },
+    ),
+    live.subscribe<PublicChatCreatedResult>(
+      { query: PUBLIC_CHAT_CREATED },
+      {
+        next: ({ data }) => {
+          if (!data || publicChats.some((chat) => chat.id === data.publicChatCreated.id)) return;
+          publicChats = [data.publicChatCreated, ...publicChats];
+          renderLists();
+        },
+        error: showError,
+        complete: () => undefined,
+      },
+    ),
+  ];
+  return () => stops.forEach((stop) => stop());
+}
+
 async function refreshChats(): Promise<void> {
   if (!signedIn) return;
-  const { chats, publicChats } = await request<ChatsResult>(CHATS, {}, signedIn.token);
-  const mine = new Set(chats.map((chat) => chat.id));
+  const answer = await request<ChatsResult>(CHATS, {}, signedIn.token);
+  chatList.load(answer.chats);
+  const known = new Set(publicChats.map((chat) => chat.id));
+  publicChats = [...publicChats, ...answer.publicChats.filter((chat) => !known.has(chat.id))];
+  renderLists();
+}
+
+function renderLists(): void {
+  const chats = chatList.sorted();
   page.myChats.replaceChildren(...chats.map(chatLink));
   if (!chats.length) page.myChats.append(el('li', { className: 'empty', text: 'No chats yet: create or join one.' }));
-  const joinable = publicChats.filter((chat) => !mine.has(chat.id));
+  const joinable = publicChats.filter((chat) => !chatList.has(chat.id));
   page.publicChats.replaceChildren(...joinable.map(joinItem));
   if (!joinable.length) page.publicChats.append(el('li', { className: 'empty', text: 'Nothing new to join.' }));
   markCurrentChat();
 }
 
-function chatLink(chat: ChatSummary): HTMLLIElement {
+function chatLink(chat: ListedChat): HTMLLIElement {
   const link = el('a', { text: chat.roomName, attrs: { href: `#chat=${encodeURIComponent(chat.id)}` } });
   link.dataset.chatId = chat.id;
-  return el('li', {}, link, ...(chat.isPrivate ? [el('span', { className: 'badge', text: 'private' })] : []));
+  const unread = chatList.unread(chat);
+  const preview = chat.lastMessage
+    ? el('p', { className: 'preview', text: `${chat.lastMessage.user.firstName}: ${chat.lastMessage.content}` })
+    : el('p', { className: 'preview empty', text: 'No messages yet' });
+  return el(
+    'li',
+    { className: unread ? 'listed unread' : 'listed', attrs: { 'data-chat-id': chat.id } },
+    el(
+      'div',
+      { className: 'line' },
+      link,
+      ...(chat.isPrivate ? [el('span', { className: 'badge', text: 'private' })] : []),
+      ...(unread
+        ? [el('span', { className: 'unread-count', text: String(unread), attrs: { 'aria-label': `${unread} unread` } })]
+        : []),
+    ),
+    preview,
+  );
 }
 
 function joinItem(chat: ChatSummary): HTMLLIElement {
@@ -163,6 +230,7 @@ function openChatFromHash(): void {
     page.chatTitle.textContent = 'Pick a chat';
     page.messages.replaceChildren();
     page.members.replaceChildren();
+    page.seenBy.textContent = '';
     page.loadOlder.hidden = true;
     return;
   }
@@ -170,8 +238,17 @@ function openChatFromHash(): void {
     token: signedIn.token,
     viewerId: signedIn.viewer.id,
     live: signedIn.live,
-    view: { title: page.chatTitle, messages: page.messages, loadOlder: page.loadOlder, members: page.members },
+    view: {
+      title: page.chatTitle,
+      messages: page.messages,
+      loadOlder: page.loadOlder,
+      members: page.members,
+      seenBy: page.seenBy,
+    },
     onError: showError,
+    onRead: (chatId, seq) => {
+      if (chatList.read(chatId, seq)) renderLists();
+    },
   });
   room.open().catch((error: unknown) => {
     page.chatTitle.textContent = 'Pick a chat';

@@ -1,6 +1,8 @@
 /** The GraphQL documents the chat page sends, and the shapes it reads back. */
+import type { InboxEvent, ListedChat } from './chat-list';
 import type { ChatMessage } from './message-log';
 import type { PresenceEvent } from './presence-members';
+import type { ReadPosition } from './read-receipts';
 
 export interface User {
   id: string;
@@ -22,6 +24,10 @@ export interface MessagePage {
 const MESSAGE_FIELDS = 'id seq content createdAt user { id firstName }';
 const PAGE_FIELDS = `edges { node { ${MESSAGE_FIELDS} } } pageInfo { hasPreviousPage startCursor }`;
 const CHAT_FIELDS = 'id roomName isPrivate';
+/** What the chat list shows of a chat: its name, badge and preview. */
+const LISTED_FIELDS = `id roomName isPrivate createdAt lastSeq lastReadSeq
+  lastMessage { seq content createdAt user { firstName } }`;
+const POSITION_FIELDS = 'user { id firstName } lastReadSeq';
 
 export const SIGN_IN = `mutation SignIn($input: SignInInput!) { signIn(input: $input) { token user { id firstName email } } }`;
 export const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { token user { id firstName email } } }`;
@@ -29,17 +35,28 @@ export type AuthResult = { token: string; user: User };
 
 export const ME = 'query Me { me { id firstName email } }';
 
-export const CHATS = `query Chats { chats { ${CHAT_FIELDS} } publicChats { ${CHAT_FIELDS} } }`;
-export type ChatsResult = { chats: ChatSummary[]; publicChats: ChatSummary[] };
+export const CHATS = `query Chats { chats { ${LISTED_FIELDS} } publicChats { ${CHAT_FIELDS} } }`;
+export type ChatsResult = { chats: ListedChat[]; publicChats: ChatSummary[] };
+
+export const INBOX = `subscription Inbox { inbox { chatId member chat { ${LISTED_FIELDS} } } }`;
+export type InboxResult = { inbox: InboxEvent };
+
+export const PUBLIC_CHAT_CREATED = `subscription PublicChatCreated { publicChatCreated { ${CHAT_FIELDS} } }`;
+export type PublicChatCreatedResult = { publicChatCreated: ChatSummary };
+
+export const MARK_READ = `mutation MarkRead($chatId: ID!, $seq: Int!) { markRead(chatId: $chatId, seq: $seq) }`;
+
+export const READ_POSITIONS = `subscription ReadPositions($chatId: ID!) { readPositions(chatId: $chatId) { ${POSITION_FIELDS} } }`;
+export type ReadPositionsResult = { readPositions: ReadPosition };
 
 export const CREATE_CHAT = `mutation CreateChat($input: CreateChatInput!) { createChat(input: $input) { ${CHAT_FIELDS} } }`;
 export const JOIN_CHAT = `mutation JoinChat($chatId: ID!) { joinChat(chatId: $chatId) { ${CHAT_FIELDS} } }`;
 
 /** A chat and its newest page of messages. */
 export const CHAT = `query Chat($id: ID!, $last: Int!) {
-  chat(id: $id) { ${CHAT_FIELDS} messages(last: $last) { ${PAGE_FIELDS} } }
+  chat(id: $id) { ${CHAT_FIELDS} memberships { ${POSITION_FIELDS} } messages(last: $last) { ${PAGE_FIELDS} } }
 }`;
-export type ChatResult = { chat: ChatSummary & { messages: MessagePage } };
+export type ChatResult = { chat: ChatSummary & { memberships: ReadPosition[]; messages: MessagePage } };
 
 export const OLDER_MESSAGES = `query OlderMessages($id: ID!, $last: Int!, $before: String!) {
   chat(id: $id) { messages(last: $last, before: $before) { ${PAGE_FIELDS} } }
