@@ -163,15 +163,22 @@ describe('read state and the inbox', () => {
     await joinChat(a.url, bob, chatId);
     const onA = inbox(open(a, bob));
     const onB = inbox(open(b, bob));
+    const annsOnB = inbox(open(b, ann));
     // Each starts with a summary of every chat Bob is in.
-    for (const feed of [onA, onB]) await feed.until(() => listOf(feed.data).has(chatId), 'the first summary');
+    for (const feed of [onA, onB, annsOnB]) {
+      await feed.until(() => listOf(feed.data).has(chatId), 'the first summary');
+    }
     const list = await summaries(a, bob);
 
-    await sendMessage(b.url, ann, chatId, 'news');
+    const news = await sendMessage(b.url, ann, chatId, 'news');
     for (const feed of [onA, onB]) {
       await feed.until(() => listOf(feed.data).get(chatId)?.unreadCount === 1, 'the badge to rise');
       expect(listOf(feed.data).get(chatId)?.lastMessage?.content).toBe('news');
     }
+    // The same message in Ann's list on the same instance: hers, so read, with no badge.
+    await annsOnB.until(() => listOf(annsOnB.data).get(chatId)?.lastSeq === news.seq, "Ann's summary");
+    expect(listOf(annsOnB.data).get(chatId)).toMatchObject({ lastReadSeq: news.seq, unreadCount: 0, myRole: 'OWNER' });
+    expect(listOf(onB.data).get(chatId)).toMatchObject({ lastReadSeq: 0, myRole: 'MEMBER' });
     // Reading on one device clears the badge on the other.
     ok(await gql(a.url, MARK_READ, { c: chatId, s: 1 }, bob.token));
     for (const feed of [onA, onB]) {

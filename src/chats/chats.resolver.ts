@@ -1,5 +1,5 @@
 import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
-import { MaxItems, SharedEvents } from '../common/operation-hints';
+import { MaxItems, Personal, SharedEvents } from '../common/operation-hints';
 import { RequestContext } from '../common/request-context';
 import { RequestLoader } from '../common/request-loader';
 import { UserModel } from '../users/models/user.model';
@@ -137,6 +137,7 @@ export class ChatsResolver {
     return this.membershipsOf(ctx, viewer, chat);
   }
 
+  @Personal()
   @ResolveField(() => Int, { description: "the viewer's read position (0 for a non-member)" })
   async lastReadSeq(
     @Ctx() ctx: RequestContext,
@@ -146,6 +147,7 @@ export class ChatsResolver {
     return (await this.viewerState(ctx, viewer, chat))?.lastReadSeq ?? 0;
   }
 
+  @Personal()
   @ResolveField(() => Int, { description: 'lastSeq − lastReadSeq' })
   async unreadCount(
     @Ctx() ctx: RequestContext,
@@ -156,6 +158,7 @@ export class ChatsResolver {
     return state ? Math.max(0, chat.lastSeq - state.lastReadSeq) : 0;
   }
 
+  @Personal()
   @ResolveField(() => ChatRole, {
     nullable: true,
     description: "the viewer's role; null when the viewer is not a member (publicChats)",

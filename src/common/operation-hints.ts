@@ -18,6 +18,11 @@ export interface OperationHints {
    * SharedEvent's personal part), so one execution and one encoding per event and selection serve them all.
    */
   sharedEvents?: boolean;
+  /**
+   * A field whose value is the subscriber's own in an otherwise shared event (an unread count): a shared encoding
+   * leaves its place open and fills it per subscriber from the SharedEvent's personal value `<Type>.<field>`.
+   */
+  personal?: boolean;
 }
 
 /** A list field that returns at most `count` items (or exactly the enclosing page's, with `'page'`). */
@@ -29,6 +34,9 @@ export const Paginated = (defaultItems: number, maxItems: number) =>
 
 /** A subscription whose events may share one execution and one encoding per selection (see the fastlane). */
 export const SharedEvents = () => Extensions({ sharedEvents: true } satisfies OperationHints);
+
+/** A field whose value differs per subscriber of a shared event (see OperationHints.personal). */
+export const Personal = () => Extensions({ personal: true } satisfies OperationHints);
 
 export function hintsOf(field: GraphQLField<unknown, unknown> | undefined): OperationHints {
   return (field?.extensions ?? {}) as OperationHints;

@@ -2,18 +2,21 @@ import { Resolver, Subscription } from '@nestjs/graphql';
 import { RequestContext } from '../common/request-context';
 import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
-import { InboxService } from './inbox.service';
+import { InboxDelivery, InboxService } from './inbox.service';
+import { SharedEvents } from '../common/operation-hints';
+import { ownView } from '../common/shared-event';
 import { InboxEventModel } from './models/inbox-event.model';
 
 @Resolver(() => InboxEventModel)
 export class InboxResolver {
   constructor(private readonly inboxes: InboxService) {}
 
+  @SharedEvents()
   @Subscription(() => InboxEventModel, {
     description: "the viewer's chat list as it changes",
-    resolve: (event: InboxEventModel) => event,
+    resolve: (event: InboxDelivery) => ownView(event),
   })
-  inbox(@Ctx() ctx: RequestContext, @CurrentViewer() viewer: Viewer): Promise<AsyncIterableIterator<InboxEventModel>> {
+  inbox(@Ctx() ctx: RequestContext, @CurrentViewer() viewer: Viewer): Promise<AsyncIterableIterator<InboxDelivery>> {
     return this.inboxes.open(viewer, ctx.connection);
   }
 }

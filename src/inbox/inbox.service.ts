@@ -4,6 +4,7 @@ import { ChatRole } from '../chats/chat-role';
 import { ChatsService } from '../chats/chats.service';
 import { MembershipWatch } from '../chats/membership-watch';
 import { LiveQueue } from '../common/live-queue';
+import { SharedEvent } from '../common/shared-event';
 import { ConnectionInfo } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 import { MessageRecord } from '../messages/message-record';
@@ -12,6 +13,12 @@ import { EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { InboxSignal, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { InboxEventModel } from './models/inbox-event.model';
+
+/**
+ * What an inbox subscription yields: a summary of its own, or a new message's summary shared by every inbox that
+ * lists the chat, with the subscriber's read position, unread count and role as its personal values.
+ */
+export type InboxDelivery = InboxEventModel | SharedEvent<InboxEventModel>;
 
 /** One chat in one inbox: what its summary is made of. */
 interface Entry {
@@ -34,7 +41,7 @@ interface Entry {
 export class InboxService {
   private readonly logger = new Logger(InboxService.name);
   /** Inboxes by the chat they list, and that chat's one bus subscription here. */
-  private readonly followers = new Map<string, { inboxes: Set<Inbox>; ready: Promise<Unsubscribe | null> }>();
+  private readonly followers = new Map<string, Followers>();
 
   constructor(
     private readonly chats: ChatsService,
@@ -48,7 +55,7 @@ export class InboxService {
    * The viewer's chat list as it changes: first a summary of every chat they are in (so a list read before this
    * subscription was set up is brought up to date), then an event per change.
    */
-  async open(viewer: Viewer, connection?: ConnectionInfo): Promise<AsyncIterableIterator<InboxEventModel>> {
+  async open(viewer: Viewer, connection?: ConnectionInfo): Promise<AsyncIterableIterator<InboxDelivery>> {
     const inbox = new Inbox(this, viewer, new LiveQueue(this.config.ws.maxQueuedEvents, connection, 'inbox'));
     try {
       inbox.stops.push(await this.bus.subscribe(topics.inbox(viewer.id), (signal) => inbox.signal(signal)));
@@ -94,6 +101,7 @@ export class InboxService {
         if (!inbox.entries.has(chatId)) this.unfollow(inbox, chatId);
         return;
       }
+      this.followers.get(chatId)?.known(chat);
       inbox.update(chatId, {
         chat,
         lastSeq: chat.lastSeq,
@@ -107,12 +115,13 @@ export class InboxService {
   private async follow(inbox: Inbox, chatId: string): Promise<void> {
     let followers = this.followers.get(chatId);
     if (!followers) {
-      const created = { inboxes: new Set<Inbox>(), ready: Promise.resolve<Unsubscribe | null>(null) };
+      const created = new Followers();
       created.ready = this.bus
         .subscribe(topics.messages(chatId), (event) => {
           const record = fromEvent(event);
+          const shared = created.summaryOf(record);
           this.membership.afterCheck(() => {
-            for (const follower of created.inboxes) follower.message(record);
+            for (const follower of created.inboxes) follower.message(record, shared);
           });
         })
         .catch((error: Error) => {
@@ -148,6 +157,28 @@ export class InboxService {
   }
 }
 
+/**
+ * The inboxes of this instance that list one chat, and the chat as they show it: a new message's summary is
+ * built once for all of them.
+ */
+class Followers {
+  readonly inboxes = new Set<Inbox>();
+  ready: Promise<Unsubscribe | null> = Promise.resolve(null);
+  private chat?: ChatEntity;
+
+  known(chat: ChatEntity): void {
+    this.chat = chat;
+  }
+
+  /** The summary every inbox shares for a new message (null until the chat has been read once). */
+  summaryOf(record: MessageRecord): InboxEventModel | null {
+    if (!this.chat) return null;
+    // The viewer's values are placeholders here: each inbox gives its own (SharedEvent.personal).
+    const viewerState = { lastReadSeq: 0, role: null, lastMessage: record };
+    return { chatId: record.chatId, member: true, chat: { ...this.chat, lastSeq: record.seq, viewerState } };
+  }
+}
+
 /** One inbox subscription: the summaries it has told, and what it follows. */
 class Inbox {
   readonly entries = new Map<string, Entry>();
@@ -158,7 +189,7 @@ class Inbox {
   constructor(
     private readonly owner: InboxService,
     readonly viewer: Viewer,
-    readonly queue: LiveQueue<InboxEventModel>,
+    readonly queue: LiveQueue<InboxDelivery>,
   ) {
     queue.onEnd(() => {
       for (const stop of this.stops.splice(0)) stop();
@@ -176,12 +207,24 @@ class Inbox {
       this.tell(signal.chatId, { ...entry, lastReadSeq: signal.lastReadSeq });
   }
 
-  message(record: MessageRecord): void {
+  message(record: MessageRecord, shared: InboxEventModel | null): void {
     const entry = this.entries.get(record.chatId);
     // Unknown until its state is read (which includes this message), or already told.
     if (!entry || record.seq <= entry.lastSeq) return;
     const lastReadSeq = record.user.id === this.viewer.id ? Math.max(entry.lastReadSeq, record.seq) : entry.lastReadSeq;
-    this.tell(record.chatId, { ...entry, lastSeq: record.seq, lastMessage: record, lastReadSeq });
+    const next = { ...entry, lastSeq: record.seq, lastMessage: record, lastReadSeq };
+    if (!shared?.chat || shared.chat.roomName !== entry.chat.roomName) {
+      this.tell(record.chatId, next);
+      return;
+    }
+    this.entries.set(record.chatId, next);
+    const { role } = entry;
+    const personal = {
+      'Chat.lastReadSeq': lastReadSeq,
+      'Chat.unreadCount': Math.max(0, record.seq - lastReadSeq),
+      'Chat.myRole': role,
+    };
+    this.queue.offer(new SharedEvent(shared, personal, () => summary(record.chatId, next)));
   }
 
   /** A state read from the store: told when it is news (a chat not listed yet, or one that moved). */
@@ -215,11 +258,11 @@ class Inbox {
 
   private tell(chatId: string, entry: Entry): void {
     this.entries.set(chatId, entry);
-    const { chat, lastSeq, lastReadSeq, role, lastMessage } = entry;
-    this.queue.offer({
-      chatId,
-      member: true,
-      chat: { ...chat, lastSeq, viewerState: { lastReadSeq, role, lastMessage } },
-    });
+    this.queue.offer(summary(chatId, entry));
   }
+}
+
+/** The summary of one chat as one viewer's list shows it. */
+function summary(chatId: string, { chat, lastSeq, lastReadSeq, role, lastMessage }: Entry): InboxEventModel {
+  return { chatId, member: true, chat: { ...chat, lastSeq, viewerState: { lastReadSeq, role, lastMessage } } };
 }

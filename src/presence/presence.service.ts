@@ -101,7 +101,12 @@ export class PresenceService {
       if (queue.closed) return queue;
       // STATE and the listener start in the same tick, so every later change arrives as a DIFF, once.
       push({ kind: 'STATE', presences: groupByUser(replica.metas()), joins: [], leaves: [], selfRef });
-      cleanups.push(replica.listen((change) => push(new SharedEvent(this.diffOf(change), { selfRef }))));
+      cleanups.push(
+        replica.listen((change) => {
+          const diff = this.diffOf(change);
+          push(new SharedEvent(diff, { 'PresenceEvent.selfRef': selfRef }, () => ({ ...diff, selfRef })));
+        }),
+      );
       return queue;
     } catch (error) {
       queue.end();

@@ -199,6 +199,9 @@ describe('Fastlane.subscribe with SharedEvents', () => {
   );
   // As the presence resolver does: each subscriber's own view of the event.
   diffSchema.getSubscriptionType()!.getFields().diff.resolve = (event: Diff | SharedEvent<Diff>) => ownView(event);
+  Object.assign((diffSchema.getType('Diff') as GraphQLObjectType).getFields().selfRef, {
+    extensions: { personal: true },
+  });
 
   // One parsed document per query text, as the document cache gives them.
   const documents = new Map<string, DocumentNode>();
@@ -236,7 +239,8 @@ describe('Fastlane.subscribe with SharedEvents', () => {
     const shared: Diff = { kind: 'DIFF', selfRef: null, note: 'a "selfRef":"x" \\ é' };
     const personal = { a: 'ref-a', b: null, c: 'ref "c"', d: 'ref-d' };
     for (const [id, sub] of Object.entries({ a, b, c: twice, d: without })) {
-      sub.source.push(new SharedEvent(shared, { selfRef: personal[id as keyof typeof personal] }));
+      const selfRef = personal[id as keyof typeof personal];
+      sub.source.push(new SharedEvent(shared, { 'Diff.selfRef': selfRef }, () => ({ ...shared, selfRef })));
     }
     const next = (id: string, data: unknown) => ({ id, type: 'next', payload: { data } });
     expect(a.frames).toEqual([next('a', { diff: { kind: 'DIFF', selfRef: 'ref-a', note: shared.note } })]);
@@ -244,6 +248,59 @@ describe('Fastlane.subscribe with SharedEvents', () => {
     expect(twice.frames).toEqual([next('c', { d: { me: 'ref "c"', kind: 'DIFF', again: 'ref "c"' } })]);
     expect(without.frames).toEqual([next('d', { diff: { note: shared.note } })]);
     expect(encodings).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe('Fastlane.subscribe with Personal fields below the root', () => {
+  interface Summary {
+    chat: { id: string; unread: number; tags: { unread: number }[] };
+  }
+  const summarySchema = sharing(
+    buildSchema(`
+      type Tag { unread: Int! }
+      type Chat { id: ID! unread: Int! tags: [Tag!]! }
+      type Summary { chat: Chat! }
+      type Query { ping: Int }
+      type Subscription { summary: Summary }
+    `),
+    'summary',
+  );
+  summarySchema.getSubscriptionType()!.getFields().summary.resolve = (event: Summary | SharedEvent<Summary>) =>
+    ownView(event);
+  Object.assign((summarySchema.getType('Chat') as GraphQLObjectType).getFields().unread, {
+    extensions: { personal: true },
+  });
+
+  it('fills an Int field of a nested object per subscriber, through aliases and fragments, and nowhere else', async () => {
+    const encodings = jest.fn();
+    const fastlane = new Fastlane(encodings);
+    const query =
+      'subscription { summary { chat { ...C n: unread tags { unread } } } } fragment C on Chat { id unread }';
+    const document = parse(query);
+    const subscribers = ['a', 'b'].map((id) => {
+      const source = new AsyncQueue<SharedEvent<Summary>>(10);
+      const frames: unknown[] = [];
+      const args: ExecutionArgs = { schema: summarySchema, document, rootValue: { summary: () => source } };
+      fastlane.route(args, {
+        operationId: id,
+        viewerId: id,
+        send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
+        formatErrors: () => [],
+      });
+      return { id, source, frames, args };
+    });
+    for (const sub of subscribers) void ((await fastlane.subscribe(sub.args)) as AsyncIterableIterator<unknown>).next();
+    // In the shared execution the field holds a placeholder; the tag's own `unread` is not the Chat's.
+    const shared: Summary = { chat: { id: 'c1', unread: 0, tags: [{ unread: 7 }] } };
+    const own = { a: 3, b: 0 };
+    for (const sub of subscribers) {
+      const unread = own[sub.id as 'a' | 'b'];
+      sub.source.push(new SharedEvent(shared, { 'Chat.unread': unread }, () => ({ chat: { ...shared.chat, unread } })));
+    }
+    const data = (unread: number) => ({ summary: { chat: { id: 'c1', unread, n: unread, tags: [{ unread: 7 }] } } });
+    expect(subscribers[0].frames).toEqual([{ id: 'a', type: 'next', payload: { data: data(3) } }]);
+    expect(subscribers[1].frames).toEqual([{ id: 'b', type: 'next', payload: { data: data(0) } }]);
+    expect(encodings).toHaveBeenCalledTimes(1);
   });
 });
 

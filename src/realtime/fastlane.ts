@@ -4,12 +4,19 @@ import {
   GraphQLSchema,
   ExecutionResult,
   FieldNode,
+  FragmentDefinitionNode,
   GraphQLFormattedError,
+  GraphQLInterfaceType,
+  GraphQLObjectType,
   Kind,
   OperationTypeNode,
+  SelectionSetNode,
   createSourceEventStream,
   execute,
+  getNamedType,
   getOperationAST,
+  isInterfaceType,
+  isObjectType,
   subscribe,
   visit,
 } from 'graphql';
@@ -18,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { PushSink, isPushSource } from '../common/async-queue';
 import { hintsOf } from '../common/operation-hints';
 import { SHARED_EXECUTION, SharedExecution } from '../common/own-value';
-import { SharedEvent } from '../common/shared-event';
+import { PersonalValue, SharedEvent } from '../common/shared-event';
 
 /**
  * Fastlane (after Phoenix): a chat event is executed and serialized once per distinct selection set, and the
@@ -30,7 +37,8 @@ import { SharedEvent } from '../common/shared-event';
  * (common/operation-hints) where they are defined, and only when
  * the selection below the field uses no variables (the arguments of the root field itself may: they pick the
  * stream, not the shape of an event). An event that differs between subscribers in a few string fields only
- * (a presence DIFF's selfRef) comes as a SharedEvent: encoded once, with each subscriber's values spliced in.
+ * (a presence DIFF's selfRef, an inbox summary's unread count: fields declared Personal) comes as a SharedEvent:
+ * encoded once, with each subscriber's values spliced in.
  */
 export interface FastlaneTarget {
   /** The graphql-ws operation id the frames answer. */
@@ -50,7 +58,17 @@ export interface FastlaneTarget {
 interface Plan {
   key: number;
   compiled?: CompiledQuery | null;
+  /** Where the selection has Personal fields: a SharedEvent's encoding leaves those places open. */
+  personal: PersonalPlace[];
 }
+
+/** A Personal field in a selection: its response path from `data`, and its SharedEvent key `<Type>.<field>`. */
+interface PersonalPlace {
+  path: string[];
+  key: string;
+}
+
+type Personal = Readonly<Record<string, PersonalValue>>;
 
 /** A value in a shared encoding that only its owner may see: its JSON for the owner, null for anyone else. */
 interface OwnPart {
@@ -119,7 +137,7 @@ export class Fastlane {
     event: unknown,
   ): readonly Buffer[] | Promise<readonly Buffer[]> {
     // This runs once per delivery: the hit path creates no closure (the miss path, once per event and plan, does).
-    const personal = event instanceof SharedEvent ? (event.personal as Record<string, string | null>) : undefined;
+    const personal = event instanceof SharedEvent ? (event.personal) : undefined;
     const key: unknown = personal ? (event as SharedEvent<object>).shared : event;
     const cached = typeof key === 'object' && key !== null ? this.encoded.get(key)?.get(plan.key) : undefined;
     if (cached === undefined) return this.encode(args, plan, target, event, key, personal);
@@ -139,15 +157,19 @@ export class Fastlane {
     target: FastlaneTarget,
     event: unknown,
     key: unknown,
-    personal: Record<string, string | null> | undefined,
+    personal: Personal | undefined,
   ): readonly Buffer[] | Promise<readonly Buffer[]> {
     this.onEncode();
-    const rootValue = personal ? new SharedEvent(key as object, this.markers(personal)) : event;
+    // A SharedEvent executes as its shared part; its Personal fields then give way to markers.
+    const rootValue = personal ? key : event;
     const result = this.execute(args, plan, rootValue);
     // null: the execution has errors, and each subscriber runs it again alone, by graphql-js, so that errors read
     // as on every other path (and a SharedEvent's with its own values, so no marker shows).
-    const shared = (executed: ExecutionResult): Encoded | null =>
-      executed.errors?.length ? null : this.split(JSON.stringify(executed) + '}', personal);
+    const shared = (executed: ExecutionResult): Encoded | null => {
+      if (executed.errors?.length) return null;
+      if (personal) for (const place of plan.personal) this.markPlace(executed.data, place.path, 0, place.key);
+      return this.split(JSON.stringify(executed) + '}', personal);
+    };
     const encoding = isPromise(result) ? result.then(shared) : shared(result);
     if (typeof key === 'object' && key !== null) {
       let byPlan = this.encoded.get(key);
@@ -163,7 +185,7 @@ export class Fastlane {
     args: ExecutionArgs,
     target: FastlaneTarget,
     event: unknown,
-    personal: Record<string, string | null> | undefined,
+    personal: Personal | undefined,
   ): Promise<readonly Buffer[]> {
     const encoded = await encoding;
     return encoded === null ? this.encodeOwn(args, target, event) : fill(encoded, personal, target.viewerId);
@@ -189,13 +211,21 @@ export class Fastlane {
   }
 
   private encodeOwn(args: ExecutionArgs, target: FastlaneTarget, event: unknown): Buffer[] | Promise<Buffer[]> {
-    const result = execute({ ...args, rootValue: event });
+    const result = execute({ ...args, rootValue: event instanceof SharedEvent ? event.own() : event });
     const encode = (executed: ExecutionResult) => [encodeOne(executed, target)];
     return isPromise(result) ? result.then(encode) : encode(result);
   }
 
-  private markers(personal: Record<string, string | null>): Record<string, string> {
-    return Object.fromEntries(Object.keys(personal).map((name) => [name, this.markerOf(name)]));
+  /** Puts the marker of `key` where `path` leads in an execution's data, in every item of the lists on the way. */
+  private markPlace(value: unknown, path: string[], at: number, key: string): void {
+    if (Array.isArray(value)) {
+      for (const item of value) this.markPlace(item, path, at, key);
+      return;
+    }
+    if (typeof value !== 'object' || value === null || !(path[at] in value)) return;
+    const record = value as Record<string, unknown>;
+    if (at === path.length - 1) record[path[at]] = this.markerOf(key);
+    else this.markPlace(record[path[at]], path, at + 1, key);
   }
 
   private markerOf(name: string): string {
@@ -206,7 +236,7 @@ export class Fastlane {
    * Cuts an encoding made with markers into the shared parts, around every place a personal or an owned value
    * goes; an event with neither is one part.
    */
-  private split(json: string, personal: Record<string, string | null> = {}): Encoded {
+  private split(json: string, personal: Personal = {}): Encoded {
     const places: { at: number; length: number; key: string | OwnPart }[] = [];
     for (const name of Object.keys(personal)) {
       const quoted = JSON.stringify(this.markerOf(name));
@@ -240,7 +270,9 @@ export class Fastlane {
     const name = operationName ?? '';
     let plan = byName.get(name);
     if (plan === undefined) {
-      plan = this.eligible(schema, document, operationName) ? { key: this.nextKey++ } : null;
+      plan = this.eligible(schema, document, operationName)
+        ? { key: this.nextKey++, personal: personalPlaces(schema, document, operationName) }
+        : null;
       byName.set(name, plan);
     }
     return plan;
@@ -395,17 +427,50 @@ function usesVariables(field: FieldNode, document: DocumentNode): boolean {
   return found;
 }
 
+/** Every Personal field the operation selects, through fragments and lists, with its path from `data`. */
+function personalPlaces(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | undefined,
+): PersonalPlace[] {
+  const operation = getOperationAST(document, operationName);
+  const subscriptionType = schema.getSubscriptionType();
+  if (!operation || !subscriptionType) return [];
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  const places: PersonalPlace[] = [];
+  const walk = (selectionSet: SelectionSetNode, parent: GraphQLObjectType | GraphQLInterfaceType, path: string[]) => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const field = parent.getFields()[selection.name.value];
+        if (!field) continue;
+        const responsePath = [...path, selection.alias?.value ?? selection.name.value];
+        if (hintsOf(field).personal) places.push({ path: responsePath, key: `${parent.name}.${field.name}` });
+        const type = getNamedType(field.type);
+        if (selection.selectionSet && (isObjectType(type) || isInterfaceType(type))) {
+          walk(selection.selectionSet, type, responsePath);
+        }
+        continue;
+      }
+      const fragment = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value) : selection;
+      if (!fragment) continue;
+      const condition = fragment.typeCondition ? schema.getType(fragment.typeCondition.name.value) : parent;
+      if (isObjectType(condition) || isInterfaceType(condition)) walk(fragment.selectionSet, condition, path);
+    }
+  };
+  walk(operation.selectionSet, subscriptionType, []);
+  return places;
+}
+
 const NULL = Buffer.from('null');
 
 /**
  * The parts of one subscriber's payload: the shared parts as they are, or with its own values in between (a
  * SharedEvent's personal values; owned values where the subscriber is their owner, null elsewhere).
  */
-function fill(
-  encoded: Encoded,
-  personal: Record<string, string | null> | undefined,
-  viewerId: string | null,
-): readonly Buffer[] {
+function fill(encoded: Encoded, personal: Personal | undefined, viewerId: string | null): readonly Buffer[] {
   if (!encoded.keys.length) return encoded.parts;
   const parts: Buffer[] = [encoded.parts[0]];
   for (let i = 0; i < encoded.keys.length; i++) {

@@ -1,5 +1,5 @@
 import { Field, ID, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { MaxItems } from '../../common/operation-hints';
+import { MaxItems, Personal } from '../../common/operation-hints';
 
 export enum PresenceEventKind {
   STATE = 'STATE',
@@ -65,6 +65,7 @@ export class PresenceEventModel {
   @Field(() => [PresenceModel], { description: 'DIFF: metas that left, including the old meta of an update' })
   leaves!: PresenceModel[];
 
+  @Personal()
   @Field(() => ID, { nullable: true, description: 'the ref this subscription tracks, when it tracks' })
   selfRef!: string | null;
 }
