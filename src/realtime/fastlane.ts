@@ -137,7 +137,7 @@ export class Fastlane {
     event: unknown,
   ): readonly Buffer[] | Promise<readonly Buffer[]> {
     // This runs once per delivery: the hit path creates no closure (the miss path, once per event and plan, does).
-    const personal = event instanceof SharedEvent ? (event.personal) : undefined;
+    const personal = event instanceof SharedEvent ? event.personal : undefined;
     const key: unknown = personal ? (event as SharedEvent<object>).shared : event;
     const cached = typeof key === 'object' && key !== null ? this.encoded.get(key)?.get(plan.key) : undefined;
     if (cached === undefined) return this.encode(args, plan, target, event, key, personal);
