@@ -59,6 +59,14 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
   private readonly fastlane: Fastlane;
   /** The user each authenticated socket acts for. */
   private readonly viewerOf = new WeakMap<WebSocket, string>();
+  /** Each socket's TCP stream, which fastlane frames cork (see send). */
+  private readonly streamOf = new WeakMap<WebSocket, Duplex>();
+  /** Sockets corked in this tick, with the bytes their frames have added meanwhile. */
+  private readonly corked = new Map<WebSocket, number>();
+  private readonly uncork = () => {
+    for (const socket of this.corked.keys()) this.streamOf.get(socket)?.uncork();
+    this.corked.clear();
+  };
   private stopListening?: () => void;
   private httpServer?: HttpServer;
 
@@ -173,8 +181,20 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
    */
   send(socket: WebSocket, head: Buffer, body: readonly Buffer[], waiting: number): boolean {
     if (socket.readyState !== WebSocket.OPEN) return true;
+    // The frames a socket is sent while the event loop handles one round of input (its messageAdded and its inbox
+    // update for one message, whether encoded at once or after a promise) leave in one write: the socket stays
+    // corked until the round's callbacks and their promises are done (setImmediate).
+    let corked = this.corked.get(socket);
+    if (corked === undefined) {
+      if (this.corked.size === 0) setImmediate(this.uncork);
+      this.streamOf.get(socket)?.cork();
+      corked = 0;
+    }
+    const before = socket.bufferedAmount;
     socket.send(body.length === 1 ? Buffer.concat([head, body[0]]) : Buffer.concat([head, ...body]), TEXT);
-    return this.delivered(socket, waiting);
+    corked += socket.bufferedAmount - before;
+    this.corked.set(socket, corked);
+    return this.delivered(socket, waiting, corked);
   }
 
   private async onConnect(ctx: WsContext): Promise<boolean> {
@@ -221,9 +241,10 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
    * WS_MAX_QUEUED_EVENTS events waiting (`waiting`: in the socket's buffer for the fastlane; a feed's queue,
    * capped by the same number, for the normal path). Returns whether nothing waits in the socket's buffer now.
    */
-  private delivered(socket: WebSocket, waiting: number): boolean {
+  /** `corked`: bytes this tick's frames hold back on purpose, which are not the subscriber's to drain. */
+  private delivered(socket: WebSocket, waiting: number, corked = 0): boolean {
     this.metrics.delivered();
-    const buffered = socket.bufferedAmount;
+    const buffered = socket.bufferedAmount - corked;
     if (buffered === 0) return true;
     const { maxBufferedBytes, maxQueuedEvents } = this.config.ws;
     if (buffered > maxBufferedBytes) {
@@ -239,7 +260,10 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // main.ts refuses other paths and answers 503 while draining, before this listener runs.
     if (!socket.writable || !request.url?.startsWith(GRAPHQL_PATH)) return;
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.wss.emit('connection', ws, request));
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      this.streamOf.set(ws, socket);
+      this.wss.emit('connection', ws, request);
+    });
   };
 }
 
