@@ -74,9 +74,9 @@ describe('browser pages', () => {
   }
 
   async function signUpInPage(page: Page, firstName: string): Promise<void> {
-    await page.getByLabel('Email').fill(`${firstName.toLowerCase()}.${Date.now()}@example.com`);
+    await page.getByLabel('Email', { exact: true }).fill(`${firstName.toLowerCase()}.${Date.now()}@example.com`);
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByLabel('Name').fill(firstName);
+    await page.getByLabel(/^Name/).fill(firstName);
     await page.getByRole('button', { name: 'Sign up' }).click();
     await page.locator('#workspace').waitFor();
   }
@@ -145,6 +145,62 @@ describe('browser pages', () => {
       );
 
       await alice.context().close();
+      await bob.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'lets the owner rename and remove, any member add by email, anyone leave, and a direct chat start from a name',
+    async () => {
+      const listed = (page: Page, name: string) => page.locator('#my-chats li[data-chat-id]', { hasText: name });
+      const ann = await openPage({ width: 1100, height: 800 }, app.url);
+      await signUpInPage(ann, 'Ann');
+      await ann.getByLabel('New chat').fill('Secret');
+      await ann.getByLabel('Private').check();
+      await ann.getByRole('button', { name: 'Create' }).click();
+      await ann.locator('#chat-title', { hasText: 'Secret' }).waitFor();
+
+      const bob = await openPage({ width: 1100, height: 800 }, app.url);
+      const bobEmail = `bob.${Date.now()}@example.com`;
+      await bob.getByLabel('Email', { exact: true }).fill(bobEmail);
+      await bob.getByLabel('Password').fill(PASSWORD);
+      await bob.getByLabel(/^Name/).fill('Bob');
+      await bob.getByRole('button', { name: 'Sign up' }).click();
+      await bob.locator('#workspace').waitFor();
+
+      // Any member adds someone by email; the chat appears in their list at once.
+      await ann.getByLabel('Add by email').fill(bobEmail.toUpperCase());
+      await ann.getByRole('button', { name: 'Add', exact: true }).click();
+      await ann.locator('#roster li', { hasText: 'Bob' }).waitFor();
+      await listed(bob, 'Secret').waitFor();
+
+      // The owner renames it; everyone's list follows.
+      await ann.getByLabel('Rename').fill('Hideout');
+      await ann.getByRole('button', { name: 'Rename', exact: true }).click();
+      await ann.locator('#chat-title', { hasText: 'Hideout' }).waitFor();
+      await listed(bob, 'Hideout').waitFor();
+
+      // Bob, a member, sees no rename and no remove; he starts a direct chat from Ann's name.
+      await bob.locator('#my-chats a', { hasText: 'Hideout' }).click();
+      await bob.locator('#roster li', { hasText: 'Ann' }).waitFor();
+      expect(await bob.locator('#rename-form').isHidden()).toBe(true);
+      expect(await bob.getByRole('button', { name: /^Remove/ }).count()).toBe(0);
+      await bob.getByRole('button', { name: 'Message Ann' }).click();
+      await bob.locator('#chat-title', { hasText: 'Ann & Bob' }).waitFor();
+      await bob.locator('#message-input').fill('Just us');
+      await bob.locator('#message-input').press('Enter');
+      await listed(ann, 'Ann & Bob').locator('.unread-count', { hasText: '1' }).waitFor();
+      await bob.screenshot({ path: join(ARTIFACTS, 'chat-admin.png') });
+
+      // The owner removes Bob from Hideout: it leaves his list. Bob leaves the direct chat himself.
+      await ann.getByRole('button', { name: 'Remove Bob' }).click();
+      await listed(bob, 'Hideout').waitFor({ state: 'detached' });
+      await bob.getByRole('button', { name: 'Leave this chat' }).click();
+      await listed(bob, 'Ann & Bob').waitFor({ state: 'detached' });
+      await bob.locator('#chat-title', { hasText: 'Pick a chat' }).waitFor();
+
+      await ann.context().close();
       await bob.context().close();
     },
     TEST_TIMEOUT_MS,

@@ -14,6 +14,14 @@ export class ChatEntity {
   @Column({ name: 'created_by', type: 'uuid' })
   createdBy!: string;
 
+  /** Made by directChat: private, exactly its two people, never renamed. */
+  @Column({ name: 'is_direct', type: 'boolean', default: false })
+  isDirect!: boolean;
+
+  /** The pair a direct chat is for, `<smaller id>:<larger id>`; unique, so each pair has one. */
+  @Column({ name: 'direct_key', type: 'text', nullable: true, select: false })
+  directKey?: string | null;
+
   /** seq of the newest message; bumped in the same transaction that inserts it. */
   @Column({ name: 'last_seq', type: 'integer' })
   lastSeq!: number;

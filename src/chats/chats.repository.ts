@@ -111,13 +111,25 @@ export class ChatsRepository {
     return pairs.map((_, i) => members.has(i));
   });
 
-  /** Adds a membership; idempotent. Returns whether the user was not a member before. */
+  /**
+   * Adds a membership; idempotent. Returns whether the user was not a member before. Someone who joins a chat
+   * that has no owner left (everyone had gone) owns it; the chat's row is locked first, so a leave that runs at
+   * the same moment is either seen whole or not at all.
+   */
   async addMember(chatId: string, userId: string): Promise<boolean> {
-    const rows = await this.sql.query(
-      'INSERT INTO chat_members (chat_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING user_id',
-      [chatId, userId],
-    );
-    return rows.length > 0;
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+      const added = await manager.query<unknown[]>(
+        `INSERT INTO chat_members (chat_id, user_id, role)
+         SELECT c.id, $2, CASE WHEN c.is_direct OR EXISTS (
+           SELECT 1 FROM chat_members o WHERE o.chat_id = c.id AND o.role = 'OWNER'
+         ) THEN 'MEMBER' ELSE 'OWNER' END
+         FROM chats c WHERE c.id = $1
+         ON CONFLICT DO NOTHING RETURNING user_id`,
+        [chatId, userId],
+      );
+      return added.length > 0;
+    });
   }
 
   /**
@@ -157,10 +169,81 @@ export class ChatsRepository {
     },
   );
 
-  /** Removes a membership; returns whether there was one. */
-  async removeMember(chatId: string, userId: string): Promise<boolean> {
-    const result = await this.members.delete({ chatId, userId });
-    return (result.affected ?? 0) > 0;
+  /**
+   * Removes a membership (with `onlyByOwner`, only while that user owns the chat); when it was the owner's, the
+   * database hands the chat to the longest-standing member (a trigger: chat_members_owner_left). The chat's row
+   * is locked first, so removals run one after the other and the owner checked is the owner now. Returns the new
+   * owner, or why nothing was removed.
+   */
+  async removeMember(
+    chatId: string,
+    userId: string,
+    onlyByOwner?: string,
+  ): Promise<{ heir: string | null } | 'not-a-member' | 'not-the-owner'> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+      if (onlyByOwner !== undefined) {
+        const owner = await manager.query<unknown[]>(
+          `SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2 AND role = 'OWNER'`,
+          [chatId, onlyByOwner],
+        );
+        if (!owner.length) return 'not-the-owner';
+      }
+      // TypeORM answers an UPDATE or DELETE with [rows, count], a SELECT or INSERT with its rows.
+      const [removed] = await manager.query<[{ role: ChatRole }[], number]>(
+        'DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2 RETURNING role',
+        [chatId, userId],
+      );
+      if (!removed.length) return 'not-a-member';
+      if (removed[0].role !== ChatRole.OWNER) return { heir: null };
+      const heirs = await manager.query<{ user_id: string }[]>(
+        `SELECT user_id FROM chat_members WHERE chat_id = $1 AND role = 'OWNER'`,
+        [chatId],
+      );
+      return { heir: heirs[0]?.user_id ?? null };
+    });
+  }
+
+  /** Renames the chat when `ownerId` owns it; returns whether it did. */
+  async rename(chatId: string, roomName: string, ownerId: string): Promise<boolean> {
+    const renamed = await this.sql.query(
+      `UPDATE chats SET room_name = $2 WHERE id = $1 AND EXISTS (
+         SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $3 AND role = 'OWNER'
+       ) RETURNING id`,
+      [chatId, roomName, ownerId],
+    );
+    return renamed.length > 0;
+  }
+
+  /**
+   * The direct chat of a pair, made by the first call: the unique key decides between two calls at once (the
+   * second waits for the first's commit, inserts nothing and reads the first's chat). Returns who entered it.
+   */
+  async directChat(
+    directKey: string,
+    roomName: string,
+    userIds: [string, string],
+    createdBy: string,
+  ): Promise<{ chat: ChatEntity; entered: string[] }> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO chats (room_name, is_private, is_direct, direct_key, created_by, last_seq)
+         VALUES ($1, true, true, $2, $3, 0) ON CONFLICT (direct_key) DO NOTHING`,
+        [roomName, directKey, createdBy],
+      );
+      const chat = await manager
+        .getRepository(ChatEntity)
+        .createQueryBuilder('c')
+        .where('c.direct_key = :directKey', { directKey })
+        .getOneOrFail();
+      // Its two people are its members: one who left it is back in once either of them asks for it again.
+      const entered = await manager.query<{ user_id: string }[]>(
+        `INSERT INTO chat_members (chat_id, user_id) SELECT $1, unnest($2::uuid[])
+         ON CONFLICT DO NOTHING RETURNING user_id`,
+        [chat.id, userIds],
+      );
+      return { chat, entered: entered.map((row) => row.user_id) };
+    });
   }
 
   chatsOfUser(userId: string): Promise<ChatEntity[]> {

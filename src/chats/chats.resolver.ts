@@ -66,16 +66,42 @@ export class ChatsResolver {
     return this.chats.join(viewer, chatId);
   }
 
-  @Mutation(() => ChatModel)
+  @Mutation(() => ChatModel, { description: 'any member adds someone, by userId or by email (exactly one)' })
   addMember(
     @CurrentViewer() viewer: Viewer,
     @Args('chatId', { type: () => ID }) chatId: string,
-    @Args('userId', { type: () => ID }) userId: string,
+    @Args('userId', { type: () => ID, nullable: true }) userId?: string | null,
+    @Args('email', { type: () => String, nullable: true }) email?: string | null,
   ): Promise<ChatModel> {
-    return this.chats.addMember(viewer, chatId, userId);
+    return this.chats.addMember(viewer, chatId, { userId, email });
   }
 
-  @SharedEvents()
+  @Mutation(() => Boolean, { description: 'owner only; removing oneself is leaveChat' })
+  removeMember(
+    @CurrentViewer() viewer: Viewer,
+    @Args('chatId', { type: () => ID }) chatId: string,
+    @Args('userId', { type: () => ID }) userId: string,
+  ): Promise<boolean> {
+    return this.chats.removeMember(viewer, chatId, userId);
+  }
+
+  @Mutation(() => ChatModel, { description: 'owner only' })
+  renameChat(
+    @CurrentViewer() viewer: Viewer,
+    @Args('chatId', { type: () => ID }) chatId: string,
+    @Args('roomName') roomName: string,
+  ): Promise<ChatModel> {
+    return this.chats.rename(viewer, chatId, roomName);
+  }
+
+  @Mutation(() => ChatModel, {
+    description: "the viewer's direct chat with userId, created by the first call of either",
+  })
+  directChat(@CurrentViewer() viewer: Viewer, @Args('userId', { type: () => ID }) userId: string): Promise<ChatModel> {
+    return this.chats.directChat(viewer, userId);
+  }
+
+  // Not SharedEvents: a chat selects fields that depend on who asks (myRole, members), and these are rare.
   @Subscription(() => ChatModel, {
     description: 'public chats as they are created, for a list of chats to join',
     resolve: (chat: ChatModel) => chat,

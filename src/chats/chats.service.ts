@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { BadInputError, ForbiddenError, NotFoundError } from '../common/errors';
 import { requireText } from '../common/text';
 import { isUuid } from '../common/uuid';
+import { isMissingUser } from '../database/postgres-errors';
 import { EventBus } from '../pubsub/event-bus';
 import { topics } from '../pubsub/topics';
 import { UsersService } from '../users/users.service';
@@ -53,6 +54,7 @@ export class ChatsService {
 
   async join(viewer: Viewer, chatId: string): Promise<ChatEntity> {
     const chat = await this.getExisting(chatId);
+    if (chat.isDirect) throw new ForbiddenError('nobody joins a direct chat');
     if (chat.isPrivate) {
       if (!(await this.chats.isMember(chat.id, viewer.id))) throw new ForbiddenError('this chat is private');
       return chat;
@@ -61,12 +63,77 @@ export class ChatsService {
     return chat;
   }
 
-  async addMember(viewer: Viewer, chatId: string, userId: string): Promise<ChatEntity> {
+  /** Any member adds someone, named by id or by email (exactly one of the two). */
+  async addMember(
+    viewer: Viewer,
+    chatId: string,
+    person: { userId?: string | null; email?: string | null },
+  ): Promise<ChatEntity> {
+    const { userId, email } = person;
+    if ((userId == null) === (email == null)) throw new BadInputError('give exactly one of userId and email');
     const chat = await this.getForMember(viewer, chatId);
-    const user = await this.users.getById(userId);
-    if (!user) throw new NotFoundError('user not found');
-    if (await this.chats.addMember(chat.id, user.id)) await this.entered(chat.id, user.id);
+    if (chat.isDirect) throw new ForbiddenError('nobody is added to a direct chat');
+    const user = userId != null ? await this.users.getById(userId) : await this.users.getByEmail(email!);
+    if (!user) throw new NotFoundError(userId != null ? 'user not found' : 'nobody has this email');
+    const added = await this.chats.addMember(chat.id, user.id).catch((error: unknown) => {
+      // The person's account went between the lookup and the insert.
+      if (isMissingUser(error)) throw new NotFoundError('user not found');
+      throw error;
+    });
+    if (added) await this.entered(chat.id, user.id);
     return chat;
+  }
+
+  /** The owner removes a member (themselves: that is leaving); removal ends what leaving ends. */
+  async removeMember(viewer: Viewer, chatId: string, userId: string): Promise<boolean> {
+    if (userId === viewer.id) return this.leave(viewer, chatId);
+    const chat = await this.getForMember(viewer, chatId);
+    if (chat.isDirect) throw new ForbiddenError('nobody is removed from a direct chat');
+    if (!isUuid(userId)) throw new NotFoundError('not a member of this chat');
+    const removed = await this.chats.removeMember(chat.id, userId, viewer.id);
+    if (removed === 'not-the-owner') throw new ForbiddenError('only the owner removes members');
+    if (removed === 'not-a-member') throw new NotFoundError('not a member of this chat');
+    await this.departed(chat.id, userId, removed.heir);
+    return true;
+  }
+
+  async rename(viewer: Viewer, chatId: string, name: string): Promise<ChatEntity> {
+    const roomName = requireText('roomName', name, { min: 1, max: 100 });
+    const chat = await this.getForMember(viewer, chatId);
+    if (chat.isDirect) throw new ForbiddenError('a direct chat is never renamed');
+    if (!(await this.chats.rename(chat.id, roomName, viewer.id))) {
+      throw new ForbiddenError('only the owner renames the chat');
+    }
+    await this.bus.publish(topics.membership(chat.id), { chatId: chat.id, kind: 'renamed', roomName });
+    return { ...chat, roomName };
+  }
+
+  /** The viewer's direct chat with another person: made by the first call of either, the same one after. */
+  async directChat(viewer: Viewer, userId: string): Promise<ChatEntity> {
+    if (userId === viewer.id) throw new BadInputError('a direct chat is with someone else');
+    const [other, self] = await Promise.all([this.users.getById(userId), this.users.getById(viewer.id)]);
+    if (!other || !self) throw new NotFoundError('user not found');
+    const pair = [self, other].sort((a, b) => a.id.localeCompare(b.id));
+    const { chat, entered } = await this.chats
+      .directChat(
+        pair.map((user) => user.id).join(':'),
+        pair.map((user) => user.firstName).join(' & '),
+        [pair[0].id, pair[1].id],
+        viewer.id,
+      )
+      .catch((error: unknown) => {
+        // The other person's account went between the lookup and the insert.
+        if (isMissingUser(error)) throw new NotFoundError('user not found');
+        throw error;
+      });
+    await Promise.all(entered.map((id) => this.entered(chat.id, id)));
+    return chat;
+  }
+
+  /** Every instance ends the subscriptions of who left or was removed, and tells a new owner's inbox. */
+  private async departed(chatId: string, userId: string, heir: string | null): Promise<void> {
+    await this.bus.publish(topics.membership(chatId), { chatId, userId, kind: 'left' });
+    if (heir) await this.bus.publish(topics.membership(chatId), { chatId, userId: heir, kind: 'owner' });
   }
 
   /**
@@ -115,8 +182,8 @@ export class ChatsService {
   async leave(viewer: Viewer, chatId: string): Promise<boolean> {
     await this.getExisting(chatId);
     const removed = await this.chats.removeMember(chatId, viewer.id);
-    if (!removed) throw new ForbiddenError('you are not a member of this chat');
-    await this.bus.publish(topics.membership(chatId), { chatId, userId: viewer.id, kind: 'left' });
+    if (typeof removed === 'string') throw new ForbiddenError('you are not a member of this chat');
+    await this.departed(chatId, viewer.id, removed.heir);
     return true;
   }
 

@@ -8,7 +8,8 @@ import { ChatModel } from './models/chat.model';
 
 /**
  * Public chats as they are created, for the lists of chats to join: one bus subscription per instance while
- * anyone listens, and each new chat one object that every local subscriber shares (the fastlane encodes it once).
+ * anyone listens. Each subscriber's events are executed for that subscriber: what a chat shows depends on who
+ * asks (myRole, members), so they are not shared encodings.
  */
 @Injectable()
 export class PublicChatsFeed {
@@ -35,6 +36,7 @@ export class PublicChatsFeed {
         id: event.id,
         roomName: event.roomName,
         isPrivate: false,
+        isDirect: false,
         createdAt: new Date(event.createdAt),
         lastSeq: 0,
       };

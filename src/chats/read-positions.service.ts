@@ -5,6 +5,8 @@ import { AppConfig } from '../config/app-config';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
+import { ChatRole } from './chat-role';
+import { MembershipRow } from './chats.repository';
 import { ChatsService } from './chats.service';
 import { MembershipWatch } from './membership-watch';
 import { ChatMemberModel } from './models/chat-member.model';
@@ -19,15 +21,29 @@ class ReadFeed {
   readonly unsubscribes: Unsubscribe[] = [];
   /** The newest position told per member: positions only move forward, so anything else is old news. */
   readonly told = new Map<string, number>();
-  /** Moves are handled one after another, so each member's arrive in order. */
+  /** The chat's members as ChatMember shows them, kept from the chat's membership events. */
+  readonly members = new Map<string, MembershipRow>();
+  /** Moves that need a lookup are handled one after another, so each member's arrive in order. */
   private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+
+  /** Nothing waits in the chain: a move can be told at once without overtaking one. */
+  get idle(): boolean {
+    return this.pending === 0;
+  }
   ready!: Promise<void>;
   closed = false;
 
   constructor(readonly chatId: string) {}
 
   enqueue(step: () => Promise<void>): void {
-    this.chain = this.chain.then(step, step);
+    this.pending++;
+    // A failed lookup costs that one event, never the chain (nor an unhandled rejection).
+    this.chain = this.chain.then(() =>
+      step()
+        .catch(() => undefined)
+        .finally(() => this.pending--),
+    );
   }
 }
 
@@ -79,17 +95,27 @@ export class ReadPositionsService {
     this.feeds.set(chatId, feed);
     feed.ready = (async () => {
       try {
-        feed.unsubscribes.push(
-          await this.bus.subscribe(topics.readPositions(chatId), (event) =>
+        const subscribed = await Promise.allSettled([
+          this.bus.subscribe(topics.readPositions(chatId), (event) =>
             this.moved(feed, event.userId, event.lastReadSeq),
           ),
-          await this.bus.subscribe(topics.messages(chatId), (event) =>
-            this.moved(feed, event.message.user.id, event.seq),
-          ),
-        );
+          this.bus.subscribe(topics.messages(chatId), (event) => this.moved(feed, event.message.user.id, event.seq)),
+          this.bus.subscribe(topics.membership(chatId), (event) => {
+            if (event.kind === 'left') feed.members.delete(event.userId);
+            if (event.kind !== 'owner') return;
+            const member = feed.members.get(event.userId);
+            if (member) feed.members.set(event.userId, { ...member, role: ChatRole.OWNER });
+          }),
+        ]);
+        for (const result of subscribed) if (result.status === 'fulfilled') feed.unsubscribes.push(result.value);
+        const failed = subscribed.find((result) => result.status === 'rejected');
+        if (failed) throw failed.reason;
         // Where everyone stands now: later moves are told, the positions before them are not.
-        for (const [member] of await this.chats.membershipsOf([chatId]))
-          feed.told.set(member.user.id, member.lastReadSeq);
+        const [members] = await this.chats.membershipsOf([chatId]);
+        for (const member of members) {
+          feed.members.set(member.user.id, member);
+          feed.told.set(member.user.id, Math.max(member.lastReadSeq, feed.told.get(member.user.id) ?? -1));
+        }
       } catch (error) {
         this.close(feed);
         throw error;
@@ -103,10 +129,17 @@ export class ReadPositionsService {
 
   private moved(feed: ReadFeed, userId: string, lastReadSeq: number): void {
     if (lastReadSeq <= (feed.told.get(userId) ?? -1)) return;
+    const known = feed.members.get(userId);
+    // A member the feed knows is told at once; one who joined since is looked up first, in the order of moves.
+    if (known && feed.idle) {
+      this.tell(feed, { ...known, lastReadSeq });
+      return;
+    }
     feed.enqueue(async () => {
       if (feed.closed || lastReadSeq <= (feed.told.get(userId) ?? -1)) return;
-      const membership = await this.chats.membership(feed.chatId, userId);
+      const membership = feed.members.get(userId) ?? (await this.chats.membership(feed.chatId, userId));
       if (!membership) return;
+      feed.members.set(userId, membership);
       this.tell(feed, { ...membership, lastReadSeq });
     });
   }

@@ -46,7 +46,8 @@ export class DatabaseNotifications implements OnApplicationShutdown {
       return;
     }
     if (this.client) await this.client.query(`LISTEN ${quoteIdent(channel)}`);
-    else await (this.connecting ??= this.connect());
+    // A pending retry listens to every channel when it connects.
+    else if (!this.retryTimer) await (this.connecting ??= this.connect());
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -93,7 +94,7 @@ export class DatabaseNotifications implements OnApplicationShutdown {
     const delay = RECONNECT_MS[Math.min(this.attempt++, RECONNECT_MS.length - 1)];
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void (this.connecting ??= this.connect());
+      if (!this.client) void (this.connecting ??= this.connect());
     }, delay);
     this.retryTimer.unref();
   }

@@ -10,7 +10,7 @@ import { AppConfig } from '../config/app-config';
 import { MessageRecord } from '../messages/message-record';
 import { fromEvent, MessagesService } from '../messages/messages.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
-import { InboxSignal, topics } from '../pubsub/topics';
+import { InboxSignal, MembershipEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { InboxEventModel } from './models/inbox-event.model';
 
@@ -102,12 +102,14 @@ export class InboxService {
         return;
       }
       this.followers.get(chatId)?.known(chat);
+      // The three reads are separate queries: the newest message may be newer than the chat row read first.
+      const lastMessage = lastMessages[i];
       inbox.update(chatId, {
         chat,
-        lastSeq: chat.lastSeq,
+        lastSeq: Math.max(chat.lastSeq, lastMessage?.seq ?? 0),
         lastReadSeq: state.lastReadSeq,
         role: state.role,
-        lastMessage: lastMessages[i],
+        lastMessage,
       });
     });
   }
@@ -116,26 +118,43 @@ export class InboxService {
     let followers = this.followers.get(chatId);
     if (!followers) {
       const created = new Followers();
-      created.ready = this.bus
-        .subscribe(topics.messages(chatId), (event) => {
+      created.ready = Promise.allSettled([
+        this.bus.subscribe(topics.messages(chatId), (event) => {
           const record = fromEvent(event);
           const shared = created.summaryOf(record);
           this.membership.afterCheck(() => {
             for (const follower of created.inboxes) follower.message(record, shared);
           });
-        })
-        .catch((error: Error) => {
-          if (this.followers.get(chatId) === created) this.followers.delete(chatId);
-          throw error;
-        });
+        }),
+        // Leaving is MembershipWatch's to notice; a rename and a new owner change what the list shows.
+        this.bus.subscribe(topics.membership(chatId), (event) => {
+          if (event.kind === 'renamed') created.renamed(event.roomName);
+          for (const follower of created.inboxes) follower.changed(event);
+        }),
+      ]).then((results) => {
+        const stops = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+        const stop: Unsubscribe = () => stops.forEach((unsubscribe) => unsubscribe());
+        const failed = results.find((result) => result.status === 'rejected');
+        if (!failed) return stop;
+        // The bus is away: the next inbox that lists the chat tries again.
+        stop();
+        if (this.followers.get(chatId) === created) this.followers.delete(chatId);
+        throw failed.reason;
+      });
       this.followers.set(chatId, (followers = created));
     }
     followers.inboxes.add(inbox);
     inbox.following.add(chatId);
-    await followers.ready;
-    const unwatch = await this.membership.watch(chatId, inbox.viewer.id, () => inbox.left(chatId));
-    if (inbox.following.has(chatId)) inbox.unwatches.set(chatId, unwatch);
-    else unwatch();
+    try {
+      await followers.ready;
+      const unwatch = await this.membership.watch(chatId, inbox.viewer.id, () => inbox.left(chatId));
+      if (inbox.following.has(chatId)) inbox.unwatches.set(chatId, unwatch);
+      else unwatch();
+    } catch (error) {
+      // Not followed after all: a later refresh tries again, and nothing is told without a membership watch.
+      this.unfollow(inbox, chatId);
+      throw error;
+    }
   }
 
   /** @internal for Inbox */
@@ -170,6 +189,10 @@ class Followers {
     this.chat = chat;
   }
 
+  renamed(roomName: string): void {
+    if (this.chat) this.chat = { ...this.chat, roomName };
+  }
+
   /** The summary every inbox shares for a new message (null until the chat has been read once). */
   summaryOf(record: MessageRecord): InboxEventModel | null {
     if (!this.chat) return null;
@@ -182,6 +205,11 @@ class Followers {
 /** One inbox subscription: the summaries it has told, and what it follows. */
 class Inbox {
   readonly entries = new Map<string, Entry>();
+  /**
+   * What arrived for a followed chat before its state was read: the read may predate it, so it is merged in
+   * when the state comes (the newest message, and the highest read position).
+   */
+  private readonly early = new Map<string, { record?: MessageRecord; lastReadSeq: number }>();
   readonly following = new Set<string>();
   readonly unwatches = new Map<string, Unsubscribe>();
   readonly stops: Unsubscribe[] = [];
@@ -203,14 +231,24 @@ class Inbox {
       return;
     }
     const entry = this.entries.get(signal.chatId);
-    if (entry && signal.lastReadSeq > entry.lastReadSeq)
-      this.tell(signal.chatId, { ...entry, lastReadSeq: signal.lastReadSeq });
+    if (!entry) {
+      if (this.following.has(signal.chatId)) this.earlyOf(signal.chatId).lastReadSeq = signal.lastReadSeq;
+      return;
+    }
+    if (signal.lastReadSeq > entry.lastReadSeq) this.tell(signal.chatId, { ...entry, lastReadSeq: signal.lastReadSeq });
   }
 
   message(record: MessageRecord, shared: InboxEventModel | null): void {
     const entry = this.entries.get(record.chatId);
-    // Unknown until its state is read (which includes this message), or already told.
-    if (!entry || record.seq <= entry.lastSeq) return;
+    if (!entry) {
+      // Followed, its state still being read: kept, in case the read is older than this message.
+      if (!this.following.has(record.chatId)) return;
+      const early = this.earlyOf(record.chatId);
+      if (record.seq > (early.record?.seq ?? 0)) early.record = record;
+      if (record.user.id === this.viewer.id) early.lastReadSeq = Math.max(early.lastReadSeq, record.seq);
+      return;
+    }
+    if (record.seq <= entry.lastSeq) return;
     const lastReadSeq = record.user.id === this.viewer.id ? Math.max(entry.lastReadSeq, record.seq) : entry.lastReadSeq;
     const next = { ...entry, lastSeq: record.seq, lastMessage: record, lastReadSeq };
     if (!shared?.chat || shared.chat.roomName !== entry.chat.roomName) {
@@ -228,8 +266,20 @@ class Inbox {
   }
 
   /** A state read from the store: told when it is news (a chat not listed yet, or one that moved). */
-  update(chatId: string, state: Entry): void {
+  update(chatId: string, read: Entry): void {
     if (!this.following.has(chatId)) return;
+    let state = read;
+    const early = this.early.get(chatId);
+    if (early) {
+      this.early.delete(chatId);
+      const newer = early.record && early.record.seq > state.lastSeq ? early.record : undefined;
+      state = {
+        ...state,
+        lastSeq: newer?.seq ?? state.lastSeq,
+        lastMessage: newer ?? state.lastMessage,
+        lastReadSeq: Math.max(state.lastReadSeq, early.lastReadSeq),
+      };
+    }
     const entry = this.entries.get(chatId);
     if (!entry) {
       this.tell(chatId, state);
@@ -249,7 +299,25 @@ class Inbox {
     });
   }
 
+  /** A rename, or this viewer becoming the owner. */
+  changed(event: MembershipEvent): void {
+    const entry = this.entries.get(event.chatId);
+    if (!entry) return;
+    if (event.kind === 'renamed')
+      this.tell(event.chatId, { ...entry, chat: { ...entry.chat, roomName: event.roomName } });
+    else if (event.kind === 'owner' && event.userId === this.viewer.id) {
+      this.tell(event.chatId, { ...entry, role: ChatRole.OWNER });
+    }
+  }
+
+  private earlyOf(chatId: string): { record?: MessageRecord; lastReadSeq: number } {
+    let early = this.early.get(chatId);
+    if (!early) this.early.set(chatId, (early = { lastReadSeq: 0 }));
+    return early;
+  }
+
   left(chatId: string): void {
+    this.early.delete(chatId);
     if (!this.following.has(chatId)) return;
     this.owner.unfollow(this, chatId);
     this.entries.delete(chatId);

@@ -23,11 +23,14 @@ export interface MessageEvent {
   };
 }
 
-export interface MembershipEvent {
-  chatId: string;
-  userId: string;
-  kind: 'left';
-}
+/**
+ * A change to a chat as its members see it: someone left or was removed (their subscriptions to it end), became
+ * its owner, or the chat was renamed.
+ */
+export type MembershipEvent =
+  | { chatId: string; kind: 'left'; userId: string }
+  | { chatId: string; kind: 'owner'; userId: string }
+  | { chatId: string; kind: 'renamed'; roomName: string };
 
 /** A member's read position moved (markRead; sending moves the sender's too, carried by the message itself). */
 export interface ReadPositionEvent {

@@ -47,6 +47,10 @@ export class UsersRepository {
     return this.users.findBy({ id: In([...ids]) });
   }
 
+  findByEmail(email: string): Promise<UserEntity | null> {
+    return this.users.findOneBy({ email });
+  }
+
   findWithPasswordByEmail(email: string): Promise<UserEntity | null> {
     return this.users.createQueryBuilder('u').addSelect('u.passwordHash').where('u.email = :email', { email }).getOne();
   }

@@ -115,6 +115,12 @@ export class UsersService implements OnModuleInit {
     return viewer;
   }
 
+  /** The account an email names (as sign-up stored it: trimmed, lower-cased). */
+  async getByEmail(email: string): Promise<UserEntity | null> {
+    const normalized = normalizeEmail(email);
+    return normalized.length <= 254 ? this.users.findByEmail(normalized) : null;
+  }
+
   async getById(id: string): Promise<UserEntity | null> {
     return isUuid(id) ? this.users.findById(id) : null;
   }

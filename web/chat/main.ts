@@ -4,6 +4,7 @@
  */
 import type { Client } from 'graphql-ws';
 import { ApiError, describeError, request } from './api';
+import { ChatAdmin } from './chat-admin';
 import { ChatList, ListedChat } from './chat-list';
 import { ChatRoom } from './chat-room';
 import { byId, el } from './dom';
@@ -40,6 +41,11 @@ const page = {
   chatTitle: byId('chat-title'),
   messages: byId<HTMLOListElement>('messages'),
   seenBy: byId('seen-by'),
+  admin: byId('chat-admin'),
+  roster: byId<HTMLUListElement>('roster'),
+  addMemberForm: byId<HTMLFormElement>('add-member-form'),
+  renameForm: byId<HTMLFormElement>('rename-form'),
+  leaveChat: byId<HTMLButtonElement>('leave-chat'),
   loadOlder: byId<HTMLButtonElement>('load-older'),
   composer: byId<HTMLFormElement>('composer'),
   messageInput: byId<HTMLTextAreaElement>('message-input'),
@@ -57,6 +63,7 @@ const STATUS_TEXT: Record<ConnectionStatus, string> = {
 
 let signedIn: { token: string; viewer: User; live: Client; stopLists: () => void } | null = null;
 let room: ChatRoom | null = null;
+let admin: ChatAdmin | null = null;
 let chatList = new ChatList();
 /** Public chats the viewer may join: from the query, then each one created since. */
 let publicChats: ChatSummary[] = [];
@@ -104,6 +111,8 @@ async function enter(token: string): Promise<void> {
 function signOut(notice?: string): void {
   room?.close();
   room = null;
+  admin?.close();
+  admin = null;
   signedIn?.stopLists();
   void signedIn?.live.dispose();
   signedIn = null;
@@ -225,6 +234,8 @@ function openChatFromHash(): void {
   if (chatId === room?.chatId) return;
   room?.close();
   room = null;
+  admin?.close();
+  admin = null;
   page.composer.hidden = !chatId;
   if (!chatId) {
     page.chatTitle.textContent = 'Pick a chat';
@@ -254,6 +265,29 @@ function openChatFromHash(): void {
     page.chatTitle.textContent = 'Pick a chat';
     showError(error);
   });
+  admin = new ChatAdmin(chatId, {
+    token: signedIn.token,
+    viewerId: signedIn.viewer.id,
+    view: {
+      panel: page.admin,
+      roster: page.roster,
+      addForm: page.addMemberForm,
+      renameForm: page.renameForm,
+      leave: page.leaveChat,
+    },
+    onError: showError,
+    onChanged: ({ renamed, left }) => {
+      if (renamed) page.chatTitle.textContent = renamed;
+      if (left) location.hash = '';
+      refreshChats().catch(showError);
+    },
+    onOpen: (id) => {
+      refreshChats()
+        .then(() => (location.hash = `chat=${encodeURIComponent(id)}`))
+        .catch(showError);
+    },
+  });
+  admin.load().catch(showError);
 }
 
 page.authForm.addEventListener('submit', (event) => {

@@ -84,3 +84,25 @@ export const PRESENCE = `subscription Presence($chatId: ID!) {
   }
 }`;
 export type PresenceResult = { presence: PresenceEvent };
+
+export interface RosterMember {
+  user: { id: string; firstName: string };
+  role: 'OWNER' | 'MEMBER';
+}
+export const ROSTER = `query Roster($id: ID!) {
+  chat(id: $id) { id roomName isPrivate isDirect myRole memberships { user { id firstName } role } }
+}`;
+export type RosterResult = {
+  chat: ChatSummary & { isDirect: boolean; myRole: 'OWNER' | 'MEMBER' | null; memberships: RosterMember[] };
+};
+
+export const ADD_MEMBER_BY_EMAIL = `mutation AddMember($chatId: ID!, $email: String!) {
+  addMember(chatId: $chatId, email: $email) { id }
+}`;
+export const REMOVE_MEMBER = `mutation RemoveMember($chatId: ID!, $userId: ID!) { removeMember(chatId: $chatId, userId: $userId) }`;
+export const RENAME_CHAT = `mutation RenameChat($chatId: ID!, $roomName: String!) {
+  renameChat(chatId: $chatId, roomName: $roomName) { id roomName }
+}`;
+export const LEAVE_CHAT = `mutation LeaveChat($chatId: ID!) { leaveChat(chatId: $chatId) }`;
+export const DIRECT_CHAT = `mutation DirectChat($userId: ID!) { directChat(userId: $userId) { id } }`;
+export type DirectChatResult = { directChat: { id: string } };

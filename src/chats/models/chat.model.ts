@@ -23,6 +23,9 @@ export class ChatModel {
   @Field()
   isPrivate!: boolean;
 
+  @Field({ description: 'made by directChat: private, exactly its two people, never renamed, nobody added or removed' })
+  isDirect!: boolean;
+
   @Field()
   createdAt!: Date;
 
