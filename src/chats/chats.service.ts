@@ -117,7 +117,10 @@ export class ChatsService {
     const { chat, entered } = await this.chats
       .directChat(
         pair.map((user) => user.id).join(':'),
-        pair.map((user) => user.firstName).join(' & '),
+        pair
+          .map((user) => user.firstName)
+          .sort((a, b) => a.localeCompare(b))
+          .join(' & '),
         [pair[0].id, pair[1].id],
         viewer.id,
       )
