@@ -24,7 +24,7 @@ describe('grouped message writes (PostgreSQL)', () => {
     await source.initialize();
     sources.push(source);
     const config = AppConfig.fromEnvironment({ DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET });
-    return new MessagesRepository(new Sql(source, config));
+    return new MessagesRepository(new Sql(source, config), source);
   }
 
   const seqsOf = async (chatId: string) =>

@@ -26,6 +26,10 @@ export class ChatEntity {
   @Column({ name: 'last_seq', type: 'integer' })
   lastSeq!: number;
 
+  /** Revision of the newest edit or delete of one of its messages; bumped in the transaction that makes it. */
+  @Column({ name: 'last_revision', type: 'integer', default: 0 })
+  lastRevision!: number;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 }

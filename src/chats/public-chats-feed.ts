@@ -37,6 +37,7 @@ export class PublicChatsFeed {
         roomName: event.roomName,
         isPrivate: false,
         isDirect: false,
+        lastRevision: 0,
         createdAt: new Date(event.createdAt),
         lastSeq: 0,
       };

@@ -6,5 +6,8 @@ export interface MessageRecord {
   content: string;
   clientId: string | null;
   createdAt: Date;
+  editedAt: Date | null;
+  deletedAt: Date | null;
+  revision: number;
   user: { id: string; firstName: string; email: string; createdAt: Date };
 }

@@ -7,12 +7,12 @@ import { ChatsService } from '../chats/chats.service';
 import { MembershipWatch } from '../chats/membership-watch';
 import { MetricsService } from '../metrics/metrics.service';
 import { EventBus, Unsubscribe } from '../pubsub/event-bus';
-import { MessageEvent, topics } from '../pubsub/topics';
+import { MessageEvent, Topic, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { MessageRecord } from './message-record';
 import { fromEvent, MessagesService } from './messages.service';
 import { ReorderWindow } from './reorder-window';
-import { SeqSequencer, SequencerIo } from './seq-sequencer';
+import { SeqSequencer, Sequenced, SequencerIo } from './seq-sequencer';
 
 /** How long a chat's feed holds an event that skips ahead, waiting for the ones before it from the bus. */
 const REORDER_WINDOW_MS = 25;
@@ -20,16 +20,41 @@ const REORDER_WINDOW_MS = 25;
 const MAX_HELD = 100;
 const FAILURE_LOG_INTERVAL_MS = 5000;
 
-/** Opens messageAdded streams: live, resumable, gap-free, ended when the subscriber leaves the chat. */
+export type StreamKindName = 'messageAdded' | 'messageChanged';
+
+/**
+ * What a chat's stream follows: new messages by seq, or changed messages by revision. Both are gap-free per chat
+ * and in commit order, so one machinery serves both: its bus topic, where a message stands in it, and how to read
+ * what was missed from the store.
+ */
+interface StreamKind {
+  name: StreamKindName;
+  topic(chatId: string): Topic<MessageEvent>;
+  positionOf(message: MessageRecord): number;
+  fetchAfter(chatId: string, after: number, limit: number): Promise<MessageRecord[]>;
+  /** Where the chat stands now for one of its members; null for anyone else. */
+  lastFor(chatId: string, userId: string): Promise<number | null>;
+}
+
+/** A message at its place in a stream (its seq, or its revision), made once per event and shared. */
+interface Positioned extends Sequenced {
+  message: MessageRecord;
+}
+
+/**
+ * Opens messageAdded and messageChanged streams: live, resumable, gap-free, ended when the subscriber leaves
+ * the chat.
+ */
 @Injectable()
 export class MessageStreamsService {
   private readonly logger = new Logger(MessageStreamsService.name);
   /** One feed per chat with local subscribers: a chat's thousand streams share its two bus subscriptions. */
   private readonly feeds = new Map<string, ChatFeed>();
   /** Store reads in flight, by chat and range: a chat's streams that fell behind together share one query. */
-  private readonly reads = new Map<string, Promise<MessageRecord[]>>();
+  private readonly reads = new Map<string, Promise<Positioned[]>>();
   private catchUpFailures = 0;
   private lastFailureLoggedAt = 0;
+  private readonly kinds: Record<StreamKindName, StreamKind>;
 
   constructor(
     private readonly messages: MessagesService,
@@ -38,21 +63,43 @@ export class MessageStreamsService {
     private readonly bus: EventBus,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
-  ) {}
+  ) {
+    this.kinds = {
+      messageAdded: {
+        name: 'messageAdded',
+        topic: topics.messages,
+        positionOf: (message) => message.seq,
+        fetchAfter: (chatId, after, limit) => messages.fetchAfter(chatId, after, limit),
+        lastFor: (chatId, userId) => messages.lastSeqForMember(chatId, userId),
+      },
+      messageChanged: {
+        name: 'messageChanged',
+        topic: topics.messageChanges,
+        positionOf: (message) => message.revision,
+        fetchAfter: (chatId, after, limit) => messages.changedAfter(chatId, after, limit),
+        lastFor: (chatId, userId) => messages.lastRevisionForMember(chatId, userId),
+      },
+    };
+  }
 
+  /** `after`: the seq (messageAdded) or revision (messageChanged) to resume after; from now on when absent. */
   async open(
+    kindName: StreamKindName,
     viewer: Viewer,
     chatId: string,
-    afterSeq: number | null | undefined,
+    after: number | null | undefined,
     connection?: ConnectionInfo,
   ): Promise<AsyncIterableIterator<MessageRecord>> {
-    if (afterSeq != null && afterSeq < 0) throw new BadInputError('afterSeq must be 0 or more');
+    const kind = this.kinds[kindName];
+    if (after != null && after < 0) {
+      throw new BadInputError(`${kindName === 'messageAdded' ? 'afterSeq' : 'afterRevision'} must be 0 or more`);
+    }
     await this.chats.assertMember(viewer, chatId);
 
     // Join the feed before reading anything, so no event falls between the read and the subscription.
-    const feed = this.feedOf(chatId);
+    const feed = this.feedOf(kind, chatId);
     const stream = new MessageStream(this, feed, viewer.id, connection);
-    this.metrics.subscriptions.inc({ kind: 'messageAdded' });
+    this.metrics.subscriptions.inc({ kind: kind.name });
     feed.streams.add(stream);
     try {
       await feed.ready;
@@ -61,9 +108,9 @@ export class MessageStreamsService {
       else stream.unwatch = unwatch;
       // Checked again now that leaves are being watched (a leave in between would otherwise go unseen), in the
       // same query that reads where the stream starts.
-      const lastSeq = await this.messages.lastSeqForMember(chatId, viewer.id);
-      if (lastSeq === null) throw new ForbiddenError('you are not a member of this chat');
-      stream.start(afterSeq ?? lastSeq, afterSeq != null);
+      const last = await kind.lastFor(chatId, viewer.id);
+      if (last === null) throw new ForbiddenError('you are not a member of this chat');
+      stream.start(after ?? last, after != null);
     } catch (error) {
       stream.end();
       throw error;
@@ -73,23 +120,23 @@ export class MessageStreamsService {
 
   /** @internal for MessageStream: it has ended (completed, closed, shed, or its viewer left). */
   streamEnded(stream: MessageStream): void {
-    this.metrics.subscriptions.dec({ kind: 'messageAdded' });
+    this.metrics.subscriptions.dec({ kind: stream.feed.kind.name });
     stream.feed.streams.delete(stream);
     if (stream.feed.streams.size === 0) this.close(stream.feed);
   }
 
-  private feedOf(chatId: string): ChatFeed {
-    let feed = this.feeds.get(chatId);
+  private feedOf(kind: StreamKind, chatId: string): ChatFeed {
+    let feed = this.feeds.get(`${kind.name}:${chatId}`);
     if (!feed) {
-      feed = new ChatFeed(chatId);
-      this.feeds.set(chatId, feed);
+      feed = new ChatFeed(chatId, kind);
+      this.feeds.set(feed.key, feed);
       const opened = feed;
       opened.ready = (async () => {
         try {
           opened.unsubscribes.push(
-            await this.bus.subscribe(topics.messages(chatId), (event) => {
-              const record = this.recordOf(event);
-              this.membership.afterCheck(() => opened.offer(record));
+            await this.bus.subscribe(kind.topic(chatId), (event) => {
+              const item = this.positioned(kind, event);
+              this.membership.afterCheck(() => opened.offer(item));
             }),
           );
         } catch (error) {
@@ -107,7 +154,7 @@ export class MessageStreamsService {
   }
 
   private close(feed: ChatFeed): void {
-    if (this.feeds.get(feed.chatId) === feed) this.feeds.delete(feed.chatId);
+    if (this.feeds.get(feed.key) === feed) this.feeds.delete(feed.key);
     feed.closed = true;
     feed.release();
   }
@@ -116,17 +163,22 @@ export class MessageStreamsService {
    * One record per bus event, however many local subscribers it has: the fastlane then encodes it once per
    * selection, and the latency metric is observed once per event rather than per subscriber.
    */
-  private recordOf(event: MessageEvent): MessageRecord {
+  private positioned(kind: StreamKind, event: MessageEvent): Positioned {
     this.metrics.publishToDeliver.observe(Math.max(0, Date.now() - event.publishedAt) / 1000);
-    return fromEvent(event);
+    const message = fromEvent(event);
+    return { seq: kind.positionOf(message), message };
   }
 
   /** @internal for MessageStream */
-  fetchAfter(chatId: string, afterSeq: number, limit: number): Promise<MessageRecord[]> {
-    const key = `${chatId}:${afterSeq}:${limit}`;
+  fetchAfter(feed: ChatFeed, after: number, limit: number): Promise<Positioned[]> {
+    const key = `${feed.key}:${after}:${limit}`;
     let read = this.reads.get(key);
     if (!read) {
-      read = this.messages.fetchAfter(chatId, afterSeq, limit).finally(() => this.reads.delete(key));
+      const { kind } = feed;
+      read = kind
+        .fetchAfter(feed.chatId, after, limit)
+        .then((messages) => messages.map((message) => ({ seq: kind.positionOf(message), message })))
+        .finally(() => this.reads.delete(key));
       this.reads.set(key, read);
     }
     return read;
@@ -167,7 +219,7 @@ class ChatFeed {
   readonly unsubscribes: Unsubscribe[] = [];
   ready!: Promise<void>;
   closed = false;
-  private readonly ordered = new ReorderWindow<MessageRecord>(
+  private readonly ordered = new ReorderWindow<Positioned>(
     (record) => {
       for (const stream of this.streams) stream.offer(record);
     },
@@ -175,10 +227,17 @@ class ChatFeed {
     MAX_HELD,
   );
 
-  constructor(readonly chatId: string) {}
+  readonly key: string;
 
-  offer(record: MessageRecord): void {
-    this.ordered.offer(record);
+  constructor(
+    readonly chatId: string,
+    readonly kind: StreamKind,
+  ) {
+    this.key = `${kind.name}:${chatId}`;
+  }
+
+  offer(item: Positioned): void {
+    this.ordered.offer(item);
   }
 
   /** After the bus reconnects: events published meanwhile may be lost, so every stream re-reads the store. */
@@ -194,14 +253,15 @@ class ChatFeed {
 }
 
 /**
- * One messageAdded subscription: the queue graphql-ws pulls (it is one) and the sequencer that keeps it gap-free.
- * Events that arrive before the starting seq is known wait in `early`, briefly (one query).
+ * One messageAdded or messageChanged subscription: the queue graphql-ws pulls (it is one) and the sequencer that
+ * keeps it gap-free. Events that arrive before the starting position is known wait in `early`, briefly (one
+ * query).
  */
-class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<MessageRecord> {
-  sequencer?: SeqSequencer<MessageRecord>;
+class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Positioned> {
+  sequencer?: SeqSequencer<Positioned>;
   /** Stops watching the viewer's membership (MembershipWatch ends the stream when they leave). */
   unwatch?: () => void;
-  private early: MessageRecord[] | null = [];
+  private early: Positioned[] | null = [];
 
   constructor(
     private readonly owner: MessageStreamsService,
@@ -217,24 +277,24 @@ class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Mes
     if (resume) void this.sequencer.resync();
     const early = this.early ?? [];
     this.early = null;
-    for (const record of early) this.sequencer.offer(record);
+    for (const item of early) this.sequencer.offer(item);
   }
 
-  offer(record: MessageRecord): void {
-    if (this.sequencer) this.sequencer.offer(record);
-    else this.early?.push(record);
+  offer(item: Positioned): void {
+    if (this.sequencer) this.sequencer.offer(item);
+    else this.early?.push(item);
   }
 
   resync(): void {
     void this.sequencer?.resync();
   }
 
-  fetchAfter(afterSeq: number, limit: number): Promise<MessageRecord[]> {
-    return this.owner.fetchAfter(this.feed.chatId, afterSeq, limit);
+  fetchAfter(after: number, limit: number): Promise<Positioned[]> {
+    return this.owner.fetchAfter(this.feed, after, limit);
   }
 
-  deliver(message: MessageRecord): boolean {
-    if (this.push(message)) return true;
+  deliver(item: Positioned): boolean {
+    if (this.push(item.message)) return true;
     if (!this.closed) this.owner.shedSlowConsumer(this, this.connection);
     return false;
   }

@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { concurrentBatch } from '../common/concurrent-batch';
 import { isUuid } from '../common/uuid';
 import { GroupCommit } from '../database/group-commit';
@@ -13,13 +15,16 @@ interface MessageRow {
   content: string;
   client_id: string | null;
   created_at: Date;
+  edited_at: Date | null;
+  deleted_at: Date | null;
+  revision: number;
   user_id: string;
   user_first_name: string;
   user_email: string;
   user_created_at: Date;
 }
 
-const MESSAGE_COLUMNS = `m.id, m.chat_id, m.seq, m.content, m.client_id, m.created_at,
+const MESSAGE_COLUMNS = `m.id, m.chat_id, m.seq, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.revision,
   u.id AS user_id, u.first_name AS user_first_name, u.email AS user_email, u.created_at AS user_created_at`;
 
 // Statement texts are built once: Sql looks each up by its text on every call, and a template literal with an
@@ -71,6 +76,9 @@ const BACKWARD = `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id
   WHERE m.chat_id = $1 AND m.seq > $2 AND ($3::int IS NULL OR m.seq < $3)
   ORDER BY m.seq DESC LIMIT $4`;
 
+const CHANGED_AFTER = `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id
+  WHERE m.chat_id = $1 AND m.revision > $2 ORDER BY m.revision ASC LIMIT $3`;
+
 const LAST_OF_CHATS = `SELECT ${MESSAGE_COLUMNS} FROM chats c
   JOIN chat_members cm ON cm.chat_id = c.id AND cm.user_id = $1
   JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq JOIN users u ON u.id = m.user_id
@@ -92,7 +100,66 @@ export interface InsertResult {
 /** Every query on messages. */
 @Injectable()
 export class MessagesRepository {
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly sql: Sql,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  /** One message as it is now. */
+  async findForChange(id: string): Promise<MessageRecord | null> {
+    const rows = await this.sql.query<MessageRow>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id WHERE m.id = $1`,
+      [id],
+    );
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  /**
+   * Applies an edit (new content) or a delete (content null) as the chat's next revision: the chat's row is
+   * locked while its revision is bumped and the message changed, so revisions follow commit order without gaps.
+   * A deleted message is never changed again: null then, and nothing is bumped.
+   */
+  async change(id: string, content: string | null): Promise<MessageRecord | null> {
+    return this.dataSource.transaction(async (manager) => {
+      // The message's row first: two changes of one message run one after the other, and the second sees the first.
+      const [target] = await manager.query<{ chat_id: string; deleted_at: Date | null }[]>(
+        'SELECT chat_id, deleted_at FROM messages WHERE id = $1 FOR UPDATE',
+        [id],
+      );
+      if (!target || target.deleted_at !== null) return null;
+      const [revised] = await manager.query<[{ last_revision: number }[], number]>(
+        'UPDATE chats SET last_revision = last_revision + 1 WHERE id = $1 RETURNING last_revision',
+        [target.chat_id],
+      );
+      await manager.query(
+        content === null
+          ? `UPDATE messages SET content = '', deleted_at = now(), revision = $2 WHERE id = $1`
+          : `UPDATE messages SET content = $3, edited_at = now(), revision = $2 WHERE id = $1`,
+        content === null ? [id, revised[0].last_revision] : [id, revised[0].last_revision, content],
+      );
+      const rows = await manager.query<MessageRow[]>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id WHERE m.id = $1`,
+        [id],
+      );
+      return toRecord(rows[0]);
+    });
+  }
+
+  /** Up to `limit` messages of the chat whose newest change is after `afterRevision`, in revision order. */
+  async changedAfter(chatId: string, afterRevision: number, limit: number): Promise<MessageRecord[]> {
+    const rows = await this.sql.query<MessageRow>(CHANGED_AFTER, [chatId, afterRevision, limit]);
+    return rows.map(toRecord);
+  }
+
+  /** The chat's last revision when the user is a member of it, otherwise null. */
+  async lastRevisionForMember(chatId: string, userId: string): Promise<number | null> {
+    const rows = await this.sql.query<{ last_revision: number }>(
+      `SELECT c.last_revision FROM chats c JOIN chat_members cm ON cm.chat_id = c.id AND cm.user_id = $2
+       WHERE c.id = $1`,
+      [chatId, userId],
+    );
+    return rows[0]?.last_revision ?? null;
+  }
 
   /**
    * Sends go to the database together (see GroupCommit): one statement for every send waiting, so under load
@@ -211,6 +278,9 @@ function toRecord(row: MessageRow): MessageRecord {
     content: row.content,
     clientId: row.client_id,
     createdAt: row.created_at,
+    editedAt: row.edited_at,
+    deletedAt: row.deleted_at,
+    revision: row.revision,
     user: { id: row.user_id, firstName: row.user_first_name, email: row.user_email, createdAt: row.user_created_at },
   };
 }

@@ -1,4 +1,4 @@
-import { Args, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, ID, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { ChatModel } from '../chats/models/chat.model';
 import { Paginated, SharedEvents } from '../common/operation-hints';
 import { RequestContext } from '../common/request-context';
@@ -6,6 +6,7 @@ import { RequestLoader } from '../common/request-loader';
 import { Ctx, CurrentViewer } from '../users/auth.guard';
 import { Viewer } from '../users/token.service';
 import { MessageAddedArgs } from './dto/message-added.args';
+import { MessageChangedArgs } from './dto/message-changed.args';
 import { MessagesArgs } from './dto/messages.args';
 import { SendMessageInput } from './dto/send-message.input';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './message-page';
@@ -36,7 +37,36 @@ export class MessagesResolver {
     @CurrentViewer() viewer: Viewer,
     @Args() args: MessageAddedArgs,
   ): Promise<AsyncIterableIterator<MessageRecord>> {
-    return this.streams.open(viewer, args.chatId, args.afterSeq, ctx.connection);
+    return this.streams.open('messageAdded', viewer, args.chatId, args.afterSeq, ctx.connection);
+  }
+
+  @RateLimit({ limit: 'messages', by: byViewer })
+  @Mutation(() => MessageModel, { description: 'author only; the same content rules as sendMessage' })
+  editMessage(
+    @CurrentViewer() viewer: Viewer,
+    @Args('id', { type: () => ID }) id: string,
+    @Args('content') content: string,
+  ): Promise<MessageModel> {
+    return this.messages.edit(viewer, id, content);
+  }
+
+  @RateLimit({ limit: 'messages', by: byViewer })
+  @Mutation(() => MessageModel, { description: "the author, or the chat's owner; leaves a tombstone" })
+  deleteMessage(@CurrentViewer() viewer: Viewer, @Args('id', { type: () => ID }) id: string): Promise<MessageModel> {
+    return this.messages.delete(viewer, id);
+  }
+
+  @SharedEvents()
+  @Subscription(() => MessageModel, {
+    description: "edits and deletes of the chat's messages",
+    resolve: (message: MessageRecord) => message,
+  })
+  messageChanged(
+    @Ctx() ctx: RequestContext,
+    @CurrentViewer() viewer: Viewer,
+    @Args() args: MessageChangedArgs,
+  ): Promise<AsyncIterableIterator<MessageRecord>> {
+    return this.streams.open('messageChanged', viewer, args.chatId, args.afterRevision, ctx.connection);
   }
 }
 

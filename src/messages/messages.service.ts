@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { ForbiddenError } from '../common/errors';
+import { ConflictError, ForbiddenError, NotFoundError } from '../common/errors';
+import { ChatRole } from '../chats/chat-role';
 import { isUuid } from '../common/uuid';
 import { requireText } from '../common/text';
 import { ChatsService } from '../chats/chats.service';
@@ -93,6 +94,53 @@ export class MessagesService {
     return chatIds.map((id) => found.get(id) ?? null);
   }
 
+  /**
+   * Edits a message: its author only, while a member of the chat; a deleted message cannot be edited. The edit
+   * is the chat's next revision, published after it commits.
+   */
+  async edit(viewer: Viewer, id: string, rawContent: string): Promise<MessageRecord> {
+    const content = requireText('content', rawContent, { min: 1, max: 4000 });
+    const message = await this.forChange(viewer, id);
+    if (message.user.id !== viewer.id) throw new ForbiddenError('only its author edits a message');
+    const changed = message.deletedAt ? null : await this.messages.change(id, content);
+    if (!changed) throw new ConflictError('a deleted message cannot be edited');
+    void this.bus.publish(topics.messageChanges(changed.chatId), toEvent(changed));
+    return changed;
+  }
+
+  /** Deletes a message (its author, or the chat's owner), leaving a tombstone; deleting it again changes nothing. */
+  async delete(viewer: Viewer, id: string): Promise<MessageRecord> {
+    const message = await this.forChange(viewer, id);
+    if (message.user.id !== viewer.id) {
+      const [state] = await this.chats.readStates(viewer.id, [message.chatId]);
+      if (state?.role !== ChatRole.OWNER)
+        throw new ForbiddenError("only its author or the chat's owner deletes a message");
+    }
+    if (message.deletedAt) return message;
+    const changed = await this.messages.change(id, null);
+    // Deleted meanwhile by someone else: as it is now.
+    if (!changed) return (await this.messages.findForChange(id)) ?? message;
+    void this.bus.publish(topics.messageChanges(changed.chatId), toEvent(changed));
+    return changed;
+  }
+
+  private async forChange(viewer: Viewer, id: string): Promise<MessageRecord> {
+    const message = isUuid(id) ? await this.messages.findForChange(id) : null;
+    if (!message) throw new NotFoundError('message not found');
+    await this.chats.assertMember(viewer, message.chatId);
+    return message;
+  }
+
+  changedAfter(chatId: string, afterRevision: number, limit: number): Promise<MessageRecord[]> {
+    return this.messages.changedAfter(chatId, afterRevision, limit);
+  }
+
+  lastRevisionForMember(chatId: string, userId: string): Promise<number | null> {
+    return isUuid(chatId) && isUuid(userId)
+      ? this.messages.lastRevisionForMember(chatId, userId)
+      : Promise.resolve(null);
+  }
+
   fetchAfter(chatId: string, afterSeq: number, limit: number): Promise<MessageRecord[]> {
     return this.messages.forward(chatId, afterSeq, limit);
   }
@@ -111,6 +159,8 @@ export function toEvent(message: MessageRecord): MessageEvent {
     message: {
       ...message,
       createdAt: message.createdAt.toISOString(),
+      editedAt: message.editedAt?.toISOString() ?? null,
+      deletedAt: message.deletedAt?.toISOString() ?? null,
       user: { ...message.user, createdAt: message.user.createdAt.toISOString() },
     },
   };
@@ -122,6 +172,8 @@ export function fromEvent(event: MessageEvent): MessageRecord {
   return {
     ...message,
     createdAt: new Date(message.createdAt),
+    editedAt: message.editedAt === null ? null : new Date(message.editedAt),
+    deletedAt: message.deletedAt === null ? null : new Date(message.deletedAt),
     user: { ...message.user, createdAt: new Date(message.user.createdAt) },
   };
 }

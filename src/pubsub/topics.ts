@@ -19,6 +19,9 @@ export interface MessageEvent {
     content: string;
     clientId: string | null;
     createdAt: string;
+    editedAt: string | null;
+    deletedAt: string | null;
+    revision: number;
     user: { id: string; firstName: string; email: string; createdAt: string };
   };
 }
@@ -52,6 +55,8 @@ export interface PublicChatEvent {
 export const topics = {
   presence: (chatId: string): Topic<PresenceDiff> => `chat.${chatId}.presence`,
   messages: (chatId: string): Topic<MessageEvent> => `chat.${chatId}.messages`,
+  /** Edits and deletes, each carrying the message as it now is (with its revision). */
+  messageChanges: (chatId: string): Topic<MessageEvent> => `chat.${chatId}.changes`,
   membership: (chatId: string): Topic<MembershipEvent> => `chat.${chatId}.membership`,
   readPositions: (chatId: string): Topic<ReadPositionEvent> => `chat.${chatId}.reads`,
   inbox: (userId: string): Topic<InboxSignal> => `user.${userId}.inbox`,

@@ -32,6 +32,9 @@ export class ChatModel {
   @Field(() => Int, { description: 'seq of the newest message, 0 when there is none' })
   lastSeq!: number;
 
+  @Field(() => Int, { description: 'revision of the newest edit or delete in this chat, 0 when none' })
+  lastRevision!: number;
+
   /** Set on the chats inbox events carry; otherwise the fields that need it load it per request. */
   viewerState?: ViewerChatState;
 }

@@ -23,4 +23,13 @@ export class MessageModel {
 
   @Field()
   createdAt!: Date;
+
+  @Field(() => Date, { nullable: true })
+  editedAt!: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'set when deleted; content is then the empty string' })
+  deletedAt!: Date | null;
+
+  @Field(() => Int, { description: '0 while never edited or deleted; else the chat revision of its newest change' })
+  revision!: number;
 }

@@ -1,0 +1,13 @@
+import { ArgsType, Field, ID, Int } from '@nestjs/graphql';
+
+@ArgsType()
+export class MessageChangedArgs {
+  @Field(() => ID)
+  chatId!: string;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'first every message whose newest change is above it, once, in revision order; then live changes',
+  })
+  afterRevision?: number;
+}
