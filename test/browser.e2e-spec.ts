@@ -151,6 +151,47 @@ describe('browser pages', () => {
   );
 
   it(
+    'edits and deletes messages in place, live on both sides; the owner deletes anyone’s, a member only their own',
+    async () => {
+      const ann = await openPage({ width: 1100, height: 700 }, app.url);
+      await signUpInPage(ann, 'Ann');
+      await ann.getByLabel('New chat').fill('Drafts');
+      await ann.getByRole('button', { name: 'Create' }).click();
+      await ann.locator('#chat-title', { hasText: 'Drafts' }).waitFor();
+      const bob = await openPage({ width: 1100, height: 700 }, app.url);
+      await signUpInPage(bob, 'Bob');
+      await bob.getByRole('button', { name: 'Join Drafts' }).click();
+      await bob.locator('#chat-title', { hasText: 'Drafts' }).waitFor();
+
+      await ann.locator('#message-input').fill('Welcome, Bob');
+      await ann.locator('#message-input').press('Enter');
+      await bob.locator('#message-input').fill('Thnaks');
+      await bob.locator('#message-input').press('Enter');
+      await message(ann, 'Thnaks').waitFor();
+      // Bob may change only his own message.
+      expect(await message(bob, 'Welcome, Bob').getByRole('button').count()).toBe(0);
+      await message(bob, 'Thnaks').getByRole('button', { name: 'Edit' }).click();
+      await bob.getByLabel('Edit message').fill('Thanks!');
+      await bob.getByLabel('Edit message').press('Enter');
+      await message(ann, 'Thanks!').locator('.edited').waitFor();
+      await message(bob, 'Thanks!').locator('.edited').waitFor();
+
+      // Ann owns the chat: she deletes Bob's message, and it turns into a tombstone for both, in place.
+      await message(ann, 'Thanks!').getByRole('button', { name: 'Delete' }).click();
+      await message(bob, 'Message deleted').waitFor();
+      await message(ann, 'Message deleted').waitFor();
+      expect(await bob.locator('#messages li').allTextContents()).toEqual([
+        expect.stringContaining('Welcome, Bob'),
+        expect.stringContaining('Message deleted'),
+      ]);
+
+      await ann.context().close();
+      await bob.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'lets the owner rename and remove, any member add by email, anyone leave, and a direct chat start from a name',
     async () => {
       const listed = (page: Page, name: string) => page.locator('#my-chats li[data-chat-id]', { hasText: name });

@@ -159,4 +159,25 @@ describe('editing and deleting messages', () => {
     const newest = new Map(watcher.data.map((change) => [change.id, change.content]));
     for (let i = edits - ids.length + 1; i <= edits; i++) expect(newest.get(ids[i % ids.length])).toBe(`edit ${i}`);
   });
+
+  it('counts edits and deletes against the sending limit', async () => {
+    const limited = await AppProcess.start({
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: 'edits-limited:',
+      RATE_LIMIT_MESSAGES_PER_SECOND: '1',
+      RATE_LIMIT_MESSAGES_BURST: '3',
+    });
+    try {
+      const chatId = await createChat(limited.url, ann, 'limited');
+      const { id } = await sendMessage(limited.url, ann, chatId, 'one');
+      const answers = await Promise.all([
+        ...Array.from({ length: 4 }, (_, i) => gql(limited.url, EDIT, { id, c: `edit ${i}` }, ann.token)),
+        gql(limited.url, DELETE, { id }, ann.token),
+      ]);
+      expect(answers.map(errorCode)).toContain('RATE_LIMITED');
+    } finally {
+      await limited.stop();
+    }
+  });
 });

@@ -10,7 +10,11 @@ import { ChatMessage, MessageLog } from './message-log';
 import {
   CHAT,
   ChatResult,
+  DELETE_MESSAGE,
+  EDIT_MESSAGE,
   MARK_READ,
+  MESSAGE_CHANGED,
+  MessageChangedResult,
   MESSAGE_ADDED,
   MessageAddedResult,
   MessagePage,
@@ -60,6 +64,11 @@ export class ChatRoom {
   private readonly unsubscribes: (() => void)[] = [];
   /** The author of the newest message shown, whom "Seen by" leaves out. */
   private newestAuthor = '';
+  /** Whether the viewer owns the chat (then they delete anyone's message), and the newest change applied. */
+  private owner = false;
+  private lastRevision = 0;
+  /** The newest revision shown of each message, so a late event never undoes a newer change. */
+  private readonly revisions = new Map<string, number>();
   /** The read position the server has been told (or is being told). */
   private toldRead = 0;
   private readTimer?: ReturnType<typeof setTimeout>;
@@ -85,9 +94,12 @@ export class ChatRoom {
     if (this.closed) return;
     view.title.textContent = chat.isPrivate ? `${chat.roomName} (private)` : chat.roomName;
     this.receipts.update(chat.memberships);
+    this.owner = chat.myRole === 'OWNER';
+    this.lastRevision = chat.lastRevision;
     this.showPage(chat.messages);
     view.messages.scrollTop = view.messages.scrollHeight;
     this.subscribeMessages();
+    this.subscribeChanges();
     this.subscribePresence();
     this.subscribeReadPositions();
     document.addEventListener('visibilitychange', this.onVisible);
@@ -180,6 +192,35 @@ export class ChatRoom {
     this.unsubscribes.push(unsubscribe);
   }
 
+  /** Edits and deletes, shown in place; resumed from the newest revision applied after a reconnect. */
+  private subscribeChanges(): void {
+    const variables = { chatId: this.chatId, afterRevision: this.lastRevision };
+    const unsubscribe = this.context.live.subscribe<MessageChangedResult>(
+      { query: MESSAGE_CHANGED, variables },
+      {
+        next: ({ data, errors }) => {
+          if (errors?.length) this.context.onError(errors);
+          if (!data || this.closed) return;
+          this.applyChange(data.messageChanged);
+          variables.afterRevision = this.lastRevision;
+        },
+        error: (error) => this.failed(error),
+        complete: () => undefined,
+      },
+    );
+    this.unsubscribes.push(unsubscribe);
+  }
+
+  private applyChange(message: ChatMessage): void {
+    const revision = message.revision ?? 0;
+    this.lastRevision = Math.max(this.lastRevision, revision);
+    if (revision <= (this.revisions.get(message.id) ?? 0)) return;
+    this.revisions.set(message.id, revision);
+    // A message not shown (older than the pages loaded) shows as it is when its page is.
+    const shown = this.context.view.messages.querySelector(`li[data-id="${CSS.escape(message.id)}"]`);
+    shown?.replaceWith(this.renderMessage(message));
+  }
+
   private subscribeReadPositions(): void {
     const unsubscribe = this.context.live.subscribe<ReadPositionsResult>(
       { query: READ_POSITIONS, variables: { chatId: this.chatId } },
@@ -245,6 +286,7 @@ export class ChatRoom {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STICKY_BOTTOM_PX;
     let mine = false;
     for (const message of this.log.add(messages)) {
+      this.revisions.set(message.id, Math.max(message.revision ?? 0, this.revisions.get(message.id) ?? 0));
       list.insertBefore(this.renderMessage(message), nextBySeq(list, message.seq));
       mine ||= message.user.id === this.context.viewerId;
       if (message.seq === this.log.newestSeq) this.newestAuthor = message.user.id;
@@ -257,20 +299,75 @@ export class ChatRoom {
   private renderMessage(message: ChatMessage): HTMLLIElement {
     const sent = new Date(message.createdAt);
     const mine = message.user.id === this.context.viewerId;
-    return el(
-      'li',
-      { className: mine ? 'message mine' : 'message', attrs: { 'data-seq': String(message.seq) } },
-      el(
-        'div',
-        { className: 'meta' },
-        el('span', { className: 'author', text: message.user.firstName }),
-        el('time', {
-          text: sent.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
-          attrs: { datetime: message.createdAt, title: sent.toLocaleString() },
-        }),
-      ),
-      el('p', { className: 'content', text: message.content }),
+    const deleted = Boolean(message.deletedAt);
+    const meta = el(
+      'div',
+      { className: 'meta' },
+      el('span', { className: 'author', text: message.user.firstName }),
+      el('time', {
+        text: sent.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+        attrs: { datetime: message.createdAt, title: sent.toLocaleString() },
+      }),
     );
+    if (message.editedAt && !deleted) meta.append(el('span', { className: 'edited', text: 'edited' }));
+    const item = el(
+      'li',
+      {
+        className: `message${mine ? ' mine' : ''}${deleted ? ' deleted' : ''}`,
+        attrs: { 'data-seq': String(message.seq), 'data-id': message.id },
+      },
+      meta,
+      el('p', { className: 'content', text: deleted ? 'Message deleted' : message.content }),
+    );
+    if (!deleted && (mine || this.owner)) {
+      const actions = el('div', { className: 'message-actions' });
+      if (mine) actions.append(this.action('Edit', () => this.startEdit(item, message)));
+      actions.append(this.action('Delete', () => void this.change(DELETE_MESSAGE, { id: message.id })));
+      meta.append(actions);
+    }
+    return item;
+  }
+
+  private action(text: string, onClick: () => void): HTMLButtonElement {
+    const button = el('button', { text, className: 'link', attrs: { type: 'button' } });
+    button.addEventListener('click', onClick);
+    return button;
+  }
+
+  /** Edits in place: the text becomes a field; Enter saves, Escape gives up. */
+  private startEdit(item: HTMLLIElement, message: ChatMessage): void {
+    const field = el('textarea', { className: 'edit-field', attrs: { 'aria-label': 'Edit message', rows: '2' } });
+    field.value = message.content;
+    const form = el(
+      'form',
+      { className: 'edit-form' },
+      field,
+      el('button', { text: 'Save', attrs: { type: 'submit' } }),
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const content = field.value.trim();
+      if (content && content !== message.content) void this.change(EDIT_MESSAGE, { id: message.id, content });
+      else item.replaceWith(this.renderMessage(message));
+    });
+    field.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') item.replaceWith(this.renderMessage(message));
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    item.querySelector('.content')?.replaceWith(form);
+    field.focus();
+  }
+
+  /** The change shows through messageChanged, as everyone else's does. */
+  private async change(query: string, variables: Record<string, unknown>): Promise<void> {
+    try {
+      await request(query, variables, this.context.token);
+    } catch (error) {
+      this.context.onError(error);
+    }
   }
 
   private renderMembers(): void {

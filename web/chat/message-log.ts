@@ -7,6 +7,9 @@ export interface ChatMessage {
   seq: number;
   content: string;
   createdAt: string;
+  editedAt?: string | null;
+  deletedAt?: string | null;
+  revision?: number;
   user: { id: string; firstName: string };
 }
 

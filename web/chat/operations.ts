@@ -21,7 +21,7 @@ export interface MessagePage {
   pageInfo: { hasPreviousPage: boolean; startCursor: string | null };
 }
 
-const MESSAGE_FIELDS = 'id seq content createdAt user { id firstName }';
+const MESSAGE_FIELDS = 'id seq content createdAt editedAt deletedAt revision user { id firstName }';
 const PAGE_FIELDS = `edges { node { ${MESSAGE_FIELDS} } } pageInfo { hasPreviousPage startCursor }`;
 const CHAT_FIELDS = 'id roomName isPrivate';
 /** What the chat list shows of a chat: its name, badge and preview. */
@@ -54,9 +54,25 @@ export const JOIN_CHAT = `mutation JoinChat($chatId: ID!) { joinChat(chatId: $ch
 
 /** A chat and its newest page of messages. */
 export const CHAT = `query Chat($id: ID!, $last: Int!) {
-  chat(id: $id) { ${CHAT_FIELDS} memberships { ${POSITION_FIELDS} } messages(last: $last) { ${PAGE_FIELDS} } }
+  chat(id: $id) {
+    ${CHAT_FIELDS} myRole lastRevision memberships { ${POSITION_FIELDS} } messages(last: $last) { ${PAGE_FIELDS} }
+  }
 }`;
-export type ChatResult = { chat: ChatSummary & { memberships: ReadPosition[]; messages: MessagePage } };
+export type ChatResult = {
+  chat: ChatSummary & {
+    myRole: 'OWNER' | 'MEMBER' | null;
+    lastRevision: number;
+    memberships: ReadPosition[];
+    messages: MessagePage;
+  };
+};
+
+export const MESSAGE_CHANGED = `subscription MessageChanged($chatId: ID!, $afterRevision: Int) {
+  messageChanged(chatId: $chatId, afterRevision: $afterRevision) { ${MESSAGE_FIELDS} }
+}`;
+export type MessageChangedResult = { messageChanged: ChatMessage };
+export const EDIT_MESSAGE = `mutation EditMessage($id: ID!, $content: String!) { editMessage(id: $id, content: $content) { id revision } }`;
+export const DELETE_MESSAGE = `mutation DeleteMessage($id: ID!) { deleteMessage(id: $id) { id revision } }`;
 
 export const OLDER_MESSAGES = `query OlderMessages($id: ID!, $last: Int!, $before: String!) {
   chat(id: $id) { messages(last: $last, before: $before) { ${PAGE_FIELDS} } }
