@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, In, Repository } from 'typeorm';
 import { concurrentBatch } from '../common/concurrent-batch';
 import { isUuid } from '../common/uuid';
 import { Sql } from '../database/sql';
@@ -94,6 +94,10 @@ export class ChatsRepository {
 
   findById(id: string): Promise<ChatEntity | null> {
     return this.chats.findOneBy({ id });
+  }
+
+  findByIds(ids: readonly string[]): Promise<ChatEntity[]> {
+    return ids.length ? this.chats.findBy({ id: In([...ids]) }) : Promise.resolve([]);
   }
 
   /** Asked on every subscribe and read: plain SQL, and concurrent askers share one query (see concurrentBatch). */

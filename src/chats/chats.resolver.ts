@@ -21,14 +21,10 @@ export class ChatsResolver {
   private readonly membershipsLoader = new RequestLoader<string, MembershipRow[]>((ids) =>
     this.chats.membershipsOf(ids),
   );
-  /** Keyed `<viewer>:<chat>`: the viewer's read position and role per chat, one query per request. */
-  private readonly readStatesLoader = new RequestLoader<string, ReadState | null>(async (keys) => {
-    const [viewerId] = keys[0].split(':');
-    return this.chats.readStates(
-      viewerId,
-      keys.map((key) => key.slice(viewerId.length + 1)),
-    );
-  });
+  /** The viewer's read position and role per chat, one query per request. */
+  private readonly readStatesLoader = new RequestLoader<string, ReadState | null, RequestContext>((chatIds, ctx) =>
+    this.chats.readStates(ctx.viewer!.id, chatIds),
+  );
 
   constructor(
     private readonly chats: ChatsService,
@@ -170,7 +166,7 @@ export class ChatsResolver {
     @CurrentViewer() viewer: Viewer,
     @Parent() chat: ChatModel,
   ): Promise<number> {
-    return (await this.viewerState(ctx, viewer, chat))?.lastReadSeq ?? 0;
+    return (await this.viewerState(ctx, chat))?.lastReadSeq ?? 0;
   }
 
   @Personal()
@@ -180,7 +176,7 @@ export class ChatsResolver {
     @CurrentViewer() viewer: Viewer,
     @Parent() chat: ChatModel,
   ): Promise<number> {
-    const state = await this.viewerState(ctx, viewer, chat);
+    const state = await this.viewerState(ctx, chat);
     return state ? Math.max(0, chat.lastSeq - state.lastReadSeq) : 0;
   }
 
@@ -194,7 +190,7 @@ export class ChatsResolver {
     @CurrentViewer() viewer: Viewer,
     @Parent() chat: ChatModel,
   ): Promise<ChatRole | null> {
-    return (await this.viewerState(ctx, viewer, chat))?.role ?? null;
+    return (await this.viewerState(ctx, chat))?.role ?? null;
   }
 
   private async membershipsOf(ctx: RequestContext, viewer: Viewer, chat: ChatModel): Promise<MembershipRow[]> {
@@ -203,8 +199,9 @@ export class ChatsResolver {
     return memberships;
   }
 
-  private viewerState(ctx: RequestContext, viewer: Viewer, chat: ChatModel): Promise<ViewerChatState | null> {
+  /** The viewer is the context's: every field that asks names @CurrentViewer, which refuses a request without one. */
+  private viewerState(ctx: RequestContext, chat: ChatModel): Promise<ViewerChatState | null> {
     if (chat.viewerState) return Promise.resolve(chat.viewerState);
-    return this.readStatesLoader.load(ctx, `${viewer.id}:${chat.id}`);
+    return this.readStatesLoader.load(ctx, chat.id);
   }
 }

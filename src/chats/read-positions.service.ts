@@ -27,6 +27,11 @@ class ReadFeed {
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
 
+  /** One move, to every local subscriber. */
+  readonly offer = (event: ChatMemberModel): void => {
+    for (const queue of this.queues) queue.offer(event);
+  };
+
   /** Nothing waits in the chain: a move can be told at once without overtaking one. */
   get idle(): boolean {
     return this.pending === 0;
@@ -163,9 +168,7 @@ export class ReadPositionsService {
       joinedAt: member.joinedAt,
       lastReadSeq: member.lastReadSeq,
     };
-    this.membership.afterCheck(() => {
-      for (const queue of feed.queues) queue.offer(event);
-    });
+    this.membership.afterCheck(feed.offer, event);
   }
 
   private close(feed: ReadFeed): void {

@@ -60,13 +60,7 @@ export class InboxService {
     try {
       inbox.stops.push(await this.bus.subscribe(topics.inbox(viewer.id), (signal) => inbox.signal(signal)));
       // Signals and leaves published while the bus was away are lost: read the list again.
-      inbox.stops.push(
-        this.bus.onReconnect(() =>
-          this.membership.afterCheck(() => {
-            this.refresh(inbox).catch((error: Error) => this.logger.warn(`inbox re-read failed: ${error.message}`));
-          }),
-        ),
-      );
+      inbox.stops.push(this.bus.onReconnect(() => this.membership.afterCheck(this.reread, inbox)));
       await this.refresh(inbox);
     } catch (error) {
       inbox.queue.end();
@@ -88,7 +82,8 @@ export class InboxService {
     );
     // Read after following: what this read misses, the chat's channel brings.
     const [chats, states, lastMessages] = await Promise.all([
-      this.chats.chatsOf(inbox.viewer),
+      // Membership is in the read states: a chat without one is not listed.
+      this.chats.chatsByIds(memberOf),
       this.chats.readStates(inbox.viewer.id, memberOf),
       this.messages.lastMessages(inbox.viewer.id, memberOf),
     ]);
@@ -119,13 +114,9 @@ export class InboxService {
     if (!followers) {
       const created = new Followers();
       created.ready = Promise.allSettled([
-        this.bus.subscribe(topics.messages(chatId), (event) => {
-          const record = fromEvent(event);
-          const shared = created.summaryOf(record);
-          this.membership.afterCheck(() => {
-            for (const follower of created.inboxes) follower.message(record, shared);
-          });
-        }),
+        this.bus.subscribe(topics.messages(chatId), (event) =>
+          this.membership.afterCheck(created.tell, fromEvent(event)),
+        ),
         // Leaving is MembershipWatch's to notice; a rename and a new owner change what the list shows.
         this.bus.subscribe(topics.membership(chatId), (event) => {
           if (event.kind === 'renamed') created.renamed(event.roomName);
@@ -157,6 +148,10 @@ export class InboxService {
     }
   }
 
+  private readonly reread = (inbox: Inbox): void => {
+    this.refresh(inbox).catch((error: Error) => this.logger.warn(`inbox re-read failed: ${error.message}`));
+  };
+
   /** @internal for Inbox */
   unfollow(inbox: Inbox, chatId: string): void {
     inbox.following.delete(chatId);
@@ -184,6 +179,12 @@ class Followers {
   readonly inboxes = new Set<Inbox>();
   ready: Promise<Unsubscribe | null> = Promise.resolve(null);
   private chat?: ChatEntity;
+
+  /** A new message, to every inbox that lists the chat, with the summary they share. */
+  readonly tell = (record: MessageRecord): void => {
+    const shared = this.summaryOf(record);
+    for (const inbox of this.inboxes) inbox.message(record, shared);
+  };
 
   known(chat: ChatEntity): void {
     this.chat = chat;

@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { AsyncQueue } from '../common/async-queue';
+import { LiveQueue } from '../common/live-queue';
 import { BadInputError, ForbiddenError } from '../common/errors';
-import { ConnectionInfo, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
+import { ConnectionInfo } from '../common/request-context';
 import { ChatsService } from '../chats/chats.service';
 import { MembershipWatch } from '../chats/membership-watch';
 import { MetricsService } from '../metrics/metrics.service';
@@ -98,7 +98,7 @@ export class MessageStreamsService {
 
     // Join the feed before reading anything, so no event falls between the read and the subscription.
     const feed = this.feedOf(kind, chatId);
-    const stream = new MessageStream(this, feed, viewer.id, connection);
+    const stream = new MessageStream(this, feed, connection);
     this.metrics.subscriptions.inc({ kind: kind.name });
     feed.streams.add(stream);
     try {
@@ -134,10 +134,9 @@ export class MessageStreamsService {
       opened.ready = (async () => {
         try {
           opened.unsubscribes.push(
-            await this.bus.subscribe(kind.topic(chatId), (event) => {
-              const item = this.positioned(kind, event);
-              this.membership.afterCheck(() => opened.offer(item));
-            }),
+            await this.bus.subscribe(kind.topic(chatId), (event) =>
+              this.membership.afterCheck(opened.offer, this.positioned(kind, event)),
+            ),
           );
         } catch (error) {
           // The bus is away: this feed is dead, and the next stream for the chat makes a new one.
@@ -145,7 +144,7 @@ export class MessageStreamsService {
           throw error;
         }
         // What was missed is read once the memberships are checked again, so no one who left receives it.
-        opened.unsubscribes.push(this.bus.onReconnect(() => this.membership.afterCheck(() => opened.resync())));
+        opened.unsubscribes.push(this.bus.onReconnect(() => this.membership.afterCheck(opened.resync, undefined)));
         // Every stream left while the subscriptions were being made.
         if (opened.closed) opened.release();
       })();
@@ -204,13 +203,6 @@ export class MessageStreamsService {
     this.lastFailureLoggedAt = now;
     this.catchUpFailures = 0;
   }
-
-  /** @internal for MessageStream */
-  shedSlowConsumer(stream: MessageStream, connection?: ConnectionInfo): void {
-    this.logger.warn(`closing a slow consumer (${connection?.id ?? 'no connection'}): its queue reached the cap`);
-    stream.end();
-    connection?.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: too many undelivered events');
-  }
 }
 
 /** A chat's bus subscriptions on this instance, and the local streams they feed, in seq order (ReorderWindow). */
@@ -221,7 +213,7 @@ class ChatFeed {
   closed = false;
   private readonly ordered = new ReorderWindow<Positioned>(
     (record) => {
-      for (const stream of this.streams) stream.offer(record);
+      for (const stream of this.streams) stream.arrived(record);
     },
     REORDER_WINDOW_MS,
     MAX_HELD,
@@ -236,15 +228,15 @@ class ChatFeed {
     this.key = `${kind.name}:${chatId}`;
   }
 
-  offer(item: Positioned): void {
+  readonly offer = (item: Positioned): void => {
     this.ordered.offer(item);
-  }
+  };
 
   /** After the bus reconnects: events published meanwhile may be lost, so every stream re-reads the store. */
-  resync(): void {
+  readonly resync = (): void => {
     this.ordered.flush();
     for (const stream of this.streams) stream.resync();
-  }
+  };
 
   release(): void {
     this.ordered.clear();
@@ -257,7 +249,7 @@ class ChatFeed {
  * keeps it gap-free. Events that arrive before the starting position is known wait in `early`, briefly (one
  * query).
  */
-class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Positioned> {
+class MessageStream extends LiveQueue<MessageRecord> implements SequencerIo<Positioned> {
   sequencer?: SeqSequencer<Positioned>;
   /** Stops watching the viewer's membership (MembershipWatch ends the stream when they leave). */
   unwatch?: () => void;
@@ -266,10 +258,9 @@ class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Pos
   constructor(
     private readonly owner: MessageStreamsService,
     readonly feed: ChatFeed,
-    readonly viewerId: string,
-    private readonly connection: ConnectionInfo | undefined,
+    connection: ConnectionInfo | undefined,
   ) {
-    super(owner.maxQueuedEvents);
+    super(owner.maxQueuedEvents, connection, feed.kind.name);
   }
 
   start(lastDelivered: number, resume: boolean): void {
@@ -280,7 +271,8 @@ class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Pos
     for (const item of early) this.sequencer.offer(item);
   }
 
-  offer(item: Positioned): void {
+  /** A live event from the chat's feed. */
+  arrived(item: Positioned): void {
     if (this.sequencer) this.sequencer.offer(item);
     else this.early?.push(item);
   }
@@ -294,9 +286,8 @@ class MessageStream extends AsyncQueue<MessageRecord> implements SequencerIo<Pos
   }
 
   deliver(item: Positioned): boolean {
-    if (this.push(item.message)) return true;
-    if (!this.closed) this.owner.shedSlowConsumer(this, this.connection);
-    return false;
+    this.offer(item.message);
+    return !this.closed;
   }
 
   whenReady(): Promise<void> {

@@ -73,14 +73,10 @@ export class MessagesResolver {
 /** Chat.messages belongs to this module: it is where messages are read. */
 @Resolver(() => ChatModel)
 export class ChatMessagesResolver {
-  /** Keyed `<viewer>:<chat>`: each chat's newest message, one query per request. */
-  private readonly lastMessages = new RequestLoader<string, MessageRecord | null>(async (keys) => {
-    const [viewerId] = keys[0].split(':');
-    return this.messageService.lastMessages(
-      viewerId,
-      keys.map((key) => key.slice(viewerId.length + 1)),
-    );
-  });
+  /** Each chat's newest message, for chats the viewer is in; one query per request. */
+  private readonly lastMessages = new RequestLoader<string, MessageRecord | null, RequestContext>((chatIds, ctx) =>
+    this.messageService.lastMessages(ctx.viewer!.id, chatIds),
+  );
 
   constructor(private readonly messageService: MessagesService) {}
 
@@ -95,7 +91,7 @@ export class ChatMessagesResolver {
   ): Promise<MessageRecord | null> {
     const known = chat.viewerState?.lastMessage;
     if (known !== undefined) return Promise.resolve(known as MessageRecord | null);
-    return chat.lastSeq === 0 ? Promise.resolve(null) : this.lastMessages.load(ctx, `${viewer.id}:${chat.id}`);
+    return chat.lastSeq === 0 ? Promise.resolve(null) : this.lastMessages.load(ctx, chat.id);
   }
 
   @Paginated(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)

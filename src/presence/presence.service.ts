@@ -73,7 +73,8 @@ export class PresenceService {
     queue.onEnd(() => {
       for (const cleanup of cleanups.reverse()) void Promise.resolve(cleanup()).catch(() => undefined);
     });
-    const push = (event: PresenceDelivery) => this.membership.afterCheck(() => queue.offer(event));
+    const offer = (event: PresenceDelivery) => queue.offer(event);
+    const push = (event: PresenceDelivery) => this.membership.afterCheck(offer, event);
 
     try {
       cleanups.push(await this.membership.watch(chatId, viewer.id, () => queue.end()));
