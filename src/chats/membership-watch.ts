@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { EventBus, Unsubscribe } from '../pubsub/event-bus';
+import { AffectedTopics, EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { topics } from '../pubsub/topics';
 import { ChatsRepository } from './chats.repository';
 
@@ -36,7 +36,7 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     // Registered before any subscription exists, so on a reconnect the check starts before anything re-reads.
-    this.stopReconnect = this.bus.onReconnect(() => this.recheck());
+    this.stopReconnect = this.bus.onReconnect((affected) => this.recheck(affected));
   }
 
   onModuleDestroy(): void {
@@ -111,10 +111,10 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
     for (const ended of [...(chat.members.get(userId) ?? [])]) ended();
   }
 
-  private recheck(): void {
+  private recheck(affected: AffectedTopics): void {
     // A reconnect during a check checks again after it: the first may have read before the second loss.
     const check = (this.checking ?? Promise.resolve())
-      .then(() => this.checkAll())
+      .then(() => this.checkAll(affected))
       .catch((error: Error) => this.logger.warn(`membership re-check failed: ${error.message}`))
       .finally(() => {
         if (this.checking === check) this.checking = null;
@@ -122,11 +122,14 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
     this.checking = check;
   }
 
-  private async checkAll(): Promise<void> {
+  /** Looks up again every membership watched in the chats whose leaves may have been missed. */
+  private async checkAll(affected: AffectedTopics): Promise<void> {
     const started = Date.now();
     const watched: { chatId: string; userId: string; chat: WatchedChat }[] = [];
-    for (const [chatId, chat] of this.chats)
+    for (const [chatId, chat] of this.chats) {
+      if (!affected(topics.membership(chatId))) continue;
       for (const userId of chat.members.keys()) watched.push({ chatId, userId, chat });
+    }
     let gone = 0;
     for (let start = 0; start < watched.length; start += RECHECK_ROUND) {
       const round = watched.slice(start, start + RECHECK_ROUND);

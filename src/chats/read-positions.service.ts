@@ -126,7 +126,11 @@ export class ReadPositionsService {
         throw error;
       }
       // Moves published while the bus was away are lost: read the positions again and tell what moved.
-      feed.unsubscribes.push(this.bus.onReconnect(() => feed.enqueue(() => this.reread(feed))));
+      feed.unsubscribes.push(
+        this.bus.onReconnect((affected) => {
+          if (affected(topics.readPositions(chatId))) feed.enqueue(() => this.reread(feed));
+        }),
+      );
       if (feed.closed) this.release(feed);
     })();
     return feed;

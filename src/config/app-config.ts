@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Env, parseEnv, trustList } from './config.schema';
+import { Env, parseEnv, RedisTarget, redisTarget, trustList } from './config.schema';
 
 export interface RateLimit {
   perSecond: number;
@@ -21,7 +21,7 @@ export class AppConfig {
   readonly databaseUrl?: string;
   readonly dataDir: string;
   /** Unset: the in-process bus, presence store and rate limits (one instance only). */
-  readonly redis?: { url: string; keyPrefix: string };
+  readonly redis?: { target: RedisTarget; keyPrefix: string };
   readonly jwtSecret: string;
   readonly jwtExpiresInSeconds: number;
   readonly instanceId: string;
@@ -70,7 +70,7 @@ export class AppConfig {
     this.host = env.HOST ?? '127.0.0.1';
     this.databaseUrl = env.DATABASE_URL;
     this.dataDir = resolve(env.DATA_DIR);
-    this.redis = env.REDIS_URL ? { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } : undefined;
+    this.redis = env.REDIS_URL ? { target: redisTarget(env.REDIS_URL)!, keyPrefix: env.REDIS_KEY_PREFIX } : undefined;
     this.jwtSecret = env.JWT_SECRET ?? loadOrCreateDevSecret(this.dataDir);
     this.jwtExpiresInSeconds = durationToSeconds(env.JWT_EXPIRES_IN);
     this.instanceId = env.INSTANCE_ID ?? `i-${randomBytes(4).toString('hex')}`;

@@ -23,8 +23,10 @@ export const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: z
     .string()
-    .url()
-    .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// URL')
+    .refine(
+      (v) => redisTarget(v) !== null,
+      'must be a redis:// or rediss:// URL, or redis-cluster://host:port,host:port,… (rediss-cluster:// for TLS)',
+    )
     .optional(),
   REDIS_KEY_PREFIX: z
     .string()
@@ -123,4 +125,53 @@ function crossFieldProblems(raw: Record<string, string | undefined>, env: Env | 
     problems.push('PRESENCE_LEASE_TTL_MS: must be longer than PRESENCE_HEARTBEAT_MS');
   }
   return problems;
+}
+
+/** A single Redis node, or the seed nodes of a Redis Cluster (the client learns the rest from them). */
+export type RedisTarget =
+  | { kind: 'node'; url: string }
+  | {
+      kind: 'cluster';
+      nodes: { host: string; port: number }[];
+      username?: string;
+      password?: string;
+      tls: boolean;
+    };
+
+const CLUSTER_URL = /^(rediss?)-cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#@]+)\/?$/;
+const SEED_NODE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/**
+ * REDIS_URL: `redis://` or `rediss://` names one node; `redis-cluster://[user:password@]host:port,host:port,…`
+ * (`rediss-cluster://` for TLS) names a cluster by some of its nodes. Null when it is neither.
+ */
+export function redisTarget(value: string): RedisTarget | null {
+  const cluster = CLUSTER_URL.exec(value);
+  if (cluster) {
+    const nodes: { host: string; port: number }[] = [];
+    for (const seed of cluster[4].split(',')) {
+      const node = SEED_NODE.exec(seed);
+      const port = node ? Number(node[2]) : 0;
+      if (!node || port < 1 || port > 65535) return null;
+      nodes.push({ host: node[1].replace(/^\[|\]$/g, ''), port });
+    }
+    try {
+      return {
+        kind: 'cluster',
+        nodes,
+        username: cluster[2] ? decodeURIComponent(cluster[2]) : undefined,
+        password: cluster[3] ? decodeURIComponent(cluster[3]) : undefined,
+        tls: cluster[1] === 'rediss',
+      };
+    } catch {
+      return null; // a malformed %-escape
+    }
+  }
+  if (!/^rediss?:\/\//.test(value)) return null;
+  try {
+    new URL(value);
+  } catch {
+    return null;
+  }
+  return { kind: 'node', url: value };
 }

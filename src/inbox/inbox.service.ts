@@ -9,7 +9,7 @@ import { ConnectionInfo } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 import { MessageRecord } from '../messages/message-record';
 import { fromEvent, MessagesService } from '../messages/messages.service';
-import { EventBus, Unsubscribe } from '../pubsub/event-bus';
+import { AffectedTopics, EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { InboxSignal, MembershipEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
 import { InboxEventModel } from './models/inbox-event.model';
@@ -60,7 +60,11 @@ export class InboxService {
     try {
       inbox.stops.push(await this.bus.subscribe(topics.inbox(viewer.id), (signal) => inbox.signal(signal)));
       // Signals and leaves published while the bus was away are lost: read the list again.
-      inbox.stops.push(this.bus.onReconnect(() => this.membership.afterCheck(this.reread, inbox)));
+      inbox.stops.push(
+        this.bus.onReconnect((affected) => {
+          if (inbox.missedOn(affected)) this.membership.afterCheck(this.reread, inbox);
+        }),
+      );
       await this.refresh(inbox);
     } catch (error) {
       inbox.queue.end();
@@ -214,6 +218,15 @@ class Inbox {
   readonly following = new Set<string>();
   readonly unwatches = new Map<string, Unsubscribe>();
   readonly stops: Unsubscribe[] = [];
+
+  /** Whether a reconnect may have cost this inbox an event: on its own topic, or on a chat it follows. */
+  missedOn(affected: AffectedTopics): boolean {
+    if (affected(topics.inbox(this.viewer.id))) return true;
+    for (const chatId of this.following) {
+      if (affected(topics.messages(chatId)) || affected(topics.membership(chatId))) return true;
+    }
+    return false;
+  }
 
   constructor(
     private readonly owner: InboxService,

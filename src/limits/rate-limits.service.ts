@@ -1,5 +1,4 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
-import type Redis from 'ioredis';
 import {
   BurstyRateLimiter,
   IRateLimiterOptions,
@@ -10,7 +9,7 @@ import {
 } from 'rate-limiter-flexible';
 import { RateLimitedError } from '../common/errors';
 import { AppConfig, RateLimit } from '../config/app-config';
-import { closeRedis, openRedis } from '../redis/redis-connection';
+import { closeRedis, openRedis, RedisClient } from '../redis/redis-connection';
 
 /** The limits the API names; each counts per key (a user, an address, an account). */
 export type LimitName = 'messages' | 'typing' | 'reads' | 'auth' | 'authAccount';
@@ -28,7 +27,7 @@ interface Limiter {
  */
 @Injectable()
 export class RateLimits implements OnApplicationShutdown {
-  private readonly redis?: Redis;
+  private readonly redis?: RedisClient;
   private readonly limiters: Record<LimitName, Limiter>;
 
   constructor(config: AppConfig) {
@@ -36,8 +35,8 @@ export class RateLimits implements OnApplicationShutdown {
     if (settings) {
       this.redis = openRedis(settings, config.instanceId, 'limits', {
         maxRetriesPerRequest: 1,
-        enableOfflineQueue: false,
-        enableAutoPipelining: true,
+        offlineQueue: false,
+        autoPipelining: true,
       });
     }
     const prefix = `${settings?.keyPrefix ?? ''}limit:`;

@@ -144,7 +144,11 @@ export class MessageStreamsService {
           throw error;
         }
         // What was missed is read once the memberships are checked again, so no one who left receives it.
-        opened.unsubscribes.push(this.bus.onReconnect(() => this.membership.afterCheck(opened.resync, undefined)));
+        opened.unsubscribes.push(
+          this.bus.onReconnect((affected) => {
+            if (affected(kind.topic(chatId))) this.membership.afterCheck(opened.resync, undefined);
+          }),
+        );
         // Every stream left while the subscriptions were being made.
         if (opened.closed) opened.release();
       })();

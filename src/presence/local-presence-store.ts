@@ -97,12 +97,21 @@ export class LocalPresenceStore extends PresenceStore {
     };
   }
 
-  async heartbeat(): Promise<string> {
-    return 'local';
+  /** One process: its lease never lapses, and it never loses its state. */
+  async heartbeat(): Promise<boolean> {
+    return true;
   }
 
   async expiredInstances(): Promise<string[]> {
     return [];
+  }
+
+  async liveInstances(): Promise<Set<string>> {
+    return new Set();
+  }
+
+  async reapOrphans(): Promise<number> {
+    return 0;
   }
 
   /** One process: its own metas are all there is. */
@@ -116,12 +125,17 @@ export class LocalPresenceStore extends PresenceStore {
     return removed;
   }
 
-  async owned(instanceId: string): Promise<{ chatId: string; trackKey: string }[]> {
-    return [...this.chats].flatMap(([chatId, chat]) =>
-      [...chat.metas.values()]
-        .filter((m) => m.instanceId === instanceId)
-        .map((m) => ({ chatId, trackKey: m.trackKey })),
-    );
+  async owned(
+    instanceId: string,
+    inChat: (chatId: string) => boolean = () => true,
+  ): Promise<{ chatId: string; trackKey: string }[]> {
+    return [...this.chats]
+      .filter(([chatId]) => inChat(chatId))
+      .flatMap(([chatId, chat]) =>
+        [...chat.metas.values()]
+          .filter((m) => m.instanceId === instanceId)
+          .map((m) => ({ chatId, trackKey: m.trackKey })),
+      );
   }
 
   async isHealthy(): Promise<boolean> {

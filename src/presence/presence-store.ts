@@ -35,18 +35,31 @@ export abstract class PresenceStore {
   /** Turns typing off on one meta if its lapse time has passed. */
   abstract lapse(chatId: string, trackKey: string, now: number): Promise<LapseResult>;
   abstract snapshot(chatId: string): Promise<PresenceSnapshot>;
-  /** Renews this instance's lease; returns the store's epoch (creating one if the store lost it). */
-  abstract heartbeat(instanceId: string, leaseExpiresAt: number, candidateEpoch: string): Promise<string>;
+  /**
+   * Renews this instance's lease. False when there was no lease to renew: the first time, or after the instance
+   * was reaped (it could not renew in time) or the store lost its state; the instance then asserts its metas again.
+   */
+  abstract heartbeat(instanceId: string, leaseExpiresAt: number): Promise<boolean>;
   /** Instances whose lease ran out before `now`. */
   abstract expiredInstances(now: number): Promise<string[]>;
+  /** Instances whose lease runs past `now`. */
+  abstract liveInstances(now: number): Promise<Set<string>>;
   /**
    * Removes every meta an instance owns and publishes the leaves, if its lease has expired (or `force`).
    * Atomic: when several instances race to reap, one does it. Returns the number of metas removed, or -1
    * when the instance turned out to be alive.
    */
   abstract reap(instanceId: string, now: number, force: boolean): Promise<number>;
-  /** The (chatId, trackKey) pairs the store records for an instance. */
-  abstract owned(instanceId: string): Promise<{ chatId: string; trackKey: string }[]>;
+  /**
+   * Removes the metas that instances without any lease left in a chat (a reap that a failover undid, say),
+   * checking each lease at that moment. Returns how many went.
+   */
+  abstract reapOrphans(chatId: string, instanceIds: string[]): Promise<number>;
+  /** The (chatId, trackKey) pairs the store records for an instance (in the chats `inChat` accepts). */
+  abstract owned(
+    instanceId: string,
+    inChat?: (chatId: string) => boolean,
+  ): Promise<{ chatId: string; trackKey: string }[]>;
   abstract isHealthy(): Promise<boolean>;
   abstract close(): Promise<void>;
 }

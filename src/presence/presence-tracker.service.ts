@@ -28,7 +28,8 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   private readonly replicas = new Map<string, Promise<Replica>>();
   private readonly replicaListeners = new Map<string, () => void>();
   private heartbeatTimer?: NodeJS.Timeout;
-  private knownEpoch: string | null = null;
+  /** Whether a heartbeat has gone through: from then on a lease found missing means this instance was lost. */
+  private beaten = false;
   private storeDown = false;
   private stopped = false;
   private unsubscribeReconnect?: Unsubscribe;
@@ -53,7 +54,11 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat(), this.config.presence.heartbeatMs);
     this.heartbeatTimer.unref();
-    this.unsubscribeReconnect = this.bus.onReconnect(() => this.resyncReplicas());
+    // Presence diffs published while a bus connection was away are lost, and a shard that failed over may have
+    // lost the last writes made on it: re-assert this instance's metas in the chats concerned and re-read them.
+    this.unsubscribeReconnect = this.bus.onReconnect((affected) => {
+      void this.restore((chatId) => affected(topics.presence(chatId)));
+    });
   }
 
   /** SIGTERM: every meta of this instance leaves at once, before sockets close. */
@@ -234,16 +239,18 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
     if (this.stopped) return;
     const now = Date.now();
     try {
-      const epoch = await this.store.heartbeat(this.instanceId, now + this.config.presence.leaseTtlMs, newEpoch());
+      const held = await this.store.heartbeat(this.instanceId, now + this.config.presence.leaseTtlMs);
       const recovered = this.storeDown;
       this.storeDown = false;
-      const epochChanged = this.knownEpoch !== null && epoch !== this.knownEpoch;
-      this.knownEpoch = epoch;
-      if (epochChanged || recovered) {
+      const lost = !held && this.beaten;
+      this.beaten = true;
+      if (lost || recovered) {
         this.logger.warn(
-          epochChanged ? 'presence store was reset; re-asserting' : 'presence store is back; reconciling',
+          lost
+            ? "this instance's lease was gone (reaped, or the store lost it); re-asserting its presence"
+            : 'presence store is back; reconciling',
         );
-        await this.reconcile();
+        await this.restore(() => true);
       }
       await this.reapExpired(now);
     } catch (error) {
@@ -264,28 +271,70 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Makes the store agree with what this instance really serves: metas it no longer has (an untrack failed
-   * while the store was away) leave, metas it has (the store restarted, was flushed, or reaped this instance
-   * during a partition) join again. Then every replica re-reads.
+   * After the store lost or may have lost writes in some chats (all, or those `inChat` accepts): makes it agree
+   * with what this instance really serves there, lets the replicas re-read, and removes what instances that
+   * no longer exist left behind in them.
    */
-  private async reconcile(): Promise<void> {
-    const recorded = await this.store.owned(this.instanceId);
+  private async restore(inChat: (chatId: string) => boolean): Promise<void> {
+    try {
+      await this.reconcile(inChat);
+    } catch (error) {
+      this.logger.warn(`presence reconciliation failed, will retry: ${(error as Error).message}`);
+    }
+    const replicas = (
+      await Promise.all(
+        [...this.replicas]
+          .filter(([chatId]) => inChat(chatId))
+          .map(([, pending]) =>
+            pending.then(
+              async (replica) => (await replica.resync(), replica),
+              () => null,
+            ),
+          ),
+      )
+    ).filter((replica): replica is Replica => replica !== null);
+    await this.removeOrphans(replicas).catch((error: Error) =>
+      this.logger.warn(`presence orphan sweep failed: ${error.message}`),
+    );
+  }
+
+  /**
+   * Metas the store has and this instance no longer has (an untrack failed while the store was away) leave;
+   * metas it has (the store restarted, was flushed, failed over, or reaped this instance during a partition)
+   * join again. Both are no-ops where the store already agrees.
+   */
+  private async reconcile(inChat: (chatId: string) => boolean): Promise<void> {
+    const recorded = await this.store.owned(this.instanceId, inChat);
     const stale = new Map<string, string[]>();
     for (const { chatId, trackKey } of recorded) {
       if (this.owned.has(trackKey)) continue;
       stale.set(chatId, [...(stale.get(chatId) ?? []), trackKey]);
     }
-    for (const [chatId, keys] of stale) await this.store.leave(chatId, this.instanceId, keys);
-    for (const { chatId, meta } of this.owned.values()) await this.store.join(chatId, meta);
-    this.resyncReplicas();
+    await Promise.all([...stale].map(([chatId, keys]) => this.store.leave(chatId, this.instanceId, keys)));
+    await Promise.all(
+      [...this.owned.values()]
+        .filter(({ chatId }) => inChat(chatId))
+        .map(({ chatId, meta }) => this.store.join(chatId, meta)),
+    );
   }
 
-  private resyncReplicas(): void {
-    for (const pending of this.replicas.values())
-      void pending.then((replica) => replica.resync()).catch(() => undefined);
+  /**
+   * A meta whose instance has no lease at all has no owner left to remove it: its reaper's work was undone (a
+   * failover lost it) or never reached this chat. Remove it; instances whose lease merely expired are the
+   * reaper's.
+   */
+  private async removeOrphans(replicas: Replica[]): Promise<void> {
+    if (!replicas.length) return;
+    const live = await this.store.liveInstances(Date.now());
+    for (const replica of replicas) {
+      const orphans = new Set<string>();
+      for (const meta of replica.metas()) {
+        if (meta.instanceId !== this.instanceId && !live.has(meta.instanceId)) orphans.add(meta.instanceId);
+      }
+      if (!orphans.size) continue;
+      const removed = await this.store.reapOrphans(replica.chatId, [...orphans]);
+      if (removed)
+        this.logger.warn(`removed ${removed} presence metas of vanished instances in chat ${replica.chatId}`);
+    }
   }
-}
-
-function newEpoch(): string {
-  return randomBytes(8).toString('hex');
 }

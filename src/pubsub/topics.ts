@@ -3,6 +3,7 @@ import type { PresenceDiff } from '../presence/presence-meta';
 /**
  * The typed map of bus topics. A topic is scoped by chat id or user id (one channel per chat or user, never one
  * global topic with a filter), and its type names the payload, so a publish with the wrong payload does not compile.
+ * The id is a Redis Cluster hash tag: a chat's topics and its presence keys share one slot, hence one shard.
  */
 export type Topic<Payload> = string & { readonly __payload?: Payload };
 
@@ -53,12 +54,12 @@ export interface PublicChatEvent {
 }
 
 export const topics = {
-  presence: (chatId: string): Topic<PresenceDiff> => `chat.${chatId}.presence`,
-  messages: (chatId: string): Topic<MessageEvent> => `chat.${chatId}.messages`,
+  presence: (chatId: string): Topic<PresenceDiff> => `chat.{${chatId}}.presence`,
+  messages: (chatId: string): Topic<MessageEvent> => `chat.{${chatId}}.messages`,
   /** Edits and deletes, each carrying the message as it now is (with its revision). */
-  messageChanges: (chatId: string): Topic<MessageEvent> => `chat.${chatId}.changes`,
-  membership: (chatId: string): Topic<MembershipEvent> => `chat.${chatId}.membership`,
-  readPositions: (chatId: string): Topic<ReadPositionEvent> => `chat.${chatId}.reads`,
-  inbox: (userId: string): Topic<InboxSignal> => `user.${userId}.inbox`,
+  messageChanges: (chatId: string): Topic<MessageEvent> => `chat.{${chatId}}.changes`,
+  membership: (chatId: string): Topic<MembershipEvent> => `chat.{${chatId}}.membership`,
+  readPositions: (chatId: string): Topic<ReadPositionEvent> => `chat.{${chatId}}.reads`,
+  inbox: (userId: string): Topic<InboxSignal> => `user.{${userId}}.inbox`,
   publicChats: (): Topic<PublicChatEvent> => 'chats.public',
 };
