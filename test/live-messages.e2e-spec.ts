@@ -2,6 +2,7 @@ import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
 import { createChat, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
+import { RedisKind, startRedis } from './support/redis-cluster';
 import { connect, messages, Recorder, WsClientHandle } from './support/ws';
 
 const seqRange = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -164,7 +165,11 @@ describe.each([
   });
 });
 
-describe('live messages across two instances (PostgreSQL + Redis)', () => {
+describe.each<[string, RedisKind]>([
+  ['one Redis', 'node'],
+  ['Redis Cluster', 'cluster'],
+])('live messages across two instances (PostgreSQL + %s)', (_name, redisKind) => {
+  let redis: { url: string; stop: () => Promise<void> };
   let db: TestDatabase;
   let a: AppProcess;
   let b: AppProcess;
@@ -178,10 +183,10 @@ describe('live messages across two instances (PostgreSQL + Redis)', () => {
   };
 
   beforeAll(async () => {
-    db = await TestDatabase.create();
+    [db, redis] = await Promise.all([TestDatabase.create(), startRedis(redisKind)]);
     const env = {
       DATABASE_URL: db.url,
-      REDIS_URL: TEST_REDIS_URL,
+      REDIS_URL: redis.url,
       RATE_LIMIT_MESSAGES_BURST: '1000',
       RATE_LIMIT_MESSAGES_PER_SECOND: '1000',
     };
@@ -195,7 +200,7 @@ describe('live messages across two instances (PostgreSQL + Redis)', () => {
 
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
-    await db?.drop();
+    await Promise.all([db?.drop(), redis?.stop()]);
   });
 
   it('delivers across instances, each message once, whichever instance it was sent to', async () => {

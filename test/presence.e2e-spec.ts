@@ -11,14 +11,18 @@ import {
   PresenceEvent,
   readPresence,
 } from './support/presence';
+import { RedisKind, startRedis } from './support/redis-cluster';
 import { connect, WsClientHandle } from './support/ws';
 
 const SET_TYPING = 'mutation($c: ID!, $t: Boolean!, $r: ID) { setTyping(chatId: $c, typing: $t, ref: $r) }';
 
-describe.each([
-  ['two instances on Redis', true],
-  ['one instance, in process', false],
-])('presence (%s)', (_name, useRedis) => {
+describe.each<[string, RedisKind | null]>([
+  ['two instances on Redis', 'node'],
+  ['two instances on Redis Cluster', 'cluster'],
+  ['one instance, in process', null],
+])('presence (%s)', (_name, redisKind) => {
+  const useRedis = redisKind !== null;
+  let redis: { url: string; stop: () => Promise<void> } | undefined;
   let db: TestDatabase;
   let a: AppProcess;
   let b: AppProcess;
@@ -32,10 +36,10 @@ describe.each([
   };
 
   beforeAll(async () => {
-    db = await TestDatabase.create();
+    [db, redis] = await Promise.all([TestDatabase.create(), redisKind ? startRedis(redisKind) : undefined]);
     const env = {
       DATABASE_URL: db.url,
-      REDIS_URL: useRedis ? TEST_REDIS_URL : undefined,
+      REDIS_URL: redis?.url,
       PRESENCE_TYPING_TIMEOUT_MS: '1500',
       RATE_LIMIT_TYPING_BURST: '100',
     };
@@ -51,7 +55,7 @@ describe.each([
   afterAll(async () => {
     await a?.stop();
     if (b !== a) await b?.stop();
-    await db?.drop();
+    await Promise.all([db?.drop(), redis?.stop()]);
   });
 
   async function sharedChat(): Promise<string> {
