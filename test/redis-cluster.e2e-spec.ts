@@ -83,6 +83,49 @@ describe('two instances on a Redis Cluster', () => {
     expect(await cluster.masterOf(`${TEST_KEY_PREFIX}presence:{${chatId}}:metas`)).toBe(master);
   });
 
+  it('an instance killed with SIGKILL: its metas, on another shard than the leases, leave within 5 s', async () => {
+    const [alice, bob] = users;
+    const leasesMaster = await cluster.masterOf(`${TEST_KEY_PREFIX}presence:{instances}:leases`);
+    // A chat whose presence lives on another shard than the instances' leases and chat lists.
+    let chatId = await chatOfAll();
+    while ((await cluster.masterOf(`${TEST_KEY_PREFIX}presence:{${chatId}}:metas`)) === leasesMaster) {
+      chatId = await chatOfAll();
+    }
+    const victim = await AppProcess.start({
+      DATABASE_URL: db.url,
+      REDIS_URL: cluster.url,
+      INSTANCE_ID: 'cluster-victim',
+    });
+    const watcher = presence(open(a, alice), chatId);
+    const bobTabs = [presence(open(victim, bob), chatId), presence(open(victim, bob), chatId)];
+    await Promise.all(bobTabs.map((t) => t.count(1)));
+    await watcher.until(() => applyEvents(watcher.data).size === 3, 'three metas');
+    const t0 = Date.now();
+    await victim.kill();
+    await watcher.until(
+      () => [...applyEvents(watcher.data).values()].every((m) => m.userId !== bob.id),
+      "bob's metas leaving",
+      10_000,
+    );
+    const elapsed = Date.now() - t0;
+    console.log(`redis cluster: SIGKILL cleanup observed after ${elapsed} ms`);
+    expect(elapsed).toBeLessThan(5000);
+    for (const app of [a, b]) {
+      expect(flatten(await readPresence(app.url, alice.token, chatId)).map((m) => m.userId)).toEqual([alice.id]);
+    }
+    // Nothing of the dead instance is left: no lease, no list of chats, no owner set in the chat.
+    const chatMaster = await cluster.masterOf(`${TEST_KEY_PREFIX}presence:{${chatId}}:metas`);
+    expect(
+      await cluster.command(leasesMaster, 'ZSCORE', `${TEST_KEY_PREFIX}presence:{instances}:leases`, 'cluster-victim'),
+    ).toBeNull();
+    expect(
+      await cluster.command(leasesMaster, 'EXISTS', `${TEST_KEY_PREFIX}presence:{instances}:chats:cluster-victim`),
+    ).toBe(0);
+    expect(
+      await cluster.command(chatMaster, 'EXISTS', `${TEST_KEY_PREFIX}presence:{${chatId}}:owned:cluster-victim`),
+    ).toBe(0);
+  });
+
   it('survives a master failing while messages flow and presence changes: every seq once, in order, and no ghost', async () => {
     const [alice, bob, carol, dave] = users;
     const chatId = await chatOfAll();

@@ -1,4 +1,4 @@
-import { ConfigError, parseEnv } from './config.schema';
+import { ConfigError, parseEnv, redisTarget } from './config.schema';
 
 describe('parseEnv', () => {
   it('applies defaults to an empty environment', () => {
@@ -31,5 +31,35 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ PRESENCE_HEARTBEAT_MS: '2000', PRESENCE_LEASE_TTL_MS: '1000' })).toThrow(
       /PRESENCE_LEASE_TTL_MS: must be longer/,
     );
+  });
+
+  it('reads REDIS_URL as one node or as the seed nodes of a cluster', () => {
+    expect(redisTarget('redis://127.0.0.1:6379/2')).toEqual({ kind: 'node', url: 'redis://127.0.0.1:6379/2' });
+    expect(redisTarget('rediss-cluster://app:p%40ss@r1:7000,10.0.0.2:7001,[::1]:7002')).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'r1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      username: 'app',
+      password: 'p@ss',
+      tls: true,
+    });
+    expect(redisTarget('redis-cluster://r1:7000/')).toMatchObject({ kind: 'cluster', tls: false });
+    for (const bad of [
+      'redis-cluster://',
+      'redis-cluster://r1',
+      'redis-cluster://r1:0',
+      'redis-cluster://r1:70000',
+      'redis-cluster://r1:7000,,r2:7001',
+      'redis-cluster://r1:7000/3',
+      'redis-cluster://a:%zz@r1:7000',
+      'http://r1:7000',
+      'nope',
+    ]) {
+      expect(redisTarget(bad)).toBeNull();
+      expect(() => parseEnv({ REDIS_URL: bad })).toThrow(/REDIS_URL: must be a redis:\/\//);
+    }
   });
 });

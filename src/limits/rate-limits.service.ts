@@ -6,10 +6,13 @@ import {
   RateLimiterMemory,
   RateLimiterRedis,
   RateLimiterRes,
+  RLWrapperTimeouts,
 } from 'rate-limiter-flexible';
 import { RateLimitedError } from '../common/errors';
 import { AppConfig, RateLimit } from '../config/app-config';
 import { closeRedis, openRedis, RedisClient } from '../redis/redis-connection';
+
+const COUNT_TIMEOUT_MS = 250;
 
 /** The limits the API names; each counts per key (a user, an address, an account). */
 export type LimitName = 'messages' | 'typing' | 'reads' | 'auth' | 'authAccount';
@@ -40,13 +43,14 @@ export class RateLimits implements OnApplicationShutdown {
       });
     }
     const prefix = `${settings?.keyPrefix ?? ''}limit:`;
-    const counter = (name: string, points: number, duration: number): RateLimiterAbstract => {
+    const counter = (name: string, points: number, duration: number): RateLimiterAbstract | RLWrapperTimeouts => {
       const options: IRateLimiterOptions = { keyPrefix: prefix + name, points, duration };
       if (!this.redis) return new RateLimiterMemory(options);
-      return new RateLimiterRedis({
-        ...options,
-        storeClient: this.redis,
-        rejectIfRedisNotReady: true,
+      // A count that Redis cannot answer soon (a cluster shard failing over holds its commands for seconds) is
+      // made in memory instead, so no request waits on the limiter.
+      return new RLWrapperTimeouts({
+        limiter: new RateLimiterRedis({ ...options, storeClient: this.redis, rejectIfRedisNotReady: true }),
+        timeoutMs: COUNT_TIMEOUT_MS,
         insuranceLimiter: new RateLimiterMemory(options),
       });
     };
