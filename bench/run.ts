@@ -309,7 +309,8 @@ ${tables}
   writes, which on loopback include the receiving side's TCP work, so it follows how many frames a server
   writes per delivery and how large they are.
 - S4 runs at half of the target's own S2 figure from the same run (at most 10,000 deliveries/s), for ${plan.s4DurationMs / 1000} s, first on one
-  instance, then on two through Redis (subscribers and senders split between them).
+  instance, then on two through Redis (subscribers and senders split between them); for the app, a third time on two
+  instances through a Redis Cluster of 3 masters and 3 replicas started for it on this machine (sharded pub/sub).
 - S5 runs ${plan.s5Concurrency} closed loops for ${plan.s5DurationMs / 1000} s each way; the raw INSERT goes into a table like \`messages\`
   (same columns, unique keys and index, no foreign keys) through a pg Pool of ${plan.s5Concurrency}. The HTTP side uses one
   keep-alive connection per loop with a minimal client (one write per request, the response read by its

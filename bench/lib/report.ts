@@ -285,6 +285,34 @@ export function scenarioTables(runs: Runs): string {
         ]),
       ),
     );
+    if (Number.isFinite(across<S4Result>(runs, 'S4', 'app', (r) => r.cluster?.p50))) {
+      parts.push(
+        '#### S4 on Redis Cluster: the app, two instances on one Redis vs on a Redis Cluster (3 masters, 3 replicas)',
+        table(
+          ['', 'p50 (ms)', 'p99 (ms)'],
+          [
+            [
+              'two instances, one Redis',
+              fmt(across<S4Result>(runs, 'S4', 'app', (r) => r.two.p50)),
+              fmt(across<S4Result>(runs, 'S4', 'app', (r) => r.two.p99)),
+            ],
+            [
+              'two instances, Redis Cluster',
+              fmt(across<S4Result>(runs, 'S4', 'app', (r) => r.cluster?.p50)),
+              fmt(across<S4Result>(runs, 'S4', 'app', (r) => r.cluster?.p99)),
+            ],
+            [
+              'p50 cluster − one Redis (ms)',
+              fmt(
+                across<S4Result>(runs, 'S4', 'app', (r) => r.clusterP50DeltaMs),
+                2,
+              ),
+              '',
+            ],
+          ],
+        ),
+      );
+    }
   }
   if (has('S5')) {
     parts.push(

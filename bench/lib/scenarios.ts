@@ -8,6 +8,7 @@ import { logLine, progressLine, sleep, sum, WorkerPool } from './pool';
 import { ClientSpec, OpsResult, PresenceStepResult, TagStats } from './protocol';
 import { cpuSpent, CpuTime, cpuTimes, postgresPids, rssKiB, ServerProcess } from './processes';
 import { Environment, PROTOCOLS, startInstances, TargetName, wsUrl } from './targets';
+import { TestRedisCluster } from '../../test/support/redis-cluster';
 
 export type ScenarioName = 'S1' | 'S2' | 'S2i' | 'S3' | 'S4' | 'S5' | 'S6';
 export const SCENARIOS: ScenarioName[] = ['S1', 'S2', 'S2i', 'S3', 'S4', 'S5', 'S6'];
@@ -159,6 +160,9 @@ export interface S4Result {
   one: Latency;
   two: Latency;
   p50DeltaMs: number;
+  /** The app only: two instances on a Redis Cluster of 3 masters and 3 replicas, and its p50 minus `two`'s. */
+  cluster?: Latency;
+  clusterP50DeltaMs?: number;
 }
 export interface S5Result {
   appOpsPerSec: number;
@@ -203,9 +207,10 @@ async function withInstances<T>(
   target: TargetName,
   count: number,
   body: (servers: ServerProcess[]) => Promise<T>,
+  env: Environment = ctx.env,
 ): Promise<T> {
   await ctx.flushRedis();
-  const servers = await startInstances(target, ctx.env, count);
+  const servers = await startInstances(target, env, count);
   try {
     return await body(servers);
   } finally {
@@ -495,25 +500,41 @@ export async function s4(ctx: Context, target: TargetName): Promise<ScenarioResu
   const deliveriesPerSec = Math.min(10_000, found ? Math.round(found / 2 / 100) * 100 : plan.s4DefaultDeliveries);
   const counts: Counts = { expected: 0, received: 0 };
   const errors: string[] = [];
-  const phase = (instances: number) =>
-    withInstances(ctx, target, instances, async (servers) => {
-      const rooms = await s2Rooms(ctx, target, servers);
-      return withPool(ctx, async (pool) => {
-        await openLive(pool, target, clientsFor(rooms, servers, target));
-        const perSenderRate = deliveriesPerSec / plan.s2PerRoom / rooms.length;
-        await warmUp(pool, plan, perSenderRate);
-        await pool.load(0, perSenderRate, plan.s4DurationMs, `S4 ${instances} instance(s), ${deliveriesPerSec}/s`);
-        const parts = (await pool.drain([0], 5000))[0];
-        const totals = tagTotals(parts);
-        counts.expected += totals.expected;
-        counts.received += totals.received;
-        errors.push(...(await pool.status()).errors);
-        return latency(parts.map((p) => p.histogram));
-      });
-    });
+  const phase = (instances: number, env?: Environment) =>
+    withInstances(
+      ctx,
+      target,
+      instances,
+      async (servers) => {
+        const rooms = await s2Rooms(ctx, target, servers);
+        return withPool(ctx, async (pool) => {
+          await openLive(pool, target, clientsFor(rooms, servers, target));
+          const perSenderRate = deliveriesPerSec / plan.s2PerRoom / rooms.length;
+          await warmUp(pool, plan, perSenderRate);
+          await pool.load(0, perSenderRate, plan.s4DurationMs, `S4 ${instances} instance(s), ${deliveriesPerSec}/s`);
+          const parts = (await pool.drain([0], 5000))[0];
+          const totals = tagTotals(parts);
+          counts.expected += totals.expected;
+          counts.received += totals.received;
+          errors.push(...(await pool.status()).errors);
+          return latency(parts.map((p) => p.histogram));
+        });
+      },
+      env,
+    );
   const one = await phase(1);
   const two = await phase(2);
-  return { deliveriesPerSec, one, two, p50DeltaMs: two.p50 - one.p50, counts, errors };
+  const result: S4Result = { deliveriesPerSec, one, two, p50DeltaMs: two.p50 - one.p50 };
+  if (target === 'app') {
+    const cluster = await TestRedisCluster.start();
+    try {
+      result.cluster = await phase(2, { ...ctx.env, redisUrl: cluster.url });
+      result.clusterP50DeltaMs = result.cluster.p50 - two.p50;
+    } finally {
+      await cluster.stop();
+    }
+  }
+  return { ...result, counts, errors };
 }
 
 /** S5: sendMessage over HTTP at a fixed concurrency, against raw single-row INSERTs at the same concurrency. */
