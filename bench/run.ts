@@ -215,6 +215,7 @@ async function main(): Promise<void> {
     },
     fixture: new AppFixture(randomBytes(3).toString('hex')),
     flushRedis: redis.flush,
+    redisCommands: redis.commands,
     s2Best: {},
   };
   const runs: Runs = [];

@@ -186,7 +186,13 @@ export function postgresPids(): number[] {
 }
 
 /** A redis-server of our own on a free port, so the bench never disturbs other users of 6379. */
-export async function startRedis(): Promise<{ url: string; flush(): Promise<void>; stop(): Promise<void> }> {
+export async function startRedis(): Promise<{
+  url: string;
+  flush(): Promise<void>;
+  /** Commands the server has run so far (INFO commandstats), the INFO calls that read it excepted. */
+  commands(): Promise<number>;
+  stop(): Promise<void>;
+}> {
   const port = await freePort();
   const child = spawn(
     'redis-server',
@@ -216,6 +222,14 @@ export async function startRedis(): Promise<{ url: string; flush(): Promise<void
   return {
     url,
     flush: async () => void (await command('FLUSHALL')),
+    commands: async () => {
+      const stats = String(await command('INFO', 'commandstats'));
+      let total = 0;
+      for (const [, name, calls] of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+        if (name !== 'info') total += Number(calls);
+      }
+      return total;
+    },
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');

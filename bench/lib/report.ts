@@ -265,6 +265,7 @@ export function scenarioTables(runs: Runs): string {
           'two: p50 (ms)',
           'two: p99 (ms)',
           'p50 two − one (ms)',
+          'Redis commands per message (two)',
           'received/expected',
         ],
         targetsOf(runs, 'S4').map((t) => [
@@ -279,6 +280,10 @@ export function scenarioTables(runs: Runs): string {
           fmt(across<S4Result>(runs, 'S4', t, (r) => r.two.p99)),
           fmt(
             across<S4Result>(runs, 'S4', t, (r) => r.p50DeltaMs),
+            2,
+          ),
+          fmt(
+            across<S4Result>(runs, 'S4', t, (r) => r.redisCommandsPerMessage),
             2,
           ),
           countsCell(runs, 'S4', t),
@@ -383,6 +388,10 @@ export function scenarioTables(runs: Runs): string {
             : 'NO',
         ]),
       ),
+      `Redis commands per presence change (join or leave, scripts and reads included): ${fmt(
+        across<S6Result>(runs, 'S6', 'app', (r) => r.redisCommandsPerChange),
+        2,
+      )}.`,
     );
   }
   return parts.join('\n\n');

@@ -160,6 +160,8 @@ export interface S4Result {
   one: Latency;
   two: Latency;
   p50DeltaMs: number;
+  /** Redis commands per message sent, on two instances through one Redis (publishes, scripts, limits, all). */
+  redisCommandsPerMessage?: number;
   /** The app only: two instances on a Redis Cluster of 3 masters and 3 replicas, and its p50 minus `two`'s. */
   cluster?: Latency;
   clusterP50DeltaMs?: number;
@@ -179,6 +181,8 @@ export interface S6Step extends Latency {
 }
 export interface S6Result {
   steps: S6Step[];
+  /** Redis commands per presence change (join or leave), over all steps. */
+  redisCommandsPerChange?: number;
 }
 export type ScenarioResult = (S1Result | S2Result | S3Result | S4Result | S5Result | S6Result) & {
   counts: Counts;
@@ -190,6 +194,8 @@ export interface Context {
   env: Environment;
   fixture: AppFixture;
   flushRedis(): Promise<void>;
+  /** Commands the run's own Redis has run so far. */
+  redisCommands(): Promise<number>;
   /** S4 runs at half of what S2 found for the same target in the same run. */
   s2Best: Partial<Record<TargetName, number>>;
 }
@@ -511,20 +517,30 @@ export async function s4(ctx: Context, target: TargetName): Promise<ScenarioResu
           await openLive(pool, target, clientsFor(rooms, servers, target));
           const perSenderRate = deliveriesPerSec / plan.s2PerRoom / rooms.length;
           await warmUp(pool, plan, perSenderRate);
+          const commandsBefore = env ? NaN : await ctx.redisCommands();
           await pool.load(0, perSenderRate, plan.s4DurationMs, `S4 ${instances} instance(s), ${deliveriesPerSec}/s`);
           const parts = (await pool.drain([0], 5000))[0];
+          const commands = env ? NaN : (await ctx.redisCommands()) - commandsBefore;
           const totals = tagTotals(parts);
           counts.expected += totals.expected;
           counts.received += totals.received;
           errors.push(...(await pool.status()).errors);
-          return latency(parts.map((p) => p.histogram));
+          // Every member of a room subscribes, so each message is expected once per member.
+          const messagesSent = totals.expected / rooms[0].members.length;
+          return { ...latency(parts.map((p) => p.histogram)), commandsPerMessage: commands / messagesSent };
         });
       },
       env,
     );
   const one = await phase(1);
-  const two = await phase(2);
-  const result: S4Result = { deliveriesPerSec, one, two, p50DeltaMs: two.p50 - one.p50 };
+  const { commandsPerMessage, ...two } = await phase(2);
+  const result: S4Result = {
+    deliveriesPerSec,
+    one,
+    two,
+    p50DeltaMs: two.p50 - one.p50,
+    redisCommandsPerMessage: commandsPerMessage,
+  };
   if (target === 'app') {
     const cluster = await TestRedisCluster.start();
     try {
@@ -579,6 +595,7 @@ export async function s6(ctx: Context, target: TargetName): Promise<ScenarioResu
   const { plan } = ctx;
   return withInstances(ctx, target, 2, async (servers) => {
     const [room] = await roomsFor(target, ctx.fixture, servers[0].url, 's6', 1, plan.s6Pool + 1, setupReport);
+    const commandsBefore = await ctx.redisCommands();
     const results = await withPool({ ...ctx, plan: { ...plan, workers: 1 } }, (pool) =>
       pool.one<PresenceStepResult[]>({
         method: 'presence',
@@ -601,8 +618,10 @@ export async function s6(ctx: Context, target: TargetName): Promise<ScenarioResu
       replicasAgree: r.replicasAgree,
       ...latency([r.histogram]),
     }));
+    const commands = (await ctx.redisCommands()) - commandsBefore;
     return {
       steps,
+      redisCommandsPerChange: commands / sum(steps, 'changes'),
       counts: { expected: sum(steps, 'changes'), received: sum(steps, 'converged') },
       errors: results.flatMap((r) => r.errors),
     };
