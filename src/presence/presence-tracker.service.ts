@@ -28,6 +28,8 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   private readonly replicas = new Map<string, Promise<Replica>>();
   private readonly replicaListeners = new Map<string, () => void>();
   private heartbeatTimer?: NodeJS.Timeout;
+  private readonly restoreQueue: ((chatId: string) => boolean)[] = [];
+  private restoring: Promise<void> | null = null;
   /** Whether a heartbeat has gone through: from then on a lease found missing means this instance was lost. */
   private beaten = false;
   private storeDown = false;
@@ -273,14 +275,32 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
   /**
    * After the store lost or may have lost writes in some chats (all, or those `inChat` accepts): makes it agree
    * with what this instance really serves there, lets the replicas re-read, and removes what instances that
-   * no longer exist left behind in them.
+   * no longer exist left behind in them. One restoration runs at a time; those asked for meanwhile run next, as
+   * one, and one that fails is tried again a second later.
    */
-  private async restore(inChat: (chatId: string) => boolean): Promise<void> {
-    try {
-      await this.reconcile(inChat);
-    } catch (error) {
-      this.logger.warn(`presence reconciliation failed, will retry: ${(error as Error).message}`);
+  private restore(inChat: (chatId: string) => boolean): Promise<void> {
+    this.restoreQueue.push(inChat);
+    this.restoring ??= this.runRestores().finally(() => (this.restoring = null));
+    return this.restoring;
+  }
+
+  private async runRestores(): Promise<void> {
+    while (this.restoreQueue.length && !this.stopped) {
+      const filters = this.restoreQueue.splice(0);
+      const inChat = (chatId: string) => filters.some((accepts) => accepts(chatId));
+      try {
+        await this.reconcile(inChat);
+      } catch (error) {
+        this.logger.warn(`presence reconciliation failed, will retry: ${(error as Error).message}`);
+        this.restoreQueue.push(inChat);
+        await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+        continue;
+      }
+      await this.resyncAndSweep(inChat);
     }
+  }
+
+  private async resyncAndSweep(inChat: (chatId: string) => boolean): Promise<void> {
     const replicas = (
       await Promise.all(
         [...this.replicas]

@@ -57,6 +57,7 @@ export class TestRedisCluster {
   /** Runs one command on one node. */
   async command(port: number, ...args: string[]): Promise<unknown> {
     const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    client.on('error', () => undefined); // a node not up yet: connect() rejects, and the caller asks again
     await client.connect();
     try {
       return await client.call(args[0], ...args.slice(1));
