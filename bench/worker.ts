@@ -206,7 +206,10 @@ class GraphqlWsClient extends LoadClient {
             JSON.stringify({
               id: 'm',
               type: 'subscribe',
-              payload: { query: this.protocol.subscribeQuery, variables: { room: this.spec.room } },
+              payload: {
+                query: this.spec.subscribeQuery ?? this.protocol.subscribeQuery,
+                variables: { room: this.spec.room },
+              },
             }),
           );
         }

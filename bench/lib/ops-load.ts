@@ -172,15 +172,53 @@ export async function runPgLoad(params: PgLoadParams): Promise<OpsResult> {
     await pool.query(RAW_TABLE_SQL);
     const chats = Array.from({ length: params.concurrency }, () => randomUUID());
     const user = randomUUID();
+    const batcher = params.batched ? new RawBatcher(pool) : null;
     return await closedLoops(params.concurrency, params.durationMs, async (loop, n) => {
-      await pool.query('INSERT INTO bench_raw_messages (chat_id, seq, user_id, content) VALUES ($1, $2, $3, $4)', [
-        chats[loop],
-        n + 1,
-        user,
-        `${n} ${TEXT}`,
-      ]);
+      const row: RawRow = [chats[loop], n + 1, user, `${n} ${TEXT}`];
+      if (batcher) await batcher.insert(row);
+      else
+        await pool.query(
+          'INSERT INTO bench_raw_messages (chat_id, seq, user_id, content) VALUES ($1, $2, $3, $4)',
+          row,
+        );
     });
   } finally {
     await pool.end();
+  }
+}
+
+type RawRow = [chatId: string, seq: number, userId: string, content: string];
+
+/** One statement in flight at a time, carrying every row that arrived while the previous one ran. */
+class RawBatcher {
+  private waiting: { row: RawRow; done: (error?: Error) => void }[] = [];
+  private writing = false;
+
+  constructor(private readonly pool: Pool) {}
+
+  insert(row: RawRow): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ row, done: (error) => (error ? reject(error) : resolve()) });
+      if (!this.writing) void this.write();
+    });
+  }
+
+  private async write(): Promise<void> {
+    this.writing = true;
+    while (this.waiting.length) {
+      const batch = this.waiting.splice(0);
+      const column = (i: number) => batch.map(({ row }) => row[i]);
+      try {
+        await this.pool.query(
+          `INSERT INTO bench_raw_messages (chat_id, seq, user_id, content)
+           SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[])`,
+          [column(0), column(1), column(2), column(3)],
+        );
+        for (const { done } of batch) done();
+      } catch (error) {
+        for (const { done } of batch) done(error as Error);
+      }
+    }
+    this.writing = false;
   }
 }

@@ -30,6 +30,8 @@ export interface ClientSpec {
   subscribe: boolean;
   /** Also holds an inbox subscription (S2i). */
   inbox?: boolean;
+  /** Its own selection for the room's messages instead of the target's (S2m). */
+  subscribeQuery?: string;
   /** Sends its room's load; the orchestrator picks one sender per room. */
   sender: boolean;
   /** Subscribers of this client's room across every worker, to count what must arrive per message it sends. */
@@ -96,6 +98,11 @@ export interface PgLoadParams {
   databaseUrl: string;
   concurrency: number;
   durationMs: number;
+  /**
+   * Each loop's row waits for one writer that inserts every row waiting, in one statement, after the previous
+   * statement is done: what a group commit does, with nothing else around it (the ceiling for the app's sends).
+   */
+  batched?: boolean;
 }
 
 export interface OpsResult {

@@ -25,6 +25,17 @@ const JWT_SECRET = 'bench-secret-that-is-long-enough-0123456789';
 export const APP_SUBSCRIPTION =
   'subscription($room: ID!) { messageAdded(chatId: $room) { id seq content createdAt user { id firstName } } }';
 
+/**
+ * S2m's three selections of the same event, spread over the subscribers: the chat page's (web/chat), everything a
+ * schema explorer would tick (the author's email included, which only its owner may see, so it is filled per
+ * subscriber), and the least a client can ask for.
+ */
+export const APP_SUBSCRIPTION_MIX = [
+  'subscription($room: ID!) { messageAdded(chatId: $room) { id seq content createdAt editedAt deletedAt revision user { id firstName } } }',
+  'subscription($room: ID!) { messageAdded(chatId: $room) { id chatId seq content clientId createdAt editedAt deletedAt revision user { id firstName email createdAt } } }',
+  'subscription($room: ID!) { messageAdded(chatId: $room) { seq content } }',
+];
+
 /** What a chat list renders for each chat: its name, badge and preview. */
 export const APP_INBOX =
   'subscription { inbox { chatId member chat { id roomName lastSeq lastReadSeq unreadCount lastMessage { seq content createdAt user { firstName } } } } }';
