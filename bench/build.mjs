@@ -14,6 +14,7 @@ await build({
     'baselines/ws-relay': join(here, 'baselines/ws-relay.ts'),
     'baselines/graphql-naive': join(here, 'baselines/graphql-naive.ts'),
     'baselines/socketio': join(here, 'baselines/socketio.ts'),
+    'baselines/mercurius': join(here, 'baselines/mercurius.ts'),
   },
   outdir: join(here, '.build'),
   bundle: true,

@@ -31,7 +31,7 @@ const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgre
 const USAGE = `usage: npm run bench -- [options]
 
   --scenario S1,S2   scenarios to run (default: all of S1-S6, S2i and S2m)
-  --target app,...   servers to run them against: app, ws-relay, graphql-naive, socketio (default: all)
+  --target app,...   servers to run them against: app, ws-relay, graphql-naive, socketio, mercurius (default: all)
   --runs N           repeat everything N times and report medians (default 3; 1 with --quick)
   --quick            a tiny version of every scenario, to check the harness (well under a minute)
   --out DIR          write results (JSON and RESULTS.md) into DIR instead of bench/results and bench/RESULTS.md

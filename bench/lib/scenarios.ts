@@ -13,13 +13,13 @@ import { TestRedisCluster } from '../../test/support/redis-cluster';
 export type ScenarioName = 'S1' | 'S2' | 'S2i' | 'S2m' | 'S3' | 'S4' | 'S5' | 'S6';
 export const SCENARIOS: ScenarioName[] = ['S1', 'S2', 'S2i', 'S2m', 'S3', 'S4', 'S5', 'S6'];
 export const SCENARIO_TARGETS: Record<ScenarioName, TargetName[]> = {
-  S1: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
-  S2: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+  S1: ['app', 'ws-relay', 'graphql-naive', 'socketio', 'mercurius'],
+  S2: ['app', 'ws-relay', 'graphql-naive', 'socketio', 'mercurius'],
   // The baselines have no chat list.
   S2i: ['app'],
   S2m: ['app'],
-  S3: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
-  S4: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+  S3: ['app', 'ws-relay', 'graphql-naive', 'socketio', 'mercurius'],
+  S4: ['app', 'ws-relay', 'graphql-naive', 'socketio', 'mercurius'],
   // Baselines have no database and no presence.
   S5: ['app'],
   S6: ['app'],

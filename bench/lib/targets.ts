@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { ProtocolConfig } from './protocol';
 import { freePort, ServerProcess, startServer } from './processes';
 
-export type TargetName = 'app' | 'ws-relay' | 'graphql-naive' | 'socketio';
-export const TARGETS: TargetName[] = ['app', 'ws-relay', 'graphql-naive', 'socketio'];
+export type TargetName = 'app' | 'ws-relay' | 'graphql-naive' | 'socketio' | 'mercurius';
+export const TARGETS: TargetName[] = ['app', 'ws-relay', 'graphql-naive', 'socketio', 'mercurius'];
 export const BASELINE_LABELS: Record<Exclude<TargetName, 'app'>, string> = {
   'ws-relay': 'baseline 1 (ws + ioredis relay)',
   'graphql-naive': 'baseline 2 (naive graphql-ws + graphql-redis-subscriptions)',
   socketio: 'baseline 3 (Socket.IO + redis adapter)',
+  mercurius: 'baseline 4 (Fastify + Mercurius: graphql-jit, graphql-ws, Redis emitter)',
 };
 
 const ROOT = join(__dirname, '..', '..');
@@ -56,6 +57,13 @@ export const PROTOCOLS: Record<TargetName, ProtocolConfig> = {
     sendQuery: 'mutation($room: ID!, $content: String!) { send(room: $room, content: $content) }',
   },
   socketio: { wire: 'socketio' },
+  // Baseline 2's schema and operations, served by Mercurius.
+  mercurius: {
+    wire: 'graphql-ws',
+    subscribeQuery:
+      'subscription($room: ID!) { messageAdded(room: $room) { id seq content createdAt user { id firstName } } }',
+    sendQuery: 'mutation($room: ID!, $content: String!) { send(room: $room, content: $content) }',
+  },
 };
 
 export interface Environment {
