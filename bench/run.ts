@@ -329,6 +329,14 @@ ${tables}
   ${plan.s6HoldMs} ms; every joiner also receives the room's DIFFs (selection \`{ kind selfRef }\`). One watcher per instance
   (\`track: false\`) applies STATE and DIFFs; a change's latency is from its subscribe or complete to the moment the
   last watcher saw it.
+- P7 starts \`scripts/cluster.mjs\` with two instances behind nginx; ${plan.p7Rooms * plan.p7PerRoom} clients (${plan.p7Rooms} rooms × ${plan.p7PerRoom}) hold
+  \`messageAdded(chatId, afterSeq)\` through nginx, each room sends ${plan.p7MessagesPerSecondPerRoom} messages/s over HTTP, and ${plan.p7BeforeKillMs / 1000} s in
+  the instance \`local-1\` gets SIGKILL. Clients reconnect 100-500 ms after their socket closes and resume after
+  the last seq they saw. A client is whole at its first delivery after the kill once it holds every message
+  committed before the kill (and, if the kill closed its socket, it has been accepted again); the figure is the
+  last client's. Sending goes on for ${plan.p7AfterKillMs / 1000} s after the kill; then every client must hold every message committed
+  (each room's \`lastSeq\`), with no seq skipped or repeated. Its instances log at info (the cluster script
+  waits for their start-up line).
 - The app runs with \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, cheap password hashing (sign-up is setup) and the
   per-user rate limits raised; every other limit is as shipped.
 `;

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { encodeHistogram, newHistogram } from './lib/histogram';
 import { runHttpLoad, runPgLoad } from './lib/ops-load';
+import { runFailover } from './lib/failover-load';
 import { runPresence } from './lib/presence-load';
 import {
   ClientSpec,
@@ -410,6 +411,8 @@ async function handle(request: WorkerRequest): Promise<unknown> {
       return runPgLoad(request.params);
     case 'presence':
       return runPresence(request.params, (line) => reply({ progress: line }));
+    case 'failover':
+      return runFailover(request.params, (line) => reply({ progress: line }));
   }
 }
 

@@ -139,6 +139,43 @@ export interface PresenceStepResult {
   errors: string[];
 }
 
+export interface FailoverParams {
+  /** The balancer, in front of the instances. */
+  wsUrl: string;
+  httpUrl: string;
+  clients: { room: string; token: string }[];
+  /** One per room. */
+  senders: { room: string; token: string }[];
+  messagesPerSecondPerRoom: number;
+  beforeKillMs: number;
+  /** How long after the kill to keep sending and watch clients come back. */
+  afterKillMs: number;
+  /** How long to wait, once sending stopped, for the last messages to arrive. */
+  drainMs: number;
+  /** The instance to kill with SIGKILL. */
+  victimPid: number;
+}
+
+export interface FailoverResult {
+  clients: number;
+  /** Clients whose socket the kill closed. */
+  dropped: number;
+  reconnects: number;
+  /** The last dropped client's socket accepted again, in ms after the kill. */
+  lastReconnectedMs: number;
+  /** The last client holding every message committed before the kill (reconnected, if it was dropped). */
+  lastWholeMs: number;
+  notWhole: number;
+  /** Messages committed in all, by the rooms' lastSeq at the end. */
+  messages: number;
+  /** Clients without every committed message at the end. */
+  incomplete: number;
+  gaps: number;
+  duplicates: number;
+  sendFailures: number;
+  errors: string[];
+}
+
 export type WorkerRequest =
   | { id: number; method: 'open'; params: OpenParams }
   | { id: number; method: 'probe' }
@@ -148,6 +185,7 @@ export type WorkerRequest =
   | { id: number; method: 'close' }
   | { id: number; method: 'httpLoad'; params: HttpLoadParams }
   | { id: number; method: 'pgLoad'; params: PgLoadParams }
-  | { id: number; method: 'presence'; params: PresenceParams };
+  | { id: number; method: 'presence'; params: PresenceParams }
+  | { id: number; method: 'failover'; params: FailoverParams };
 
 export type WorkerResponse = { id: number; result?: unknown; error?: string } | { progress: string };

@@ -14,6 +14,7 @@ import {
   S4Result,
   S5Result,
   S6Result,
+  P7Result,
   SCENARIOS,
   SCENARIO_TARGETS,
   ScenarioName,
@@ -422,6 +423,27 @@ export function scenarioTables(runs: Runs): string {
       )}.`,
     );
   }
+  if (has('P7')) {
+    const value = (pick: (r: P7Result) => number, digits = 0) => spread<P7Result>(runs, 'P7', 'app', pick, digits);
+    parts.push(
+      '### P7: subscribed clients on two instances behind nginx, one instance killed with SIGKILL',
+      table(
+        ['', 'per run: median (min–max)'],
+        [
+          ['clients', value((r) => r.clients)],
+          ['sockets the kill closed', value((r) => r.dropped)],
+          ['last of them accepted again (ms after the kill)', value((r) => r.lastReconnectedMs)],
+          ['last client whole (ms after the kill)', value((r) => r.lastWholeMs)],
+          ['clients never whole', value((r) => r.notWhole)],
+          ['messages committed', value((r) => r.messages)],
+          ['clients missing a message at the end', value((r) => r.incomplete)],
+          ['deliveries out of order (a seq skipped)', value((r) => r.gaps)],
+          ['deliveries repeated', value((r) => r.duplicates)],
+          ['sends that failed (in flight on the killed instance)', value((r) => r.sendFailures)],
+        ],
+      ),
+    );
+  }
   return parts.join('\n\n');
 }
 
@@ -536,6 +558,20 @@ export function checkTargets(runs: Runs): TargetCheck[] {
       measured: `${fmt(r, 2)}×`,
       pass: r >= 0.8,
       margin: r >= 0.8 ? `+${fmt((r / 0.8 - 1) * 100, 0)}% over` : `${fmt((1 - r / 0.8) * 100, 0)}% short`,
+    });
+  }
+  if (has('P7', 'app')) {
+    const whole = median(perRun<P7Result>('P7', 'app', (r) => r.lastWholeMs));
+    const intact = runs.every((run) => {
+      const r = ok<P7Result>(run.P7?.app);
+      return !r || (r.notWhole === 0 && r.incomplete === 0 && r.duplicates === 0 && r.gaps === 0);
+    });
+    checks.push({
+      target: 'P7 every client of a killed instance resumed and whole within 10 s, nothing lost or repeated',
+      measured: `${fmt(whole / 1000, 2)} s${intact ? '' : ', with losses or repeats'}`,
+      pass: intact && whole <= 10_000,
+      margin:
+        whole <= 10_000 ? `${fmt((10_000 - whole) / 1000, 2)} s to spare` : `${fmt((whole - 10_000) / 1000, 2)} s over`,
     });
   }
   if (has('S5', 'app')) {

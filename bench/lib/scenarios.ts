@@ -5,13 +5,32 @@
 import { AppFixture, Room, roomsFor } from './fixture';
 import { mergeHistograms, summarize } from './histogram';
 import { logLine, progressLine, sleep, sum, WorkerPool } from './pool';
-import { ClientSpec, OpsResult, PresenceStepResult, TagStats } from './protocol';
-import { cpuSpent, CpuTime, cpuTimes, postgresPids, rssKiB, ServerProcess } from './processes';
-import { APP_SUBSCRIPTION_MIX, Environment, PROTOCOLS, startInstances, TargetName, wsUrl } from './targets';
+import { ClientSpec, FailoverResult, OpsResult, PresenceStepResult, TagStats } from './protocol';
+import {
+  cpuSpent,
+  CpuTime,
+  cpuTimes,
+  freePort,
+  pidOfInstance,
+  postgresPids,
+  rssKiB,
+  ServerProcess,
+  startServer,
+} from './processes';
+import {
+  APP_SUBSCRIPTION_MIX,
+  appEnv,
+  CLUSTER_SCRIPT,
+  Environment,
+  PROTOCOLS,
+  startInstances,
+  TargetName,
+  wsUrl,
+} from './targets';
 import { TestRedisCluster } from '../../test/support/redis-cluster';
 
-export type ScenarioName = 'S1' | 'S2' | 'S2i' | 'S2m' | 'S3' | 'S4' | 'S5' | 'S6';
-export const SCENARIOS: ScenarioName[] = ['S1', 'S2', 'S2i', 'S2m', 'S3', 'S4', 'S5', 'S6'];
+export type ScenarioName = 'S1' | 'S2' | 'S2i' | 'S2m' | 'S3' | 'S4' | 'S5' | 'S6' | 'P7';
+export const SCENARIOS: ScenarioName[] = ['S1', 'S2', 'S2i', 'S2m', 'S3', 'S4', 'S5', 'S6', 'P7'];
 export const SCENARIO_TARGETS: Record<ScenarioName, TargetName[]> = {
   S1: ['app', 'ws-relay', 'graphql-naive', 'socketio', 'mercurius'],
   S2: ['app', 'ws-relay', 'graphql-naive', 'socketio', 'mercurius'],
@@ -23,6 +42,7 @@ export const SCENARIO_TARGETS: Record<ScenarioName, TargetName[]> = {
   // Baselines have no database and no presence.
   S5: ['app'],
   S6: ['app'],
+  P7: ['app'],
 };
 
 export const P99_LIMIT_MS = 100;
@@ -57,6 +77,11 @@ export interface Plan {
   s6HoldMs: number;
   s6Pool: number;
   s6DrainMs: number;
+  p7Rooms: number;
+  p7PerRoom: number;
+  p7MessagesPerSecondPerRoom: number;
+  p7BeforeKillMs: number;
+  p7AfterKillMs: number;
 }
 
 export const FULL_PLAN: Plan = {
@@ -84,6 +109,11 @@ export const FULL_PLAN: Plan = {
   s6HoldMs: 500,
   s6Pool: 300,
   s6DrainMs: 2000,
+  p7Rooms: 100,
+  p7PerRoom: 50,
+  p7MessagesPerSecondPerRoom: 2,
+  p7BeforeKillMs: 3000,
+  p7AfterKillMs: 12_000,
 };
 
 export const QUICK_PLAN: Plan = {
@@ -109,6 +139,11 @@ export const QUICK_PLAN: Plan = {
   s6HoldMs: 200,
   s6Pool: 10,
   s6DrainMs: 500,
+  p7Rooms: 4,
+  p7PerRoom: 5,
+  p7MessagesPerSecondPerRoom: 2,
+  p7BeforeKillMs: 1000,
+  p7AfterKillMs: 3000,
 };
 
 /** Deliveries that had to arrive and did: every scenario reports them, so a loss is never silent. */
@@ -190,7 +225,8 @@ export interface S6Result {
   /** Redis commands per presence change (join or leave), over all steps. */
   redisCommandsPerChange?: number;
 }
-export type ScenarioResult = (S1Result | S2Result | S3Result | S4Result | S5Result | S6Result) & {
+export type P7Result = FailoverResult;
+export type ScenarioResult = (S1Result | S2Result | S3Result | S4Result | S5Result | S6Result | P7Result) & {
   counts: Counts;
   errors: string[];
 };
@@ -656,6 +692,65 @@ export async function s6(ctx: Context, target: TargetName): Promise<ScenarioResu
   });
 }
 
+/**
+ * P7: subscribed clients (p7Rooms × p7PerRoom) on two instances behind the local cluster's nginx
+ * (scripts/cluster.mjs), every room sending; one instance is killed with SIGKILL. Every client reconnects through
+ * nginx and resumes with afterSeq; the result is how long until the last one is whole, and whether anything was
+ * lost or repeated.
+ */
+export async function p7(ctx: Context, target: TargetName): Promise<ScenarioResult> {
+  const { plan } = ctx;
+  await ctx.flushRedis();
+  const [lbPort, basePort] = [await freePort(), await freePort()];
+  const cluster = await startServer(
+    'cluster',
+    [CLUSTER_SCRIPT, '--instances', '2', '--port', String(lbPort), '--base-port', String(basePort)],
+    // The cluster script runs the instances with the bench's settings (its own instance ids, local-1 and -2).
+    { ...appEnv(ctx.env, 'unused', 0), INSTANCE_ID: undefined, PORT: undefined, LOG_LEVEL: 'info' },
+    { url: `http://127.0.0.1:${lbPort}`, path: '/health/ready' },
+  );
+  try {
+    for (const port of [basePort, basePort + 1]) await waitReady(`http://127.0.0.1:${port}/health/ready`);
+    const victimPid = pidOfInstance('local-1');
+    if (!victimPid) throw new Error('could not find the pid of instance local-1');
+    const rooms = await roomsFor(target, ctx.fixture, cluster.url, 'p7', plan.p7Rooms, plan.p7PerRoom, setupReport);
+    const result = await withPool({ ...ctx, plan: { ...plan, workers: 1 } }, (pool) =>
+      pool.one<FailoverResult>({
+        method: 'failover',
+        params: {
+          wsUrl: `ws://127.0.0.1:${lbPort}/graphql`,
+          httpUrl: `http://127.0.0.1:${lbPort}/graphql`,
+          clients: rooms.flatMap((room) => room.members.map((m) => ({ room: room.id, token: m.token! }))),
+          senders: rooms.map((room) => ({ room: room.id, token: room.members[0].token! })),
+          messagesPerSecondPerRoom: plan.p7MessagesPerSecondPerRoom,
+          beforeKillMs: plan.p7BeforeKillMs,
+          afterKillMs: plan.p7AfterKillMs,
+          drainMs: 10_000,
+          victimPid,
+        },
+      }),
+    );
+    const expected = result.messages * plan.p7PerRoom;
+    const missing = result.incomplete ? expected : 0;
+    return { ...result, counts: { expected, received: expected - missing }, errors: result.errors };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
+    } catch {
+      // not yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${url} was not ready within ${timeoutMs} ms`);
+}
+
 export const RUNNERS: Record<ScenarioName, (ctx: Context, target: TargetName) => Promise<ScenarioResult>> = {
   S1: s1,
   S2: s2,
@@ -665,4 +760,5 @@ export const RUNNERS: Record<ScenarioName, (ctx: Context, target: TargetName) =>
   S4: s4,
   S5: s5,
   S6: s6,
+  P7: p7,
 };

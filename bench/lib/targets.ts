@@ -17,6 +17,8 @@ export const BASELINE_LABELS: Record<Exclude<TargetName, 'app'>, string> = {
 
 const ROOT = join(__dirname, '..', '..');
 const APP_MAIN = join(ROOT, 'dist', 'main.js');
+/** The local cluster: N instances behind nginx (P7). */
+export const CLUSTER_SCRIPT = join(ROOT, 'scripts', 'cluster.mjs');
 const JWT_SECRET = 'bench-secret-that-is-long-enough-0123456789';
 
 /**
