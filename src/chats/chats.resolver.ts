@@ -48,52 +48,87 @@ export class ChatsResolver {
   @Query(() => ChatModel, {
     description: 'NOT_FOUND when there is no such chat, FORBIDDEN when the viewer is not a member',
   })
-  chat(@CurrentViewer() viewer: Viewer, @Args('id', { type: () => ID }) id: string): Promise<ChatModel> {
+  chat(
+    @CurrentViewer() viewer: Viewer,
+    @Args('id', { type: () => ID, description: 'the chat' }) id: string,
+  ): Promise<ChatModel> {
     return this.chats.getForMember(viewer, id);
   }
 
-  @Mutation(() => ChatModel)
-  createChat(@CurrentViewer() viewer: Viewer, @Args('input') input: CreateChatInput): Promise<ChatModel> {
+  @Mutation(() => ChatModel, { description: 'creates a chat owned by the viewer; BAD_USER_INPUT for a bad roomName' })
+  createChat(
+    @CurrentViewer() viewer: Viewer,
+    @Args('input', { description: 'the new chat' }) input: CreateChatInput,
+  ): Promise<ChatModel> {
     return this.chats.create(viewer, input);
   }
 
-  @Mutation(() => ChatModel)
-  joinChat(@CurrentViewer() viewer: Viewer, @Args('chatId', { type: () => ID }) chatId: string): Promise<ChatModel> {
+  @Mutation(() => ChatModel, {
+    description:
+      'enters a public chat (idempotent); FORBIDDEN for a private chat the viewer is not in and for a direct chat',
+  })
+  joinChat(
+    @CurrentViewer() viewer: Viewer,
+    @Args('chatId', { type: () => ID, description: 'the chat to join' }) chatId: string,
+  ): Promise<ChatModel> {
     return this.chats.join(viewer, chatId);
   }
 
-  @Mutation(() => ChatModel, { description: 'any member adds someone, by userId or by email (exactly one)' })
+  @Mutation(() => ChatModel, {
+    description:
+      'any member adds someone, by userId or by email (exactly one, BAD_USER_INPUT otherwise); idempotent; FORBIDDEN on a direct chat',
+  })
   addMember(
     @CurrentViewer() viewer: Viewer,
-    @Args('chatId', { type: () => ID }) chatId: string,
-    @Args('userId', { type: () => ID, nullable: true }) userId?: string | null,
-    @Args('email', { type: () => String, nullable: true }) email?: string | null,
+    @Args('chatId', { type: () => ID, description: 'the chat' }) chatId: string,
+    @Args('userId', {
+      type: () => ID,
+      nullable: true,
+      description: 'the id of the person to add (NOT_FOUND when there is no such user)',
+    })
+    userId?: string | null,
+    @Args('email', {
+      type: () => String,
+      nullable: true,
+      description: 'or the email of the person to add (NOT_FOUND when nobody has it)',
+    })
+    email?: string | null,
   ): Promise<ChatModel> {
     return this.chats.addMember(viewer, chatId, { userId, email });
   }
 
-  @Mutation(() => Boolean, { description: 'owner only; removing oneself is leaveChat' })
+  @Mutation(() => Boolean, {
+    description:
+      "owner only (FORBIDDEN otherwise, and on a direct chat); ends the removed member's subscriptions to the chat; removing oneself is leaveChat",
+  })
   removeMember(
     @CurrentViewer() viewer: Viewer,
-    @Args('chatId', { type: () => ID }) chatId: string,
-    @Args('userId', { type: () => ID }) userId: string,
+    @Args('chatId', { type: () => ID, description: 'the chat' }) chatId: string,
+    @Args('userId', { type: () => ID, description: 'the member to remove (NOT_FOUND when not a member)' })
+    userId: string,
   ): Promise<boolean> {
     return this.chats.removeMember(viewer, chatId, userId);
   }
 
-  @Mutation(() => ChatModel, { description: 'owner only' })
+  @Mutation(() => ChatModel, { description: 'owner only (FORBIDDEN otherwise, and on a direct chat)' })
   renameChat(
     @CurrentViewer() viewer: Viewer,
-    @Args('chatId', { type: () => ID }) chatId: string,
-    @Args('roomName') roomName: string,
+    @Args('chatId', { type: () => ID, description: 'the chat' }) chatId: string,
+    @Args('roomName', { description: "the new name, with createChat's rules: 1–100 characters after trimming" })
+    roomName: string,
   ): Promise<ChatModel> {
     return this.chats.rename(viewer, chatId, roomName);
   }
 
   @Mutation(() => ChatModel, {
-    description: "the viewer's direct chat with userId, created by the first call of either",
+    description:
+      "the viewer's direct chat with userId, created by the first call of either; BAD_USER_INPUT with oneself",
   })
-  directChat(@CurrentViewer() viewer: Viewer, @Args('userId', { type: () => ID }) userId: string): Promise<ChatModel> {
+  directChat(
+    @CurrentViewer() viewer: Viewer,
+    @Args('userId', { type: () => ID, description: 'the other person (NOT_FOUND when there is no such user)' })
+    userId: string,
+  ): Promise<ChatModel> {
     return this.chats.directChat(viewer, userId);
   }
 
@@ -108,13 +143,13 @@ export class ChatsResolver {
 
   @SharedEvents()
   @Subscription(() => ChatMemberModel, {
-    description: "every move of a member's read position in the chat",
+    description: "every move of a member's read position in the chat, the viewer's own included; members only",
     resolve: (member: ChatMemberModel) => member,
   })
   readPositions(
     @Ctx() ctx: RequestContext,
     @CurrentViewer() viewer: Viewer,
-    @Args('chatId', { type: () => ID }) chatId: string,
+    @Args('chatId', { type: () => ID, description: 'the chat' }) chatId: string,
   ): Promise<AsyncIterableIterator<ChatMemberModel>> {
     return this.readPositionsService.open(viewer, chatId, ctx.connection);
   }
@@ -125,21 +160,31 @@ export class ChatsResolver {
   })
   markRead(
     @CurrentViewer() viewer: Viewer,
-    @Args('chatId', { type: () => ID }) chatId: string,
-    @Args('seq', { type: () => Int }) seq: number,
+    @Args('chatId', { type: () => ID, description: 'the chat' }) chatId: string,
+    @Args('seq', {
+      type: () => Int,
+      description: "the seq of the newest message read, from 0 to the chat's lastSeq (BAD_USER_INPUT beyond)",
+    })
+    seq: number,
   ): Promise<number> {
     return this.chats.markRead(viewer, chatId, seq);
   }
 
-  @Mutation(() => Boolean)
-  leaveChat(@CurrentViewer() viewer: Viewer, @Args('chatId', { type: () => ID }) chatId: string): Promise<boolean> {
+  @Mutation(() => Boolean, {
+    description:
+      "leaves the chat, ending the viewer's subscriptions to it on every instance; FORBIDDEN when not a member",
+  })
+  leaveChat(
+    @CurrentViewer() viewer: Viewer,
+    @Args('chatId', { type: () => ID, description: 'the chat to leave' }) chatId: string,
+  ): Promise<boolean> {
     return this.chats.leave(viewer, chatId);
   }
 
   /** Members are readable by members only; a public chat listed in publicChats shows none to outsiders. */
   // No hard cap: counted as a chat of this many members.
   @MaxItems(1000)
-  @ResolveField(() => [UserModel])
+  @ResolveField(() => [UserModel], { description: "the chat's members; members only (FORBIDDEN otherwise)" })
   async members(
     @Ctx() ctx: RequestContext,
     @CurrentViewer() viewer: Viewer,

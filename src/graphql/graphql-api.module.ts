@@ -3,7 +3,7 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
-import { GraphQLError, OperationTypeNode } from 'graphql';
+import { GraphQLError, GraphQLSchema, OperationTypeNode } from 'graphql';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import { RequestContext } from '../common/request-context';
@@ -32,6 +32,23 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin<RequestContext> = {
 };
 
 /**
+ * Nest's code-first decorators describe every type but the root ones, where the IDE's documentation starts. Set on
+ * the built schema (the generated SDL included); a description changes nothing in how operations run.
+ */
+function describeRootTypes(schema: GraphQLSchema): GraphQLSchema {
+  const query = schema.getQueryType();
+  const mutation = schema.getMutationType();
+  const subscription = schema.getSubscriptionType();
+  if (query) query.description = 'reads; every query needs a token (`Authorization: Bearer <token>`)';
+  if (mutation) mutation.description = 'changes; signUp and signIn are the only operations that need no token';
+  if (subscription) {
+    subscription.description =
+      'live feeds, over graphql-ws only (subprotocol graphql-transport-ws), the token in connectionParams.authorization';
+  }
+  return schema;
+}
+
+/**
  * The GraphQL API: one pipeline, two transports. Every operation is admitted by Admission (parse with a token
  * limit, graphql-js's rules plus ADMISSION_RULES), runs with a context from RequestContexts, and has its errors
  * formatted and logged by ErrorFormatter. Apollo Server, configured from those three, answers HTTP (`POST
@@ -48,6 +65,8 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin<RequestContext> = {
         // In production the image is read-only for the app user; the SDL is generated in development and CI.
         autoSchemaFile: config.isProduction ? true : SCHEMA_FILE,
         sortSchema: true,
+        transformSchema: describeRootTypes,
+        transformAutoSchemaFile: true,
         path: '/graphql',
         playground: false,
         // Admission's rules refuse introspection when it is off, on every transport.

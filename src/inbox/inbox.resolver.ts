@@ -13,7 +13,8 @@ export class InboxResolver {
 
   @SharedEvents()
   @Subscription(() => InboxEventModel, {
-    description: "the viewer's chat list as it changes",
+    description:
+      "the viewer's chat list, live: first an event for each of their chats, then one whenever one of them changes",
     resolve: (event: InboxDelivery) => ownView(event),
   })
   inbox(@Ctx() ctx: RequestContext, @CurrentViewer() viewer: Viewer): Promise<AsyncIterableIterator<InboxDelivery>> {

@@ -25,13 +25,23 @@ export class MessagesResolver {
   ) {}
 
   @RateLimit({ limit: 'messages', by: byViewer })
-  @Mutation(() => MessageModel)
-  sendMessage(@CurrentViewer() viewer: Viewer, @Args('input') input: SendMessageInput): Promise<MessageModel> {
+  @Mutation(() => MessageModel, {
+    description:
+      "commits a message, then delivers it to every messageAdded subscriber of the chat; moves the sender's read position to it and clears their typing",
+  })
+  sendMessage(
+    @CurrentViewer() viewer: Viewer,
+    @Args('input', { description: 'the message' }) input: SendMessageInput,
+  ): Promise<MessageModel> {
     return this.messages.send(viewer, input);
   }
 
   @SharedEvents()
-  @Subscription(() => MessageModel, { resolve: (message: MessageRecord) => message })
+  @Subscription(() => MessageModel, {
+    description:
+      "the chat's new messages, each once, seq going up by exactly 1; ends when the viewer leaves or is removed",
+    resolve: (message: MessageRecord) => message,
+  })
   messageAdded(
     @Ctx() ctx: RequestContext,
     @CurrentViewer() viewer: Viewer,
@@ -41,24 +51,33 @@ export class MessagesResolver {
   }
 
   @RateLimit({ limit: 'messages', by: byViewer })
-  @Mutation(() => MessageModel, { description: 'author only; the same content rules as sendMessage' })
+  @Mutation(() => MessageModel, {
+    description:
+      'author only (FORBIDDEN otherwise); sets editedAt and the next revision; CONFLICT for a deleted message',
+  })
   editMessage(
     @CurrentViewer() viewer: Viewer,
-    @Args('id', { type: () => ID }) id: string,
-    @Args('content') content: string,
+    @Args('id', { type: () => ID, description: 'the message' }) id: string,
+    @Args('content', { description: "the new content, with sendMessage's rules" }) content: string,
   ): Promise<MessageModel> {
     return this.messages.edit(viewer, id, content);
   }
 
   @RateLimit({ limit: 'messages', by: byViewer })
-  @Mutation(() => MessageModel, { description: "the author, or the chat's owner; leaves a tombstone" })
-  deleteMessage(@CurrentViewer() viewer: Viewer, @Args('id', { type: () => ID }) id: string): Promise<MessageModel> {
+  @Mutation(() => MessageModel, {
+    description:
+      "the author, or the chat's owner; leaves a tombstone (empty content, deletedAt set) with the next revision; idempotent",
+  })
+  deleteMessage(
+    @CurrentViewer() viewer: Viewer,
+    @Args('id', { type: () => ID, description: 'the message' }) id: string,
+  ): Promise<MessageModel> {
     return this.messages.delete(viewer, id);
   }
 
   @SharedEvents()
   @Subscription(() => MessageModel, {
-    description: "edits and deletes of the chat's messages",
+    description: "edits and deletes of the chat's messages, each message in its newest state, revisions going up",
     resolve: (message: MessageRecord) => message,
   })
   messageChanged(

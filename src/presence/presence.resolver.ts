@@ -17,7 +17,12 @@ export class PresenceResolver {
   constructor(private readonly presence: PresenceService) {}
 
   @SharedEvents()
-  @Subscription(() => PresenceEventModel, { name: 'presence', resolve: (event: PresenceDelivery) => ownView(event) })
+  @Subscription(() => PresenceEventModel, {
+    name: 'presence',
+    description:
+      "who is in the chat: STATE, then DIFFs; with track, this connection's meta leaves when the subscription ends",
+    resolve: (event: PresenceDelivery) => ownView(event),
+  })
   presenceEvents(
     @Ctx() ctx: RequestContext,
     @CurrentViewer() viewer: Viewer,
@@ -27,7 +32,10 @@ export class PresenceResolver {
   }
 
   @RateLimit({ limit: 'typing', by: byViewer })
-  @Mutation(() => Boolean)
+  @Mutation(() => Boolean, {
+    description:
+      "sets typing on the caller's metas in the chat, as one DIFF; returns whether any meta changed (false with none)",
+  })
   setTyping(@CurrentViewer() viewer: Viewer, @Args() args: SetTypingArgs): Promise<boolean> {
     return this.presence.setTyping(viewer, args.chatId, args.typing, args.ref);
   }

@@ -17,8 +17,11 @@ export class UsersResolver {
 
   @Public()
   @RateLimit({ limit: 'auth', by: byAddress })
-  @Mutation(() => AuthPayloadModel)
-  async signUp(@Args('input') input: SignUpInput): Promise<AuthPayloadModel> {
+  @Mutation(() => AuthPayloadModel, {
+    description:
+      'creates an account and signs it in; needs no token. BAD_USER_INPUT for a value out of its rules, CONFLICT for a taken email, RATE_LIMITED after too many attempts from one address',
+  })
+  async signUp(@Args('input', { description: 'the new account' }) input: SignUpInput): Promise<AuthPayloadModel> {
     const result = await this.users.signUp(input);
     return { ...result, user: markViewersOwn(result.user) };
   }
@@ -30,13 +33,18 @@ export class UsersResolver {
     // in does not use up their own allowance.
     { limit: 'authAccount', by: (_, args) => accountKey(args.input), onlyFailures: true },
   )
-  @Mutation(() => AuthPayloadModel)
-  async signIn(@Args('input') input: SignInInput): Promise<AuthPayloadModel> {
+  @Mutation(() => AuthPayloadModel, {
+    description:
+      'signs in with email and password; needs no token. UNAUTHENTICATED for a wrong email or password, RATE_LIMITED after too many attempts from one address or failures on one account',
+  })
+  async signIn(
+    @Args('input', { description: 'the email and password' }) input: SignInInput,
+  ): Promise<AuthPayloadModel> {
     const result = await this.users.signIn(input);
     return { ...result, user: markViewersOwn(result.user) };
   }
 
-  @Query(() => UserModel)
+  @Query(() => UserModel, { description: "the viewer's own account" })
   async me(@CurrentViewer() viewer: Viewer): Promise<UserModel> {
     const user = await this.users.getById(viewer.id);
     if (!user) throw new NotFoundError('user not found');

@@ -4,10 +4,10 @@ import { ChatRole } from '../chat-role';
 
 @ObjectType('ChatMember', { description: "a member of a chat: their role, since when, and how far they've read" })
 export class ChatMemberModel {
-  @Field(() => UserModel)
+  @Field(() => UserModel, { description: 'the member' })
   user!: UserModel;
 
-  @Field(() => ChatRole)
+  @Field(() => ChatRole, { description: 'OWNER or MEMBER' })
   role!: ChatRole;
 
   @Field({ description: 'when they joined or were added' })

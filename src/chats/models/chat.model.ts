@@ -12,21 +12,23 @@ export interface ViewerChatState {
 }
 
 /** Chat's scalar fields; members, messages and presence are resolved by the modules that own them. */
-@ObjectType('Chat')
+@ObjectType('Chat', {
+  description: 'a chat room: public (anyone joins), private (members add people) or direct (exactly two people)',
+})
 export class ChatModel {
-  @Field(() => ID)
+  @Field(() => ID, { description: "the chat's id" })
   id!: string;
 
-  @Field()
+  @Field({ description: '1–100 characters; a direct chat is named after its two people' })
   roomName!: string;
 
-  @Field()
+  @Field({ description: 'true: entered only by being added (addMember); false: anyone may joinChat' })
   isPrivate!: boolean;
 
   @Field({ description: 'made by directChat: private, exactly its two people, never renamed, nobody added or removed' })
   isDirect!: boolean;
 
-  @Field()
+  @Field({ description: 'when the chat was created' })
   createdAt!: Date;
 
   @Field(() => Int, { description: 'seq of the newest message, 0 when there is none' })

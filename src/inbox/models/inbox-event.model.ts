@@ -3,7 +3,7 @@ import { ChatModel } from '../../chats/models/chat.model';
 
 @ObjectType('InboxEvent', { description: "a change to one of the viewer's chats, as their chat list shows it" })
 export class InboxEventModel {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'the chat that changed' })
   chatId!: string;
 
   @Field({ description: 'false once the viewer has left or was removed; chat is then null' })

@@ -2,7 +2,7 @@ import { ArgsType, Field, ID, Int } from '@nestjs/graphql';
 
 @ArgsType()
 export class MessageChangedArgs {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'the chat; members only' })
   chatId!: string;
 
   @Field(() => Int, {

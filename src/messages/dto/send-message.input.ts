@@ -1,11 +1,11 @@
 import { Field, ID, InputType } from '@nestjs/graphql';
 
-@InputType()
+@InputType({ description: 'a message to send' })
 export class SendMessageInput {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'the chat to send to; members only' })
   chatId!: string;
 
-  @Field()
+  @Field({ description: '1–4000 characters (code points) after trimming, with something visible in it' })
   content!: string;
 
   @Field(() => String, {

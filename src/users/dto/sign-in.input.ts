@@ -1,10 +1,10 @@
 import { Field, InputType } from '@nestjs/graphql';
 
-@InputType()
+@InputType({ description: 'the email and password of an existing account' })
 export class SignInInput {
-  @Field()
+  @Field({ description: 'the email the account signed up with; trimmed and lower-cased, as at sign-up' })
   email!: string;
 
-  @Field()
+  @Field({ description: 'the account password; a wrong one and an unknown email give the same UNAUTHENTICATED' })
   password!: string;
 }

@@ -1,16 +1,16 @@
 import { Field, ID, ObjectType } from '@nestjs/graphql';
 
-@ObjectType('User')
+@ObjectType('User', { description: 'a person with an account' })
 export class UserModel {
-  @Field(() => ID)
+  @Field(() => ID, { description: "the user's id" })
   id!: string;
 
-  @Field()
+  @Field({ description: 'the name others see' })
   firstName!: string;
 
   /** The viewer's own email only: resolved by UsersResolver.email. */
   email!: string;
 
-  @Field()
+  @Field({ description: 'when the account was created' })
   createdAt!: Date;
 }
