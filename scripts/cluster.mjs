@@ -108,7 +108,8 @@ function renderNginxConf(template, { ports, port, dir }) {
         const server = /^([ \t]*)server\s+\S+?([ \t][^;]*)?;/.exec(line);
         if (!server) return [line];
         if (params !== undefined) return [];
-        params = server[2] ?? '';
+        // Local instances have addresses, not names to resolve (and Debian's nginx predates `resolve`).
+        params = (server[2] ?? '').replace(/[ \t]+resolve\b/, '');
         return ports.map((p) => `${server[1]}server 127.0.0.1:${p}${params};`);
       });
       if (params === undefined) fail('deploy/nginx.conf: upstream chat lists no servers');
@@ -116,6 +117,7 @@ function renderNginxConf(template, { ports, port, dir }) {
     },
     'upstream chat { ... }',
   );
+  replace(/^[ \t]*resolver\s+[^;]+;\n/m, '', 'resolver');
   replace(/^([ \t]*)listen\s+[^;]+;/m, `$1listen 127.0.0.1:${port};`, 'listen');
   replace(/^([ \t]*)pid\s+[^;]+;/m, `$1pid ${dir}/nginx.pid;`, 'pid');
   replace(/^([ \t]*error_log\s+)[^\s;]+/m, `$1${dir}/error.log`, 'error_log');

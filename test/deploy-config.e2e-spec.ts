@@ -102,6 +102,8 @@ function localNginxConf(config: string, dir: string): string {
     .join('');
   return config
     .replace(/\bserver\s+app(\d+):(\d+)/g, 'server 127.0.0.$1:$2')
+    // Debian's nginx predates `resolve` on upstream servers (the compose image, 1.27, has it).
+    .replace(/[ \t]+resolve;/g, ';')
     .replace(/^([ \t]*)listen\s+[^;]+;/m, '$1listen 127.0.0.1:8080;')
     .replace(/^([ \t]*)pid\s+[^;]+;/m, `$1pid ${dir}/nginx.pid;`)
     .replace(/^([ \t]*error_log\s+)[^\s;]+/m, `$1${dir}/error.log`)
@@ -174,7 +176,8 @@ describe('deployment configuration', () => {
 
     it('publishes the load balancer on 8080 with deploy/nginx.conf and the shared proxy file mounted', () => {
       const lb = service('lb');
-      expect(lb.image).toMatch(/^nginx:1\.25/);
+      // 1.27.3 or later re-resolves upstream names (`resolve`), so a recreated replica is found again.
+      expect(lb.image).toMatch(/^nginx:1\.(2[7-9]|[3-9]\d)/);
       expect(asList(lb.ports).some((p) => /(^|:)8080:8080(\/tcp)?$/.test(p))).toBe(true);
       const volumes = asList(lb.volumes);
       expect(volumes).toEqual(
@@ -183,7 +186,12 @@ describe('deployment configuration', () => {
           expect.stringMatching(/^\.\/deploy\/nginx-proxy\.conf:\/etc\/nginx\/nginx-proxy\.conf(:ro)?$/),
         ]),
       );
-      expect(Object.keys(dependsOn(lb))).toEqual(expect.arrayContaining(apps));
+      // Only once every instance reports ready: no 502s while they start.
+      for (const app of apps) expect(dependsOn(lb)[app]).toBe('service_healthy');
+      for (const app of apps) {
+        const check = asList(asMap(service(app).healthcheck, `${app}.healthcheck`).test).join(' ');
+        expect(check).toContain('/health/ready');
+      }
     });
   });
 
@@ -195,7 +203,10 @@ describe('deployment configuration', () => {
       const servers = directives(upstream).filter((d) => d.name === 'server');
       expect(servers.map((s) => s.args[0])).toEqual(['app1:3000', 'app2:3000', 'app3:3000']);
       for (const server of servers)
-        expect(server.args).toEqual(expect.arrayContaining(['max_fails=1', 'fail_timeout=2s']));
+        expect(server.args).toEqual(expect.arrayContaining(['max_fails=1', 'fail_timeout=2s', 'resolve']));
+      // `resolve` needs a shared-memory zone and a resolver (Docker's DNS).
+      expect(directives(upstream).map((d) => d.name)).toContain('zone');
+      expect(/^\s*resolver\s+127\.0\.0\.11\b/m.test(nginxConf)).toBe(true);
       // No sticky sessions: instances share state through PostgreSQL and Redis.
       const names = directives(upstream).map((d) => d.name);
       for (const sticky of ['ip_hash', 'hash', 'sticky', 'least_conn', 'random']) expect(names).not.toContain(sticky);
@@ -335,6 +346,9 @@ describe('deployment configuration', () => {
           }
           // Without a token the app closes with 4403: proof that the upgrade reached an instance through nginx.
           expect(await wsCloseCode(cluster.wsUrl)).toBe(4403);
+          // The instances serve /metrics here (no METRICS_PORT); the balancer does not pass it on.
+          expect((await fetch(`${cluster.instanceUrls[0]}/metrics`)).status).toBe(200);
+          expect((await fetch(`${cluster.url}/metrics`)).status).toBe(404);
 
           const access = /nginx config and logs in (\S+)/.exec(cluster.output)?.[1];
           const upstreams = readFileSync(join(access!, 'access.log'), 'utf8').match(/upstream=127\.0\.0\.1:\d+/g) ?? [];
