@@ -116,8 +116,15 @@ async function post<T>(url: string, query: string, variables: Record<string, unk
     body: JSON.stringify({ query, variables }),
     signal: AbortSignal.timeout(10_000),
   });
-  const body = (await response.json()) as { data?: T; errors?: { message: string }[] };
-  if (!body.data) throw new Error(`${response.status} ${JSON.stringify(body.errors ?? body).slice(0, 200)}`);
+  const text = await response.text();
+  let body: { data?: T; errors?: { message: string }[] } = {};
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    // an error page of the balancer's: reported below
+  }
+  if (!body.data)
+    throw new Error(`${response.status} ${(body.errors ? JSON.stringify(body.errors) : text).slice(0, 200)}`);
   return body.data;
 }
 
@@ -176,13 +183,22 @@ export async function runFailover(params: FailoverParams, progress: (line: strin
   // Nothing may be missing once the last messages have had time to arrive: compare with what was committed.
   const lastSeq = new Map<string, number>();
   for (const { room, token } of params.senders) {
-    const data = await post<{ chat: { lastSeq: number } }>(
-      params.httpUrl,
-      'query($c: ID!) { chat(id: $c) { lastSeq } }',
-      { c: room },
-      token,
-    );
-    lastSeq.set(room, data.chat.lastSeq);
+    // A query that nginx sent on a kept-alive connection to the dead instance comes back 502: ask again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const data = await post<{ chat: { lastSeq: number } }>(
+          params.httpUrl,
+          'query($c: ID!) { chat(id: $c) { lastSeq } }',
+          { c: room },
+          token,
+        );
+        lastSeq.set(room, data.chat.lastSeq);
+        break;
+      } catch (error) {
+        if (attempt === 5) throw error;
+        await sleep(200);
+      }
+    }
   }
   const drainDeadline = nowMs() + params.drainMs;
   while (nowMs() < drainDeadline && clients.some((c) => c.lastSeq < lastSeq.get(c.room)!)) await sleep(100);

@@ -10,7 +10,6 @@ import {
   cpuSpent,
   CpuTime,
   cpuTimes,
-  freePort,
   pidOfInstance,
   postgresPids,
   rssKiB,
@@ -27,6 +26,7 @@ import {
   TargetName,
   wsUrl,
 } from './targets';
+import { freePorts } from '../../test/support/local-cluster';
 import { TestRedisCluster } from '../../test/support/redis-cluster';
 
 export type ScenarioName = 'S1' | 'S2' | 'S2i' | 'S2m' | 'S3' | 'S4' | 'S5' | 'S6' | 'P7';
@@ -701,7 +701,7 @@ export async function s6(ctx: Context, target: TargetName): Promise<ScenarioResu
 export async function p7(ctx: Context, target: TargetName): Promise<ScenarioResult> {
   const { plan } = ctx;
   await ctx.flushRedis();
-  const [lbPort, basePort] = [await freePort(), await freePort()];
+  const { lbPort, basePort } = await freePorts(2);
   const cluster = await startServer(
     'cluster',
     [CLUSTER_SCRIPT, '--instances', '2', '--port', String(lbPort), '--base-port', String(basePort)],

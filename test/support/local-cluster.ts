@@ -147,7 +147,8 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-async function freePorts(instances: number): Promise<{ lbPort: number; basePort: number }> {
+/** A free port for the balancer and `instances` free ports below it, for scripts/cluster.mjs. */
+export async function freePorts(instances: number): Promise<{ lbPort: number; basePort: number }> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const basePort = 20_000 + Math.floor(Math.random() * 40_000);
     const lbPort = basePort + instances;
