@@ -100,15 +100,17 @@ function localNginxConf(config: string, dir: string): string {
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
     .map((kind) => `    ${kind}_temp_path ${dir}/${kind}_temp;\n`)
     .join('');
-  return config
-    .replace(/\bserver\s+app(\d+):(\d+)/g, 'server 127.0.0.$1:$2')
-    // Debian's nginx predates `resolve` on upstream servers (the compose image, 1.27, has it).
-    .replace(/[ \t]+resolve;/g, ';')
-    .replace(/^([ \t]*)listen\s+[^;]+;/m, '$1listen 127.0.0.1:8080;')
-    .replace(/^([ \t]*)pid\s+[^;]+;/m, `$1pid ${dir}/nginx.pid;`)
-    .replace(/^([ \t]*error_log\s+)[^\s;]+/m, `$1${dir}/error.log`)
-    .replace(/^([ \t]*access_log\s+)[^\s;]+/m, `$1${dir}/access.log`)
-    .replace(/^([ \t]*http\s*\{[ \t]*\n)/m, `$1${temp}`);
+  return (
+    config
+      .replace(/\bserver\s+app(\d+):(\d+)/g, 'server 127.0.0.$1:$2')
+      // Debian's nginx predates `resolve` on upstream servers (the compose image, 1.27, has it).
+      .replace(/[ \t]+resolve;/g, ';')
+      .replace(/^([ \t]*)listen\s+[^;]+;/m, '$1listen 127.0.0.1:8080;')
+      .replace(/^([ \t]*)pid\s+[^;]+;/m, `$1pid ${dir}/nginx.pid;`)
+      .replace(/^([ \t]*error_log\s+)[^\s;]+/m, `$1${dir}/error.log`)
+      .replace(/^([ \t]*access_log\s+)[^\s;]+/m, `$1${dir}/access.log`)
+      .replace(/^([ \t]*http\s*\{[ \t]*\n)/m, `$1${temp}`)
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
