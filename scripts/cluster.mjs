@@ -3,13 +3,15 @@
  * A local cluster without Docker: N instances of the built app behind nginx, with the same proxy settings as
  * the compose stack (its nginx.conf is rendered from deploy/nginx.conf, which includes deploy/nginx-proxy.conf).
  *
- *   npm run build
- *   node scripts/cluster.mjs --instances 3 [--port 8080] [--base-port 3101]
+ *   node scripts/cluster.mjs --instances 3 [--port 8080] [--base-port 3101]   (npm run cluster -- ...)
  *
- * Instances listen on 127.0.0.1:base-port..base-port+N-1 as INSTANCE_ID=local-1..N; DATABASE_URL, REDIS_URL and
- * JWT_SECRET come from the environment (with local defaults). nginx runs unprivileged from a temporary directory
- * (config, pid, logs, temp files) and listens on 127.0.0.1:port. Ctrl-C or SIGTERM stops nginx and sends SIGTERM
- * to every instance, waits for them and exits 0 if all of them exited 0.
+ * It builds first when dist/ is stale (scripts/build-if-stale.mjs). Instances listen on
+ * 127.0.0.1:base-port..base-port+N-1 as INSTANCE_ID=local-1..N and count as started once GET /health/ready answers
+ * 200, whatever LOG_LEVEL says. DATABASE_URL, REDIS_URL and JWT_SECRET come from the environment; the default
+ * database is chat_local on the local PostgreSQL, created when missing. nginx runs unprivileged from a temporary
+ * directory (config, pid, logs, temp files) and listens on 127.0.0.1:port. Ctrl-C or SIGTERM (to this script, or to
+ * `npm run cluster`) stops nginx, master and workers, and sends SIGTERM to every instance, waits for them and exits
+ * 0 if all of them exited 0.
  *
  * SIGHUP performs a rolling restart (after a rebuild, say): one instance at a time gets SIGTERM, must exit 0, is
  * started again on its port under the same INSTANCE_ID, and must report ready before the next one goes. Clients
@@ -22,6 +24,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { buildIfStale } from './build-if-stale.mjs';
+import { whenNpmParentGone } from './npm-parent.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = join(ROOT, 'dist', 'main.js');
@@ -30,9 +35,11 @@ const NGINX_PROXY = join(ROOT, 'deploy', 'nginx-proxy.conf');
 const NGINX = '/usr/sbin/nginx';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
+/** How long nginx gets to finish open requests (SIGQUIT) before it is told to stop at once (SIGTERM). */
+const NGINX_GRACE_MS = 5_000;
 
 const DEFAULTS = {
-  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/chat_local',
   REDIS_URL: 'redis://127.0.0.1:6379',
   JWT_SECRET: 'local-cluster-development-secret-0123456789',
 };
@@ -44,8 +51,8 @@ const USAGE = `usage: node scripts/cluster.mjs --instances N [--port 8080] [--ba
   --port P          where nginx listens on 127.0.0.1 (default 8080)
   --base-port P     first instance port; instance i listens on P+i-1 (default 3101)
 
-Environment: DATABASE_URL, REDIS_URL, JWT_SECRET (defaults: ${DEFAULTS.DATABASE_URL}, ${DEFAULTS.REDIS_URL},
-a fixed development secret); every other variable is passed on to the instances.`;
+Environment: DATABASE_URL, REDIS_URL, JWT_SECRET (defaults: ${DEFAULTS.DATABASE_URL}, created when missing,
+${DEFAULTS.REDIS_URL}, a fixed development secret); every other variable is passed on to the instances.`;
 
 function fail(message) {
   process.stderr.write(`cluster: ${message}\n`);
@@ -152,7 +159,7 @@ function log(message) {
   process.stdout.write(`${'[cluster]'.padEnd(labelWidth)} ${message}\n`);
 }
 
-function startChild(name, command, args, env, readyPattern) {
+function startChild(name, command, args, env) {
   const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const entry = { name, child, code: undefined, signal: undefined, replacing: false };
   if (child.pid) log(`${name} started, pid ${child.pid}`);
@@ -171,27 +178,8 @@ function startChild(name, command, args, env, readyPattern) {
     });
   });
   children.push(entry);
-  let onReady;
-  entry.ready = new Promise((resolve, reject) => {
-    if (!readyPattern) return resolve();
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not log "listening on" within 60 s`)),
-      START_TIMEOUT_MS,
-    );
-    onReady = (line) => {
-      if (readyPattern.test(line)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    entry.exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${entry.signal ?? `code ${entry.code}`}) before it was ready`));
-    });
-  });
-  entry.ready.catch(() => undefined);
-  prefixOutput(name, child.stdout, process.stdout, (line) => onReady?.(line));
-  prefixOutput(name, child.stderr, process.stderr, (line) => onReady?.(line));
+  prefixOutput(name, child.stdout, process.stdout);
+  prefixOutput(name, child.stderr, process.stderr);
   return entry;
 }
 
@@ -210,7 +198,23 @@ async function waitForBalancer(url, nginx) {
   throw new Error(`nginx did not answer on ${url} within 10 s`);
 }
 
-/** SIGQUIT nginx (graceful) and SIGTERM the instances (they drain and close WebSockets with 1001), then wait. */
+/**
+ * nginx's workers, which nginx's master forks: they must go with it. Killed (SIGKILL) without them, the master
+ * leaves its workers running, still listening, under init.
+ */
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * SIGQUIT nginx (graceful), SIGTERM it after NGINX_GRACE_MS (its master then stops its workers at once), and
+ * SIGTERM the instances (they drain and close WebSockets with 1001); wait. Whatever still runs after
+ * STOP_TIMEOUT_MS gets SIGKILL, nginx's workers along with their master.
+ */
 async function stopAll(reason) {
   if (stopping) return;
   stopping = true;
@@ -226,13 +230,21 @@ async function stopAll(reason) {
     }
   };
   for (const entry of children) kill(entry, entry.name === 'lb' ? 'SIGQUIT' : 'SIGTERM');
+  const lb = children.find((entry) => entry.name === 'lb');
+  const hurry = setTimeout(() => {
+    if (lb?.code !== undefined) return;
+    log(`lb still running after ${NGINX_GRACE_MS / 1000} s: SIGTERM`);
+    kill(lb, 'SIGTERM');
+  }, NGINX_GRACE_MS);
   const timer = setTimeout(() => {
     for (const entry of children) {
-      if (entry.code === undefined) log(`${entry.name} still running after ${STOP_TIMEOUT_MS / 1000} s: SIGKILL`);
-      kill(entry, 'SIGKILL');
+      if (entry.code !== undefined) continue;
+      log(`${entry.name} still running after ${STOP_TIMEOUT_MS / 1000} s: SIGKILL`);
+      killTree(entry.child.pid);
     }
   }, STOP_TIMEOUT_MS);
   await Promise.all(children.map((c) => c.exited));
+  clearTimeout(hurry);
   clearTimeout(timer);
   let clean = true;
   for (const entry of children) {
@@ -243,10 +255,28 @@ async function stopAll(reason) {
   return clean;
 }
 
-/** Resolves when GET /health/ready answers 200 (PostgreSQL and Redis reachable, not draining). */
-async function waitForReady(port, timeoutMs) {
+/** SIGKILL a process and its children (collected first: once it is gone, they belong to init). */
+function killTree(pid) {
+  const pids = [pid, ...childPids(pid)];
+  for (const each of pids) {
+    try {
+      process.kill(each, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Resolves when the instance's GET /health/ready answers 200 (PostgreSQL and Redis reachable, not draining);
+ * rejects when it exits first or is not ready in time. Its log lines play no part, so any LOG_LEVEL works.
+ */
+async function waitForReady(entry, port, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (entry.code !== undefined) {
+      throw new Error(`${entry.name} exited (${entry.signal ?? `code ${entry.code}`}) before it was ready`);
+    }
     try {
       const response = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(1000) });
       if (response.ok) return;
@@ -255,7 +285,7 @@ async function waitForReady(port, timeoutMs) {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`127.0.0.1:${port} was not ready within ${timeoutMs / 1000} s`);
+  throw new Error(`${entry.name} (127.0.0.1:${port}) was not ready within ${timeoutMs / 1000} s`);
 }
 
 /**
@@ -273,18 +303,53 @@ async function rollingRestart(slots, startInstance) {
     if (old.code !== 0) throw new Error(`${old.name} exited ${old.signal ?? `with code ${old.code}`} on SIGTERM`);
     if (stopping) return;
     slot.entry = startInstance(slot);
-    await slot.entry.ready;
-    await waitForReady(slot.port, START_TIMEOUT_MS);
+    await waitForReady(slot.entry, slot.port, START_TIMEOUT_MS);
     log(`rolling restart: ${slot.entry.name} is ready again`);
+  }
+}
+
+/**
+ * The default database, chat_local on the local PostgreSQL, created when missing (through the server's maintenance
+ * database `postgres`), so the cluster never writes its tables into `postgres` itself.
+ */
+async function ensureDatabase(url) {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) {
+      await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+      log(`database ${name} created on ${target.host}`);
+    }
+  } finally {
+    await client.end();
   }
 }
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
-  if (!existsSync(MAIN)) fail(`${MAIN} not found: build first with \`npm run build\``);
+  log(
+    `pid ${process.pid}: rolling restart with \`kill -HUP ${process.pid}\`, stop with Ctrl-C or \`kill ${process.pid}\``,
+  );
+  // Until the cluster is up a SIGHUP would end this script (its default) and leave the instances running.
+  const earlyHup = () => log('SIGHUP ignored: the cluster is still starting');
+  process.on('SIGHUP', earlyHup);
   if (!existsSync(NGINX)) {
     process.stderr.write('install nginx: apt-get install -y nginx\n');
     process.exit(1);
+  }
+  await buildIfStale({ log });
+  if (!existsSync(MAIN)) fail(`${MAIN} not found: build first with \`npm run build\``);
+  if (!process.env.DATABASE_URL) {
+    try {
+      await ensureDatabase(DEFAULTS.DATABASE_URL);
+    } catch (error) {
+      fail(`could not reach or create the default database ${DEFAULTS.DATABASE_URL}: ${error.message}`);
+    }
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'chat-cluster-'));
@@ -302,7 +367,7 @@ async function main() {
   const finish = async (reason, failed) => {
     if (finishing) {
       // A second Ctrl-C: do not wait any longer.
-      for (const entry of children) if (entry.code === undefined) entry.child.kill('SIGKILL');
+      for (const entry of children) if (entry.code === undefined) killTree(entry.child.pid);
       return;
     }
     finishing = true;
@@ -320,6 +385,7 @@ async function main() {
   };
   process.on('SIGINT', () => void finish('SIGINT', false));
   process.on('SIGTERM', () => void finish('SIGTERM', false));
+  whenNpmParentGone('cluster', (parent) => void finish(`npm's shell (pid ${parent}) is gone`, false));
 
   const env = {
     ...process.env,
@@ -332,11 +398,16 @@ async function main() {
   };
   log(`starting ${options.instances} instance(s) on 127.0.0.1:${ports[0]}-${ports[ports.length - 1]}`);
   const startInstance = ({ name, port }) =>
-    startChild(name, process.execPath, [MAIN], { ...env, PORT: String(port), INSTANCE_ID: name }, /listening on/);
+    startChild(name, process.execPath, [MAIN], { ...env, PORT: String(port), INSTANCE_ID: name });
   const slots = ports.map((port, i) => ({ name: `local-${i + 1}`, port }));
   for (const slot of slots) slot.entry = startInstance(slot);
   try {
-    await Promise.all(slots.map((slot) => slot.entry.ready));
+    await Promise.all(
+      slots.map(async (slot) => {
+        await waitForReady(slot.entry, slot.port, START_TIMEOUT_MS);
+        log(`${slot.name} ready on http://127.0.0.1:${slot.port}`);
+      }),
+    );
   } catch (error) {
     log(error.message);
     return finish('start-up failed', true);
@@ -361,6 +432,7 @@ async function main() {
   }
   if (finishing) return;
   let restarting = false;
+  process.off('SIGHUP', earlyHup);
   process.on('SIGHUP', () => {
     if (restarting || finishing) return log('SIGHUP ignored: a rolling restart or a stop is under way');
     restarting = true;

@@ -9,6 +9,8 @@ import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/config.schema';
 import { HealthService } from './health/health.service';
 import { HttpDrain } from './http-drain';
+import { FrameworkLogDemoter } from './logging/framework-log';
+import { describeBus, describeDatabase } from './logging/startup-summary';
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -26,7 +28,7 @@ async function bootstrap(): Promise<void> {
     bodyParser: false,
     bufferLogs: true,
   });
-  app.useLogger(app.get(PinoLogger));
+  app.useLogger(new FrameworkLogDemoter(app.get(PinoLogger)));
   await setUpApp(app, config);
   const drain = new HttpDrain(app.getHttpServer());
 
@@ -36,6 +38,8 @@ async function bootstrap(): Promise<void> {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const logger = new Logger('Bootstrap');
   logger.log(`instance ${config.instanceId} listening on http://${host}:${port}`);
+  logger.log(`database: ${describeDatabase(config)}`);
+  logger.log(`bus: ${describeBus(config)}`);
   installShutdown(app, drain, config, logger);
   // Last line of defence: a promise some library let go of must not take every client's connection down.
   process.on('unhandledRejection', (reason: unknown) => {

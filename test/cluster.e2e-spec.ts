@@ -130,7 +130,7 @@ const seqRange = (to: number) => Array.from({ length: to }, (_, i) => i + 1);
 
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.close()));
-    await cluster?.kill();
+    await cluster?.close();
     await db?.drop();
   });
 

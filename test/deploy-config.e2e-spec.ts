@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { parseDocument } from 'yaml';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
-import { canRunCluster, isAlive, LocalCluster, NGINX } from './support/local-cluster';
+import { canRunCluster, descendants, isAlive, LocalCluster, NGINX } from './support/local-cluster';
 
 /**
  * The deployment topology, checked without Docker: docker-compose.yml, deploy/nginx.conf and the shared
@@ -358,15 +358,53 @@ describe('deployment configuration', () => {
             new Set(cluster.instanceUrls.map((url) => `upstream=${url.replace('http://', '')}`)),
           );
 
-          const pids = cluster.pids();
+          // nginx's workers too: they are what keeps listening when only their master goes.
+          const pids = cluster.pids().flatMap((pid) => [pid, ...descendants(pid)]);
+          expect(pids.length).toBeGreaterThan(3);
           expect(await cluster.stop()).toBe(0);
-          for (const pid of pids) expect(isAlive(pid)).toBe(false);
+          expect(pids.filter(isAlive)).toEqual([]);
         } finally {
           await cluster.kill();
           await db.drop();
         }
       },
       90_000,
+    );
+
+    (canRunCluster ? it : it.skip)(
+      canRunCluster
+        ? 'npm run cluster starts under LOG_LEVEL=warn, names its pid and the roll command, and SIGTERM to npm stops it all'
+        : `npm run cluster: SKIPPED, needs ${NGINX} and dist/main.js`,
+      async () => {
+        const db = await TestDatabase.create();
+        const cluster = await LocalCluster.start(
+          2,
+          { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'warn' },
+          { throughNpm: true },
+        );
+        try {
+          // The instances said nothing at info level; the cluster waited for their readiness instead.
+          expect(cluster.output).not.toMatch(/\[local-\d\].*listening on/);
+          expect(cluster.output).toMatch(/local-2 ready on http:\/\/127\.0\.0\.1:\d+/);
+          const pid = Number(/\bpid (\d+): rolling restart with `kill -HUP (\d+)`/.exec(cluster.output)?.[1]);
+          expect(cluster.output).toContain(`kill -HUP ${pid}`);
+          expect(isAlive(pid)).toBe(true);
+
+          await cluster.rollingRestart();
+          expect((await fetch(`${cluster.url}/health/ready`)).status).toBe(200);
+
+          const pids = [pid, ...cluster.pids().flatMap((each) => [each, ...descendants(each)])];
+          await cluster.stop(); // npm re-raises the signal on itself: it exits on SIGTERM, with no code
+          // npm is gone at once; its shell died of the signal, and the script noticed and stops everything.
+          const deadline = Date.now() + 20_000;
+          while (pids.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+          expect(pids.filter(isAlive)).toEqual([]);
+        } finally {
+          await cluster.kill();
+          await db.drop();
+        }
+      },
+      120_000,
     );
   });
 });

@@ -39,4 +39,30 @@ describe('start-up', () => {
       await db.drop();
     }
   });
+
+  it('says at info where it listens, which database and which bus, without Nest narration or a password', async () => {
+    const db = await TestDatabase.create();
+    const url = new URL(db.url);
+    url.password = 'not-a-real-password'; // trust auth ignores it; the logs must not show it
+    const app = await AppProcess.start({ DATABASE_URL: url.toString(), REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'info' });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const messages = app.logs
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string });
+      expect(messages.some((m) => /listening on http:\/\//.test(m.msg))).toBe(true);
+      expect(messages.map((m) => m.msg)).toEqual(
+        expect.arrayContaining([
+          `database: PostgreSQL ${url.host}/${db.name}`,
+          `bus: Redis ${new URL(TEST_REDIS_URL).host}`,
+        ]),
+      );
+      expect(app.logs).not.toMatch(/dependencies initialized|Mapped \{|Nest application successfully started/);
+      expect(app.logs).not.toContain('not-a-real-password');
+    } finally {
+      await app.stop();
+      await db.drop();
+    }
+  });
 });

@@ -3,20 +3,36 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
 import pino, { Logger } from 'pino';
+import PinoPretty from 'pino-pretty';
 import { AppConfig } from '../config/app-config';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
-/** One pino instance per configuration: the app's logger and the HTTP request logger write through it. */
+/**
+ * One pino instance per configuration: the app's logger and the HTTP request logger write through it. JSON lines,
+ * except on a terminal, where pino-pretty prints them readably (synchronously, so nothing is lost when the
+ * process exits).
+ */
 const loggers = new WeakMap<AppConfig, Logger>();
 function loggerFor(config: AppConfig): Logger {
   let logger = loggers.get(config);
   if (!logger) {
-    logger = pino({
+    const options = {
       level: config.logLevel,
       base: { instance: config.instanceId },
       redact: ['req.headers.authorization', 'req.headers.cookie'],
-    });
+    };
+    logger = process.stdout.isTTY
+      ? pino(
+          options,
+          PinoPretty({
+            sync: true,
+            translateTime: 'SYS:HH:MM:ss.l',
+            ignore: 'pid,hostname,instance,context',
+            messageFormat: '{if context}[{context}] {end}{msg}',
+          }),
+        )
+      : pino(options);
     loggers.set(config, logger);
   }
   return logger;

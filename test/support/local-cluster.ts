@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { TEST_JWT_SECRET, TEST_KEY_PREFIX } from './env';
@@ -28,35 +28,34 @@ export class LocalCluster {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  static async start(instances: number, env: Record<string, string | undefined>): Promise<LocalCluster> {
+  /** `throughNpm`: started as `npm run cluster -- ...`, so that signals go to npm's pid. */
+  static async start(
+    instances: number,
+    env: Record<string, string | undefined>,
+    { throughNpm = false } = {},
+  ): Promise<LocalCluster> {
     const { lbPort, basePort } = await freePorts(instances);
-    const child = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'scripts', 'cluster.mjs'),
-        '--instances',
-        String(instances),
-        '--port',
-        String(lbPort),
-        '--base-port',
-        String(basePort),
-      ],
-      {
-        env: {
-          PATH: process.env.PATH,
-          NODE_ENV: 'test',
-          NO_COLOR: '1',
-          JWT_SECRET: TEST_JWT_SECRET,
-          PASSWORD_HASH_MEMORY_KIB: '1024',
-          PASSWORD_HASH_ITERATIONS: '1',
-          RATE_LIMIT_AUTH_PER_MINUTE: '100000',
-          RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE: '100000',
-          REDIS_KEY_PREFIX: TEST_KEY_PREFIX,
-          ...env,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const args = ['--instances', String(instances), '--port', String(lbPort), '--base-port', String(basePort)];
+    const [command, commandArgs] = throughNpm
+      ? ['npm', ['run', '--silent', 'cluster', '--', ...args]]
+      : [process.execPath, [join(ROOT, 'scripts', 'cluster.mjs'), ...args]];
+    const child = spawn(command, commandArgs, {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NODE_ENV: 'test',
+        NO_COLOR: '1',
+        JWT_SECRET: TEST_JWT_SECRET,
+        PASSWORD_HASH_MEMORY_KIB: '1024',
+        PASSWORD_HASH_ITERATIONS: '1',
+        RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+        RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE: '100000',
+        REDIS_KEY_PREFIX: TEST_KEY_PREFIX,
+        ...env,
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const cluster = new LocalCluster(child, lbPort, basePort, instances);
     try {
       await cluster.waitForOutput(() => cluster.output.includes('balancer listening on'), 60_000);
@@ -89,11 +88,18 @@ export class LocalCluster {
     return [...this.output.matchAll(/(\S+) started, pid (\d+)/g)].map((m) => Number(m[2]));
   }
 
+  /** The cluster script's own pid, as it prints it (under npm, not the pid that was started). */
+  get scriptPid(): number {
+    const pid = /\bpid (\d+): rolling restart/.exec(this.output)?.[1];
+    if (!pid) throw new Error(`the cluster did not print its pid:\n${this.output}`);
+    return Number(pid);
+  }
+
   /** SIGHUP: restarts the instances one at a time and resolves when every one is ready again. */
   async rollingRestart(timeoutMs = 120_000): Promise<void> {
     const done = () => this.output.split('rolling restart done').length - 1;
     const before = done();
-    this.child.kill('SIGHUP');
+    process.kill(this.scriptPid, 'SIGHUP');
     await this.waitForOutput(() => {
       if (this.output.includes('rolling restart failed')) throw new Error(`rolling restart failed:\n${this.output}`);
       return done() > before;
@@ -113,9 +119,16 @@ export class LocalCluster {
     return result;
   }
 
-  /** After a failure: SIGKILL the cluster and whatever it started. */
+  /**
+   * After a failure: SIGKILL the cluster and everything under it: the instances, restarted ones included, and
+   * nginx's master and its workers. The tree is read before anything is killed: a worker whose master is gone
+   * belongs to init, still listening.
+   */
   async kill(): Promise<void> {
-    for (const pid of this.pids()) {
+    const script = /\bpid (\d+): rolling restart/.exec(this.output)?.[1];
+    const roots = [...(script ? [Number(script)] : []), ...this.pids()];
+    const pids = new Set([...descendants(this.child.pid!), ...roots.flatMap((pid) => [pid, ...descendants(pid)])]);
+    for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -124,6 +137,15 @@ export class LocalCluster {
     }
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
+  }
+
+  /** SIGTERM and wait (the cluster's own clean stop); whatever is still there after that, or on a timeout, is killed. */
+  async close(): Promise<void> {
+    try {
+      await this.stop();
+    } finally {
+      await this.kill();
+    }
   }
 
   private async waitForOutput(check: () => boolean, timeoutMs: number): Promise<void> {
@@ -136,6 +158,17 @@ export class LocalCluster {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+}
+
+/** A process's children, theirs, and so on (Linux /proc). */
+export function descendants(pid: number): number[] {
+  let children: number[];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendants(child)]);
 }
 
 export function isAlive(pid: number): boolean {
