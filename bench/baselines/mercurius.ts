@@ -33,19 +33,25 @@ const resolvers: IResolvers = {
       const viewer = (context as unknown as { viewer?: Viewer }).viewer ?? { id: 'anonymous', firstName: 'anonymous' };
       const seq = (seqs.get(args.room) ?? 0) + 1;
       seqs.set(args.room, seq);
-      await context.pubsub.publish({
-        topic: topicOf(args.room),
-        payload: {
-          messageAdded: {
-            id: randomUUID(),
-            room: args.room,
-            seq,
-            content: args.content,
-            createdAt: new Date().toISOString(),
-            user: viewer,
+      // Resolves once the emitter has taken the event (mqemitter-redis: written to Redis).
+      await new Promise<void>((resolve) =>
+        context.pubsub.publish(
+          {
+            topic: topicOf(args.room),
+            payload: {
+              messageAdded: {
+                id: randomUUID(),
+                room: args.room,
+                seq,
+                content: args.content,
+                createdAt: new Date().toISOString(),
+                user: viewer,
+              },
+            },
           },
-        },
-      });
+          () => resolve(),
+        ),
+      );
       return true;
     },
   },
