@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { TEST_PG_URL } from './support/env';
+import { NGINX } from './support/local-cluster';
 
 const ROOT = join(__dirname, '..');
 
@@ -71,13 +72,18 @@ describe('benchmark (quick)', () => {
       runs: Record<string, Record<string, Outcome>>[];
     };
     expect(results.runs).toHaveLength(1);
+    const everyServer = ['app', 'ws-relay', 'graphql-naive', 'socketio', 'mercurius'];
     const expectedTargets: Record<string, string[]> = {
-      S1: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
-      S2: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
-      S3: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
-      S4: ['app', 'ws-relay', 'graphql-naive', 'socketio'],
+      S1: everyServer,
+      S2: everyServer,
+      S2i: ['app'],
+      S2m: ['app'],
+      S3: everyServer,
+      S4: everyServer,
       S5: ['app'],
       S6: ['app'],
+      // The local cluster behind nginx; the bench leaves P7 out without it.
+      ...(existsSync(NGINX) ? { P7: ['app'] } : {}),
     };
     const counts: Record<string, string> = {};
     for (const [scenario, targets] of Object.entries(expectedTargets)) {
