@@ -99,7 +99,8 @@ export async function startServer(
   };
 }
 
-async function pollHealth(url: string, exited: Promise<void>): Promise<void> {
+/** Resolves once `url` answers 2xx; gives up when `exited` settles (the server is gone). */
+export async function pollHealth(url: string, exited: Promise<void>): Promise<void> {
   let gone = false;
   void exited.then(() => (gone = true));
   while (!gone) {

@@ -56,9 +56,17 @@ function table(header: string[], rows: string[][]): string {
 
 /** The value across runs, for one scenario and target. */
 function across<T>(runs: Runs, scenario: ScenarioName, target: TargetName, pick: (r: T) => number | undefined): number {
-  return median(
-    runs.map((run) => (ok<T>(run[scenario]?.[target]) ? pick(ok<T>(run[scenario]?.[target])!) : undefined)),
-  );
+  return median(perRunOf(runs, scenario, target, pick));
+}
+
+/** The value in each run, for one scenario and target (undefined where a run has none). */
+function perRunOf<T>(
+  runs: Runs,
+  scenario: ScenarioName,
+  target: TargetName,
+  pick: (r: T) => number | undefined,
+): (number | undefined)[] {
+  return runs.map((run) => (ok<T>(run[scenario]?.[target]) ? pick(ok<T>(run[scenario]?.[target])!) : undefined));
 }
 
 /** The median across runs and, with more than one run, the spread: "median (min–max)". */
@@ -69,9 +77,9 @@ function spread<T>(
   pick: (r: T) => number | undefined,
   digits = 1,
 ): string {
-  const values = runs
-    .map((run) => (ok<T>(run[scenario]?.[target]) ? pick(ok<T>(run[scenario]?.[target])!) : undefined))
-    .filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const values = perRunOf(runs, scenario, target, pick).filter(
+    (v): v is number => v !== undefined && Number.isFinite(v),
+  );
   const middle = fmt(median(values), digits);
   if (values.length < 2) return middle;
   return `${middle} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;

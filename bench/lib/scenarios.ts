@@ -11,6 +11,7 @@ import {
   CpuTime,
   cpuTimes,
   pidOfInstance,
+  pollHealth,
   postgresPids,
   rssKiB,
   ServerProcess,
@@ -710,7 +711,13 @@ export async function p7(ctx: Context, target: TargetName): Promise<ScenarioResu
     { url: `http://127.0.0.1:${lbPort}`, path: '/health/ready' },
   );
   try {
-    for (const port of [basePort, basePort + 1]) await waitReady(`http://127.0.0.1:${port}/health/ready`);
+    // The balancer answers once one instance is ready; P7 needs both.
+    let late = false;
+    const deadline = sleep(60_000).then(() => void (late = true));
+    for (const port of [basePort, basePort + 1]) {
+      await pollHealth(`http://127.0.0.1:${port}/health/ready`, deadline);
+      if (late) throw new Error(`instance on ${port} was not ready within 60 s`);
+    }
     const victimPid = pidOfInstance('local-1');
     if (!victimPid) throw new Error('could not find the pid of instance local-1');
     const rooms = await roomsFor(target, ctx.fixture, cluster.url, 'p7', plan.p7Rooms, plan.p7PerRoom, setupReport);
@@ -736,19 +743,6 @@ export async function p7(ctx: Context, target: TargetName): Promise<ScenarioResu
   } finally {
     await cluster.stop();
   }
-}
-
-async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
-    } catch {
-      // not yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url} was not ready within ${timeoutMs} ms`);
 }
 
 export const RUNNERS: Record<ScenarioName, (ctx: Context, target: TargetName) => Promise<ScenarioResult>> = {

@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import Redis from 'ioredis';
 import { TEST_REDIS_URL } from './env';
-import { freePort } from './redis-server';
+import { freePort, redisCommand } from './redis-server';
 
 const run = promisify(execFile);
 
@@ -55,15 +54,8 @@ export class TestRedisCluster {
   }
 
   /** Runs one command on one node. */
-  async command(port: number, ...args: string[]): Promise<unknown> {
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-    client.on('error', () => undefined); // a node not up yet: connect() rejects, and the caller asks again
-    await client.connect();
-    try {
-      return await client.call(args[0], ...args.slice(1));
-    } finally {
-      client.disconnect();
-    }
+  command(port: number, ...args: string[]): Promise<unknown> {
+    return redisCommand(port, ...args);
   }
 
   /** The port of the master that serves a key (or channel) now. */

@@ -25,14 +25,8 @@ export class TestRedis {
     await this.spawn();
   }
 
-  async command(...args: string[]): Promise<unknown> {
-    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await client.connect();
-    try {
-      return await client.call(args[0], ...args.slice(1));
-    } finally {
-      client.disconnect();
-    }
+  command(...args: string[]): Promise<unknown> {
+    return redisCommand(this.port, ...args);
   }
 
   async stop(): Promise<void> {
@@ -71,4 +65,16 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+/** Runs one command on the Redis at 127.0.0.1:`port` over a connection of its own. */
+export async function redisCommand(port: number, ...args: string[]): Promise<unknown> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined); // a server not up yet: connect() rejects, and the caller asks again
+  await client.connect();
+  try {
+    return await client.call(args[0], ...args.slice(1));
+  } finally {
+    client.disconnect();
+  }
 }
