@@ -69,6 +69,41 @@ describe('deployments on one Redis', () => {
     expect(committed).toBeLessThanOrEqual(5 + 3 * seconds);
   });
 
+  it('counts a generous limit in leases: far fewer Redis counts than messages, and still one limit', async () => {
+    const [a, b] = await deployment(2, {
+      REDIS_KEY_PREFIX: 'lease:',
+      RATE_LIMIT_MESSAGES_PER_SECOND: '100',
+      RATE_LIMIT_MESSAGES_BURST: '100',
+    });
+    const ann = await signUp(a.url, 'Ann');
+    const chatId = await createChat(a.url, ann);
+    const scripts = async () => {
+      const stats = String(await redis.command('INFO', 'commandstats'));
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    const before = await scripts();
+    const t0 = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 400 }, (_, i) =>
+        gql(
+          (i % 2 ? a : b).url,
+          'mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }',
+          { input: { chatId, content: `m${i}` } },
+          ann.token,
+        ),
+      ),
+    );
+    const windows = Math.ceil((Date.now() - t0) / 1000) + 1;
+    const committed = answers.filter((answer) => !answer.errors).length;
+    expect(answers.filter((answer) => answer.errors).map(errorCode)).toEqual(repeat('RATE_LIMITED', 400 - committed));
+    // Each one-second window allows 100 in all, however the two instances share it.
+    expect(committed).toBeGreaterThanOrEqual(100);
+    expect(committed).toBeLessThanOrEqual(100 * windows);
+    // Counted one by one, every one of the 400 calls would be a script. Leases of 10 make one per ten messages,
+    // plus, per window and instance, the lease that found the limit reached and the give-back of its excess.
+    expect((await scripts()) - before).toBeLessThanOrEqual(Math.ceil(committed / 10) + 4 * windows);
+  });
+
   it('counts sign-in attempts per address across instances, and per account across addresses', async () => {
     const [a, b] = await deployment(2, {
       REDIS_KEY_PREFIX: 'signin:',

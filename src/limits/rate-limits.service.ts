@@ -2,7 +2,7 @@ import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import {
   BurstyRateLimiter,
   IRateLimiterOptions,
-  RateLimiterAbstract,
+  RateLimiterLike,
   RateLimiterMemory,
   RateLimiterRedis,
   RateLimiterRes,
@@ -11,8 +11,13 @@ import {
 import { RateLimitedError } from '../common/errors';
 import { AppConfig, RateLimit } from '../config/app-config';
 import { closeRedis, openRedis, RedisClient } from '../redis/redis-connection';
+import { LeasedCounter } from './leased-counter';
 
 const COUNT_TIMEOUT_MS = 250;
+/** An instance leases at most this share of a key's limit at a time (1/LEASE_SHARE)... */
+const LEASE_SHARE = 10;
+/** ...and at most this many points, so that a generous limit still reaches Redis now and then. */
+const LEASE_MAX = 50;
 
 /** The limits the API names; each counts per key (a user, an address, an account). */
 export type LimitName = 'messages' | 'typing' | 'reads' | 'auth' | 'authAccount';
@@ -43,16 +48,20 @@ export class RateLimits implements OnApplicationShutdown {
       });
     }
     const prefix = `${settings?.keyPrefix ?? ''}limit:`;
-    const counter = (name: string, points: number, duration: number): RateLimiterAbstract | RLWrapperTimeouts => {
+    const counter = (name: string, points: number, duration: number): RateLimiterLike => {
       const options: IRateLimiterOptions = { keyPrefix: prefix + name, points, duration };
       if (!this.redis) return new RateLimiterMemory(options);
       // A count that Redis cannot answer soon (a cluster shard failing over holds its commands for seconds) is
       // made in memory instead, so no request waits on the limiter.
-      return new RLWrapperTimeouts({
+      const shared = new RLWrapperTimeouts({
         limiter: new RateLimiterRedis({ ...options, storeClient: this.redis, rejectIfRedisNotReady: true }),
         timeoutMs: COUNT_TIMEOUT_MS,
         insuranceLimiter: new RateLimiterMemory(options),
       });
+      // A limit of a few points a window is counted call by call; a larger one in leases (see LeasedCounter).
+      const leaseSize = Math.min(LEASE_MAX, Math.floor(points / LEASE_SHARE));
+      if (leaseSize < 2) return shared;
+      return new LeasedCounter(shared, points, leaseSize);
     };
     // A steady rate per second, and a reserve of `burst - perSecond` that refills over burst/perSecond seconds.
     const bursty = (name: string, { perSecond, burst }: RateLimit): Limiter => {
