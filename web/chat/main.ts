@@ -3,11 +3,12 @@
  * localStorage and the open chat in the URL hash (#chat=<id>), so a reload comes back to the same place.
  */
 import type { Client } from 'graphql-ws';
-import { ApiError, describeError, request } from './api';
+import { ApiError, request } from './api';
 import { ChatAdmin } from './chat-admin';
 import { ChatList, ListedChat } from './chat-list';
 import { ChatRoom } from './chat-room';
 import { byId, el } from './dom';
+import { describeError } from './errors';
 import { connectLive, ConnectionStatus } from './live';
 import {
   AuthResult,
