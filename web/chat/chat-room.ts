@@ -59,6 +59,8 @@ export interface RoomContext {
   onError: (error: unknown) => void;
   /** The viewer has read the chat up to `seq` (the chat list clears its badge). */
   onRead: (chatId: string, seq: number) => void;
+  /** Who is here now, by user id (the Members roster reads itself again when someone new shows up). */
+  onPresent: (userIds: string[]) => void;
 }
 
 export class ChatRoom {
@@ -381,6 +383,7 @@ export class ChatRoom {
 
   private renderMembers(): void {
     const members = this.presence.members();
+    this.context.onPresent(members.map((member) => member.userId));
     const typists = members.filter((member) => member.typing && member.userId !== this.context.viewerId);
     this.context.view.typingStatus.textContent = typingSentence(typists.map((member) => member.firstName));
     const items = members.map((member) => {

@@ -273,6 +273,7 @@ function openChatFromHash(): void {
     onRead: (chatId, seq) => {
       if (chatList.read(chatId, seq)) renderLists();
     },
+    onPresent: (userIds) => admin?.present(userIds),
   });
   room.open().catch((error: unknown) => {
     page.chatTitle.textContent = 'Pick a chat';
