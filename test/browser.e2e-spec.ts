@@ -6,8 +6,10 @@ import { Browser, chromium, Page } from 'playwright-core';
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
-import { createChat, joinChat, sendMessage, signUp } from './support/gql';
+import { createChat, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
+import { presence } from './support/presence';
 import { TcpProxy } from './support/tcp-proxy';
+import { connect, WsClientHandle } from './support/ws';
 
 /**
  * The chat page and the IDE in a real browser (Debian's Chromium driven by playwright-core) against the built
@@ -81,6 +83,43 @@ describe('browser pages', () => {
     await page.locator('#workspace').waitFor();
   }
 
+  /** A page already signed in as `user` (its token in localStorage, as after a reload), at `hash`. */
+  async function openAs(
+    user: TestUser,
+    viewport: { width: number; height: number },
+    hash = '',
+    colorScheme: 'light' | 'dark' = 'light',
+  ): Promise<Page> {
+    const context = await browser.newContext({ viewport, colorScheme });
+    await context.addInitScript((token) => localStorage.setItem('chat.token', token), user.token);
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) policyViolations.push(message.text());
+    });
+    await page.goto(`${app.url}/${hash}`);
+    await page.locator('#workspace').waitFor();
+    return page;
+  }
+
+  /** Someone in the chat through the API: present (a tracked presence subscription) and able to type. */
+  async function presentIn(user: TestUser, chatId: string): Promise<WsClientHandle> {
+    const socket = connect(app.wsUrl, user.token);
+    await presence(socket, chatId).count(1);
+    return socket;
+  }
+
+  async function setTyping(user: TestUser, chatId: string, typing: boolean): Promise<void> {
+    ok(
+      await gql(
+        app.url,
+        'mutation($c: ID!, $t: Boolean!) { setTyping(chatId: $c, typing: $t) }',
+        { c: chatId, t: typing },
+        user.token,
+      ),
+    );
+  }
+
   const member = (page: Page, name: string) => page.locator('#members li', { hasText: name });
   const message = (page: Page, text: string) => page.locator('#messages li', { hasText: text });
 
@@ -93,14 +132,16 @@ describe('browser pages', () => {
       await alice.getByRole('button', { name: 'Create' }).click();
       await alice.locator('#chat-title', { hasText: 'Lobby' }).waitFor();
 
-      // Bob on a phone-sized screen: the layout collapses to one column.
+      // Bob on a phone-sized screen: one column, the open chat in it; its members one tap away.
       const bob = await openPage({ width: 390, height: 844 }, app.url);
       await signUpInPage(bob, 'Bob');
       await bob.getByRole('button', { name: 'Join Lobby' }).click();
       await bob.locator('#chat-title', { hasText: 'Lobby' }).waitFor();
 
       await member(alice, 'Bob').waitFor();
+      await bob.getByRole('button', { name: 'Members' }).click();
       await member(bob, 'Alice').waitFor();
+      await bob.getByRole('button', { name: 'Back to the chat' }).click();
       await member(alice, 'Alice (you)').waitFor();
 
       // Typing shows on the other side and clears when the message is sent.
@@ -128,7 +169,9 @@ describe('browser pages', () => {
       await bob.reload();
       await message(bob, 'Hi Alice!').waitFor();
       await message(bob, 'Hello Bob').waitFor();
+      await bob.getByRole('button', { name: 'Members' }).click();
       await member(bob, 'Alice').waitFor();
+      await bob.getByRole('button', { name: 'Back to the chat' }).click();
       await alice.locator('#message-input').fill('Welcome back');
       await alice.locator('#message-input').press('Enter');
       await message(bob, 'Welcome back').waitFor();
@@ -360,6 +403,277 @@ describe('browser pages', () => {
   );
 
   it(
+    'signs up with Enter in the Name field, and words failures for people instead of showing error codes',
+    async () => {
+      const page = await openPage({ width: 1100, height: 700 }, app.url);
+      const email = `eve.${Date.now()}@example.com`;
+      const errorText = page.locator('#error-text');
+      await page.getByLabel('Email', { exact: true }).fill(email);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByLabel(/^Name/).fill('Eve');
+      await page.getByLabel(/^Name/).press('Enter');
+      await page.locator('#account-name', { hasText: 'Eve' }).waitFor();
+      expect(await page.locator('#error').isHidden()).toBe(true);
+
+      // Enter in the password field still signs in; a wrong password says so in words.
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Email', { exact: true }).fill(email);
+      await page.getByLabel('Password').fill('not the password');
+      await page.getByLabel('Password').press('Enter');
+      await errorText.filter({ hasText: 'Wrong email or password.' }).waitFor();
+
+      // Signing up again with the same email keeps the server's own explanation.
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByLabel(/^Name/).fill('Eve');
+      await page.getByRole('button', { name: 'Sign up' }).click();
+      await errorText.filter({ hasText: 'Email is already registered.' }).waitFor();
+
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('#workspace').waitFor();
+      await page.getByLabel('New chat').fill('Errors');
+      await page.getByRole('button', { name: 'Create' }).click();
+      await page.locator('#chat-title', { hasText: 'Errors' }).waitFor();
+      await page.getByLabel('Add by email').fill(`nobody.${Date.now()}@example.com`);
+      await page.getByRole('button', { name: 'Add', exact: true }).click();
+      await errorText.filter({ hasText: 'Nobody has this email.' }).waitFor();
+
+      // A chat the viewer is not in, opened from a link.
+      const owner = await signUp(app.url, 'Olga');
+      const secret = await createChat(app.url, owner, 'not yours', true);
+      await page.evaluate((id) => (location.hash = `chat=${id}`), secret);
+      await errorText.filter({ hasText: 'You are not a member of this chat.' }).waitFor();
+      expect(await errorText.textContent()).not.toMatch(/[A-Z]{2,}_[A-Z]|FORBIDDEN|UNAUTHENTICATED/);
+      await page.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'adds someone to a private chat by email; who leaves it, on a phone, loses it from the list and sees nothing more of it',
+    async () => {
+      const listed = (page: Page, name: string) => page.locator('#my-chats li[data-chat-id]', { hasText: name });
+      const ann = await openPage({ width: 1100, height: 800 }, app.url);
+      await signUpInPage(ann, 'Ann');
+      await ann.getByLabel('New chat').fill('Plans');
+      await ann.getByLabel('Private').check();
+      await ann.getByRole('button', { name: 'Create' }).click();
+      await ann.locator('#chat-title', { hasText: 'Plans' }).waitFor();
+      const chatId = new URL(ann.url()).hash.replace('#chat=', '');
+
+      const bob = await signUp(app.url, 'Bob');
+      await ann.getByLabel('Add by email').fill(bob.email);
+      await ann.getByRole('button', { name: 'Add', exact: true }).click();
+      await ann.locator('#roster li', { hasText: 'Bob' }).waitFor();
+      await ann.locator('#message-input').fill('Plans for Friday?');
+      await ann.locator('#message-input').press('Enter');
+
+      const phone = await openAs(bob, { width: 390, height: 844 });
+      const seen: string[] = [];
+      phone.on('websocket', (socket) => socket.on('framereceived', ({ payload }) => seen.push(String(payload))));
+      await phone.locator('#my-chats a', { hasText: 'Plans' }).click();
+      await message(phone, 'Plans for Friday?').waitFor();
+      await phone.locator('#message-input').fill('Count me in');
+      await phone.locator('#message-input').press('Enter');
+      // The creator's list follows the chat she made: Bob's message is its preview there.
+      await listed(ann, 'Plans').locator('.preview', { hasText: 'Bob: Count me in' }).waitFor();
+
+      // On a phone the members, and leaving, are one tap away from the chat.
+      await phone.getByRole('button', { name: 'Members' }).click();
+      await phone.getByRole('button', { name: 'Leave this chat' }).click();
+      await phone.locator('#my-chats').waitFor();
+      await listed(phone, 'Plans').waitFor({ state: 'detached' });
+      await member(ann, 'Bob').waitFor({ state: 'detached' });
+
+      await ann.locator('#message-input').fill('Bob is out, then');
+      await ann.locator('#message-input').press('Enter');
+      await message(ann, 'Bob is out, then').waitFor();
+      // Coming back by its address shows nothing of it either.
+      await phone.evaluate((id) => (location.hash = `chat=${id}`), chatId);
+      await phone.locator('#error-text', { hasText: 'You are not a member of this chat.' }).waitFor();
+      expect(await phone.locator('#messages li').count()).toBe(0);
+      expect(seen.filter((frame) => frame.includes('Bob is out, then'))).toEqual([]);
+      expect(await phone.locator('#my-chats').textContent()).not.toContain('Plans');
+
+      await ann.context().close();
+      await phone.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'says when a chat is empty, and who is typing right by the composer; the README’s screenshots',
+    async () => {
+      const [ann, bob, carol, dan] = await Promise.all(
+        ['Ann', 'Bob', 'Carol', 'Dan'].map((name) => signUp(app.url, name)),
+      );
+      const chatId = await createChat(app.url, ann, 'Weekend trip');
+      const desk = await openAs(ann, { width: 1280, height: 800 }, `#chat=${chatId}`);
+      await desk.locator('#no-messages', { hasText: 'No messages yet' }).waitFor();
+
+      await joinChat(app.url, bob, chatId);
+      const phone = await openAs(bob, { width: 390, height: 844 }, `#chat=${chatId}`);
+      await phone.locator('#no-messages', { hasText: 'No messages yet' }).waitFor();
+      const sockets: WsClientHandle[] = [];
+      for (const user of [carol, dan]) {
+        await joinChat(app.url, user, chatId);
+        sockets.push(await presentIn(user, chatId));
+      }
+      await member(desk, 'Dan').waitFor();
+      // They joined after Ann's page read the roster: it lists them once they show up.
+      for (const name of ['Bob', 'Carol', 'Dan']) await desk.locator('#roster li', { hasText: name }).waitFor();
+
+      const typing = (page: Page, text: string) => page.locator('#typing-status', { hasText: text }).waitFor();
+      await setTyping(carol, chatId, true);
+      await typing(desk, 'Carol is typing…');
+      await typing(phone, 'Carol is typing…');
+      await setTyping(dan, chatId, true);
+      await typing(desk, 'Carol and Dan are typing…');
+      await phone.locator('#message-input').pressSequentially('Saturday works');
+      await typing(desk, 'Several people are typing…');
+      // Nobody is told of their own typing.
+      await typing(phone, 'Carol and Dan are typing…');
+
+      // The first message ends the empty state on every page, and sending clears its author's typing.
+      await sendMessage(app.url, carol, chatId, 'Who is in for the lake on Saturday?');
+      await message(desk, 'Who is in for the lake').waitFor();
+      await message(phone, 'Who is in for the lake').waitFor();
+      expect(await desk.locator('#no-messages').isHidden()).toBe(true);
+      expect(await phone.locator('#no-messages').isHidden()).toBe(true);
+      await typing(desk, 'Bob and Dan are typing…');
+      await phone.locator('#message-input').press('Enter');
+      await typing(desk, 'Dan is typing…');
+      await desk.locator('#message-input').fill('Me too! I can drive two people.');
+      await desk.locator('#message-input').press('Enter');
+      await message(phone, 'I can drive').waitFor();
+      await sendMessage(app.url, dan, chatId, 'I’ll bring the snacks');
+      await setTyping(dan, chatId, true);
+      await typing(desk, 'Dan is typing…');
+      await typing(phone, 'Dan is typing…');
+      // Ann is looking at the chat, so Dan's message is read and leaves no badge.
+      await desk.locator('#my-chats .unread-count').waitFor({ state: 'detached' });
+      await desk.screenshot({ path: join(ARTIFACTS, 'chat-desktop.png') });
+      await phone.screenshot({ path: join(ARTIFACTS, 'chat-phone.png') });
+
+      await setTyping(dan, chatId, false);
+      await desk.waitForFunction(() => document.getElementById('typing-status')?.textContent === '');
+      await Promise.all(sockets.map((socket) => socket.dispose()));
+      await desk.context().close();
+      await phone.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'shows the open chat, not the list, on a phone: list, chat and members one at a time, no sideways scrolling',
+    async () => {
+      const [ann, bob] = await Promise.all([signUp(app.url, 'Ann'), signUp(app.url, 'Bob')]);
+      const chatId = await createChat(app.url, ann, 'Pocket');
+      await joinChat(app.url, bob, chatId);
+      for (let i = 1; i <= 12; i++) await sendMessage(app.url, ann, chatId, `message ${i} ${'word '.repeat(i * 3)}`);
+      await sendMessage(app.url, ann, chatId, `a long link https://example.com/${'x'.repeat(300)}`);
+
+      const phone = await openAs(bob, { width: 390, height: 844 });
+      const visible = (selector: string) => phone.locator(selector).isVisible();
+      const noSidewaysScroll = () =>
+        phone.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
+      await phone.locator('#my-chats a', { hasText: 'Pocket' }).waitFor();
+      expect(await visible('#messages')).toBe(false);
+      expect(await noSidewaysScroll()).toBe(true);
+
+      await phone.locator('#my-chats a', { hasText: 'Pocket' }).click();
+      await message(phone, 'a long link').waitFor();
+      expect(await visible('#my-chats')).toBe(false);
+      expect(await visible('#create-chat-form')).toBe(false);
+      expect(await noSidewaysScroll()).toBe(true);
+      // The newest message and the composer are on the first screen, with no scrolling of the page.
+      for (const selector of ['#chat-title', '#message-input', '#messages li:last-child']) {
+        const box = await phone.locator(selector).boundingBox();
+        expect(box).not.toBeNull();
+        expect(box!.y).toBeGreaterThanOrEqual(0);
+        expect(box!.y + box!.height).toBeLessThanOrEqual(844);
+        expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+      }
+      expect(await phone.evaluate(() => document.documentElement.scrollHeight)).toBeLessThanOrEqual(844);
+
+      await phone.getByRole('button', { name: 'Members' }).click();
+      await phone.locator('#roster li', { hasText: 'Ann' }).waitFor();
+      expect(await visible('#messages')).toBe(false);
+      expect(await noSidewaysScroll()).toBe(true);
+      await phone.getByRole('button', { name: 'Back to the chat' }).click();
+      await message(phone, 'a long link').waitFor();
+
+      await phone.getByRole('link', { name: 'Chats' }).click();
+      await phone.locator('#my-chats').waitFor();
+      expect(await visible('#messages')).toBe(false);
+      await phone.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'keeps muted text at WCAG AA contrast (4.5:1) against what is behind it, in light and dark',
+    async () => {
+      const [ann, bob] = await Promise.all([signUp(app.url, 'Ann'), signUp(app.url, 'Bob')]);
+      const chatId = await createChat(app.url, ann, 'Shades');
+      await createChat(app.url, bob, 'Still empty', true);
+      await joinChat(app.url, bob, chatId);
+      const edited = await sendMessage(app.url, bob, chatId, 'Typo hree');
+      ok(
+        await gql(
+          app.url,
+          'mutation($id: ID!) { editMessage(id: $id, content: "Typo here") { id } }',
+          { id: edited.id },
+          bob.token,
+        ),
+      );
+      const gone = await sendMessage(app.url, ann, chatId, 'Never mind');
+      ok(await gql(app.url, 'mutation($id: ID!) { deleteMessage(id: $id) { id } }', { id: gone.id }, ann.token));
+      const last = await sendMessage(app.url, bob, chatId, 'Read this, Ann');
+      ok(
+        await gql(
+          app.url,
+          'mutation($c: ID!, $s: Int!) { markRead(chatId: $c, seq: $s) }',
+          { c: chatId, s: last.seq },
+          ann.token,
+        ),
+      );
+      const annSocket = await presentIn(ann, chatId);
+
+      for (const scheme of ['light', 'dark'] as const) {
+        const page = await openAs(bob, { width: 1280, height: 800 }, `#chat=${chatId}`, scheme);
+        await message(page, 'Read this, Ann').waitFor();
+        await setTyping(ann, chatId, true);
+        await page.locator('#typing-status', { hasText: 'Ann is typing…' }).waitFor();
+        await page.locator('#connection', { hasText: 'Live' }).waitFor();
+        await page.locator('#seen-by', { hasText: 'Seen by' }).waitFor();
+        const signedIn = await contrasts(page);
+
+        const signedOut = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: scheme });
+        const authPage = await signedOut.newPage();
+        await authPage.goto(app.url);
+        await authPage.locator('#auth').waitFor();
+        const auth = await contrasts(authPage);
+
+        const checked = [...signedIn, ...auth];
+        // The muted text is among what was measured: previews, times, "edited", tombstones, badges, hints.
+        for (const selector of MUTED) {
+          expect({ scheme, selector, measured: checked.some((entry) => entry.matches.includes(selector)) }).toEqual({
+            scheme,
+            selector,
+            measured: true,
+          });
+        }
+        expect({ scheme, below: checked.filter((entry) => entry.ratio < 4.5) }).toEqual({ scheme, below: [] });
+        await setTyping(ann, chatId, false);
+        await page.context().close();
+        await signedOut.close();
+      }
+      await annSocket.dispose();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'serves an offline IDE at GET /graphql whose subscriptions authenticate from the headers editor',
     async () => {
       const user = await signUp(app.url, 'Ida');
@@ -438,4 +752,89 @@ async function responseContains(page: Page, text: string): Promise<void> {
     text,
     { timeout: WAIT_MS },
   );
+}
+
+/** What contrasts() measures of one element that shows text. */
+interface Contrast {
+  text: string;
+  ratio: number;
+  /** Which of MUTED's selectors the element matches. */
+  matches: string[];
+}
+
+/** The page's quieter text, which the contrast check must have measured. */
+const MUTED = [
+  '.preview',
+  '.meta time',
+  '.edited',
+  '.deleted .content',
+  '.badge',
+  '.seen-by',
+  '.typing-status',
+  '.connection',
+  '.empty',
+  '.hint',
+  'button.link',
+];
+
+/**
+ * The WCAG contrast ratio of every visible element with text of its own: its computed colour against what is
+ * behind it, that is its background and its ancestors' composited over the page's canvas colour.
+ */
+async function contrasts(page: Page): Promise<Contrast[]> {
+  return page.evaluate((muted) => {
+    type Rgba = [number, number, number, number];
+    const parse = (css: string): Rgba => {
+      const match = /^rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)$/.exec(css);
+      if (!match) throw new Error(`unexpected colour ${css}`);
+      return [Number(match[1]), Number(match[2]), Number(match[3]), match[4] === undefined ? 1 : Number(match[4])];
+    };
+    const over = (top: Rgba, below: Rgba): Rgba => [
+      top[0] * top[3] + below[0] * (1 - top[3]),
+      top[1] * top[3] + below[1] * (1 - top[3]),
+      top[2] * top[3] + below[2] * (1 - top[3]),
+      1,
+    ];
+    const luminance = ([r, g, b]: Rgba) => {
+      const channel = (value: number) => {
+        const c = value / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    const probe = document.createElement('div');
+    probe.style.background = 'Canvas';
+    document.body.append(probe);
+    const canvas = parse(getComputedStyle(probe).backgroundColor);
+    probe.remove();
+    const behind = (element: Element): Rgba => {
+      const layers: Rgba[] = [];
+      for (let at: Element | null = element; at; at = at.parentElement) {
+        const layer = parse(getComputedStyle(at).backgroundColor);
+        if (layer[3] > 0) layers.push(layer);
+        if (layer[3] === 1) break;
+      }
+      return layers.reduceRight((below, layer) => over(layer, below), canvas);
+    };
+    const results: { text: string; ratio: number; matches: string[] }[] = [];
+    for (const element of Array.from(document.body.querySelectorAll('*'))) {
+      const own = Array.from(element.childNodes)
+        .filter((node) => node.nodeType === Node.TEXT_NODE)
+        .map((node) => node.textContent ?? '')
+        .join('')
+        .trim();
+      const style = getComputedStyle(element);
+      if (!own || !element.getClientRects().length || style.visibility !== 'visible') continue;
+      if (element.closest('.visually-hidden')) continue;
+      const background = behind(element);
+      const foreground = over(parse(style.color), background);
+      const [light, dark] = [luminance(foreground), luminance(background)].sort((a, b) => b - a);
+      results.push({
+        text: own.slice(0, 40),
+        ratio: Math.round(((light + 0.05) / (dark + 0.05)) * 100) / 100,
+        matches: muted.filter((selector) => element.matches(selector)),
+      });
+    }
+    return results;
+  }, MUTED);
 }

@@ -158,6 +158,17 @@ describe('read state and the inbox', () => {
     ]);
   });
 
+  it('lists a chat in its creator’s inbox as it is created, and follows its messages', async () => {
+    const first = await createChat(a.url, ann, 'already there');
+    const feed = inbox(open(b, ann));
+    // The chat Ann was already in is summed up first: the subscription is live from here on.
+    await feed.until(() => listOf(feed.data).has(first), 'the first summary');
+    const created = await createChat(a.url, ann, 'made just now', true);
+    await feed.until(() => listOf(feed.data).has(created), 'the new chat');
+    await sendMessage(a.url, ann, created, 'first words');
+    await feed.until(() => listOf(feed.data).get(created)?.lastMessage?.content === 'first words', 'its message');
+  });
+
   it('keeps one user’s inboxes on two instances in step: messages, reading, entering and leaving', async () => {
     const chatId = await createChat(a.url, ann, 'inbox');
     await joinChat(a.url, bob, chatId);

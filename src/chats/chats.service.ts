@@ -27,6 +27,8 @@ export class ChatsService {
       isPrivate: input.isPrivate ?? false,
       createdBy: viewer.id,
     });
+    // The creator is its first member: their chat list follows it from now on, as it would a chat they joined.
+    await this.entered(chat.id, viewer.id);
     if (!chat.isPrivate) {
       await this.bus.publish(topics.publicChats(), {
         id: chat.id,

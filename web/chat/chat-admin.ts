@@ -38,6 +38,9 @@ export interface AdminContext {
 export class ChatAdmin {
   private readonly listeners: [EventTarget, string, EventListener][] = [];
   private closed = false;
+  /** Who the roster lists now, and whether a reload is on its way. */
+  private listed = new Set<string>();
+  private loading: Promise<void> | null = null;
 
   constructor(
     readonly chatId: string,
@@ -62,9 +65,21 @@ export class ChatAdmin {
     });
   }
 
+  /**
+   * Someone is here who the roster does not list: they joined or were added since it was read (the roster has no
+   * subscription of its own; presence shows them first), so it is read again.
+   */
+  present(userIds: readonly string[]): void {
+    if (this.closed || this.loading || userIds.every((id) => this.listed.has(id))) return;
+    this.loading = this.load()
+      .catch(this.context.onError)
+      .finally(() => (this.loading = null));
+  }
+
   async load(): Promise<void> {
     const { chat } = await request<RosterResult>(ROSTER, { id: this.chatId }, this.context.token);
     if (this.closed) return;
+    this.listed = new Set(chat.memberships.map(({ user }) => user.id));
     const { view, viewerId } = this.context;
     const owner = chat.myRole === 'OWNER';
     view.panel.hidden = false;

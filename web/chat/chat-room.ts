@@ -29,6 +29,7 @@ import {
 } from './operations';
 import { PresenceMembers } from './presence-members';
 import { ReadReceipts } from './read-receipts';
+import { typingSentence } from './typing-sentence';
 import { TypingThrottle } from './typing-throttle';
 
 const PAGE_SIZE = 30;
@@ -44,6 +45,10 @@ export interface RoomView {
   loadOlder: HTMLButtonElement;
   members: HTMLUListElement;
   seenBy: HTMLElement;
+  /** Shown while the chat has no message at all. */
+  empty: HTMLElement;
+  /** "Bob is typing…", by the composer. */
+  typingStatus: HTMLElement;
 }
 
 export interface RoomContext {
@@ -54,6 +59,8 @@ export interface RoomContext {
   onError: (error: unknown) => void;
   /** The viewer has read the chat up to `seq` (the chat list clears its badge). */
   onRead: (chatId: string, seq: number) => void;
+  /** Who is here now, by user id (the Members roster reads itself again when someone new shows up). */
+  onPresent: (userIds: string[]) => void;
 }
 
 export class ChatRoom {
@@ -89,6 +96,8 @@ export class ChatRoom {
     view.messages.replaceChildren();
     view.members.replaceChildren();
     view.seenBy.textContent = '';
+    view.empty.hidden = true;
+    view.typingStatus.textContent = '';
     view.loadOlder.hidden = true;
     const { chat } = await request<ChatResult>(CHAT, { id: this.chatId, last: PAGE_SIZE }, this.context.token);
     if (this.closed) return;
@@ -292,6 +301,8 @@ export class ChatRoom {
       if (message.seq === this.log.newestSeq) this.newestAuthor = message.user.id;
     }
     if (atBottom || mine) list.scrollTop = list.scrollHeight;
+    // A deleted message still shows (as a tombstone), so only a chat never written in is empty.
+    this.context.view.empty.hidden = this.log.newestSeq > 0;
     this.renderSeenBy();
     this.scheduleRead();
   }
@@ -371,7 +382,11 @@ export class ChatRoom {
   }
 
   private renderMembers(): void {
-    const items = this.presence.members().map((member) => {
+    const members = this.presence.members();
+    this.context.onPresent(members.map((member) => member.userId));
+    const typists = members.filter((member) => member.typing && member.userId !== this.context.viewerId);
+    this.context.view.typingStatus.textContent = typingSentence(typists.map((member) => member.firstName));
+    const items = members.map((member) => {
       const self = member.userId === this.context.viewerId;
       const item = el(
         'li',

@@ -3,11 +3,12 @@
  * localStorage and the open chat in the URL hash (#chat=<id>), so a reload comes back to the same place.
  */
 import type { Client } from 'graphql-ws';
-import { ApiError, describeError, request } from './api';
+import { ApiError, request } from './api';
 import { ChatAdmin } from './chat-admin';
 import { ChatList, ListedChat } from './chat-list';
 import { ChatRoom } from './chat-room';
 import { byId, el } from './dom';
+import { describeError } from './errors';
 import { connectLive, ConnectionStatus } from './live';
 import {
   AuthResult,
@@ -34,13 +35,19 @@ const page = {
   signOut: byId<HTMLButtonElement>('sign-out'),
   auth: byId('auth'),
   authForm: byId<HTMLFormElement>('auth-form'),
+  firstName: byId<HTMLInputElement>('first-name'),
+  signUp: byId<HTMLButtonElement>('sign-up'),
   workspace: byId('workspace'),
   myChats: byId<HTMLUListElement>('my-chats'),
   publicChats: byId<HTMLUListElement>('public-chats'),
   createChatForm: byId<HTMLFormElement>('create-chat-form'),
   chatTitle: byId('chat-title'),
+  showMembers: byId<HTMLButtonElement>('show-members'),
+  hideMembers: byId<HTMLButtonElement>('hide-members'),
   messages: byId<HTMLOListElement>('messages'),
+  noMessages: byId('no-messages'),
   seenBy: byId('seen-by'),
+  typingStatus: byId('typing-status'),
   admin: byId('chat-admin'),
   roster: byId<HTMLUListElement>('roster'),
   addMemberForm: byId<HTMLFormElement>('add-member-form'),
@@ -100,7 +107,7 @@ async function enter(token: string): Promise<void> {
   // Subscribed before the lists are read, so nothing that changes in between is missed.
   const stopLists = followLists(live);
   signedIn = { token, viewer: me, live, stopLists };
-  page.accountName.textContent = `${me.firstName} (${me.email})`;
+  page.accountName.replaceChildren(me.firstName, el('span', { className: 'account-email', text: ` (${me.email})` }));
   page.auth.hidden = true;
   page.account.hidden = false;
   page.workspace.hidden = false;
@@ -237,11 +244,15 @@ function openChatFromHash(): void {
   admin?.close();
   admin = null;
   page.composer.hidden = !chatId;
+  page.showMembers.hidden = !chatId;
+  showView(chatId ? 'chat' : 'list');
   if (!chatId) {
     page.chatTitle.textContent = 'Pick a chat';
     page.messages.replaceChildren();
     page.members.replaceChildren();
     page.seenBy.textContent = '';
+    page.noMessages.hidden = true;
+    page.typingStatus.textContent = '';
     page.loadOlder.hidden = true;
     return;
   }
@@ -255,11 +266,14 @@ function openChatFromHash(): void {
       loadOlder: page.loadOlder,
       members: page.members,
       seenBy: page.seenBy,
+      empty: page.noMessages,
+      typingStatus: page.typingStatus,
     },
     onError: showError,
     onRead: (chatId, seq) => {
       if (chatList.read(chatId, seq)) renderLists();
     },
+    onPresent: (userIds) => admin?.present(userIds),
   });
   room.open().catch((error: unknown) => {
     page.chatTitle.textContent = 'Pick a chat';
@@ -289,6 +303,28 @@ function openChatFromHash(): void {
   });
   admin.load().catch(showError);
 }
+
+/**
+ * What a phone shows of the workspace: the chat list, the open chat, or its members (styles.css lays the three
+ * out side by side on a wide screen and ignores this).
+ */
+type View = 'list' | 'chat' | 'members';
+
+function showView(view: View): void {
+  page.workspace.dataset.view = view;
+  page.showMembers.setAttribute('aria-expanded', String(view === 'members'));
+}
+
+page.showMembers.addEventListener('click', () => showView('members'));
+page.hideMembers.addEventListener('click', () => showView('chat'));
+
+// Enter in a form submits it with its first button, which is Sign in; a name is only asked for to sign up.
+page.firstName.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.isComposing) {
+    event.preventDefault();
+    page.authForm.requestSubmit(page.signUp);
+  }
+});
 
 page.authForm.addEventListener('submit', (event) => {
   event.preventDefault();
