@@ -347,7 +347,7 @@ describe('browser pages', () => {
   );
 
   it(
-    'resumes after the connection drops from the newest seq shown, with no gap and no repeat',
+    'resumes after the connection drops from the newest seq shown, with no gap and no repeat, and reads the lists again',
     async () => {
       const carol = await signUp(app.url, 'Carol');
       const dan = await signUp(app.url, 'Dan');
@@ -386,8 +386,11 @@ describe('browser pages', () => {
       await page.locator('#connection', { hasText: 'Offline' }).waitFor();
       await sendMessage(app.url, carol, chatId, 'message three');
       await sendMessage(app.url, carol, chatId, 'message four');
+      // Its publicChatCreated event goes out while Dan's page is away: the lists are read again on reconnect.
+      await createChat(app.url, carol, 'made while Dan was offline');
       await proxy.open();
       await message(page, 'message four').waitFor();
+      await page.getByRole('button', { name: 'Join made while Dan was offline' }).waitFor();
       await sendMessage(app.url, carol, chatId, 'message five');
       await message(page, 'message five').waitFor();
 

@@ -1,5 +1,6 @@
 /** The page's one graphql-ws connection: authenticated in connection_init, retried for as long as the page lives. */
 import { Client, createClient } from 'graphql-ws';
+import { ApiError } from './api';
 
 /** The server closes with this when the token is missing, bad or expired: retrying cannot help. */
 const CLOSE_FORBIDDEN = 4403;
@@ -11,9 +12,12 @@ export interface LiveOptions {
   token: string;
   onStatus: (status: ConnectionStatus) => void;
   onForbidden: () => void;
+  /** The socket is back after it was lost: the subscriptions restart, and what changed meanwhile was missed. */
+  onReconnected: () => void;
 }
 
-export function connectLive({ token, onStatus, onForbidden }: LiveOptions): Client {
+export function connectLive({ token, onStatus, onForbidden, onReconnected }: LiveOptions): Client {
+  let connectedBefore = false;
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   return createClient({
     url: `${scheme}://${location.host}/graphql`,
@@ -29,7 +33,11 @@ export function connectLive({ token, onStatus, onForbidden }: LiveOptions): Clie
       ),
     on: {
       connecting: () => onStatus('connecting'),
-      connected: () => onStatus('online'),
+      connected: () => {
+        onStatus('online');
+        if (connectedBefore) onReconnected();
+        connectedBefore = true;
+      },
       closed: (event) => {
         onStatus('offline');
         if (closeCode(event) === CLOSE_FORBIDDEN) onForbidden();
@@ -40,4 +48,29 @@ export function connectLive({ token, onStatus, onForbidden }: LiveOptions): Clie
 
 function closeCode(event: unknown): number | undefined {
   return event && typeof event === 'object' && 'code' in event ? Number(event.code) : undefined;
+}
+
+/**
+ * A query over the socket. The server takes a socket's messages in the order they came, so a query sent after
+ * subscriptions is read once they are registered; over HTTP it could be read before, and a change in between
+ * would be in neither.
+ */
+export function queryLive<T>(client: Client, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let result: T | undefined;
+    client.subscribe<T>(
+      { query, variables },
+      {
+        next: ({ data, errors }) => {
+          const error = errors?.[0];
+          if (error) {
+            const extensions = error.extensions as { code?: string; retryAfterMs?: number } | undefined;
+            reject(new ApiError(extensions?.code ?? 'ERROR', error.message, extensions?.retryAfterMs));
+          } else if (data) result = data;
+        },
+        error: () => reject(new ApiError('NETWORK', 'The server cannot be reached')),
+        complete: () => (result ? resolve(result) : reject(new ApiError('ERROR', 'The server sent no answer'))),
+      },
+    );
+  });
 }

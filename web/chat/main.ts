@@ -9,7 +9,7 @@ import { ChatList, ListedChat } from './chat-list';
 import { ChatRoom } from './chat-room';
 import { byId, el } from './dom';
 import { describeError } from './errors';
-import { connectLive, ConnectionStatus } from './live';
+import { connectLive, ConnectionStatus, queryLive } from './live';
 import {
   AuthResult,
   CHATS,
@@ -101,17 +101,20 @@ async function enter(token: string): Promise<void> {
     onForbidden: () => {
       if (signedIn?.live === live) signOut('Your session has ended. Sign in again.');
     },
+    onReconnected: () => {
+      if (signedIn?.live === live) refreshChats(live).catch(showError);
+    },
   });
   chatList = new ChatList();
   publicChats = [];
-  // Subscribed before the lists are read, so nothing that changes in between is missed.
+  // Subscribed before the lists are read, on the same socket, so nothing that changes in between is missed.
   const stopLists = followLists(live);
   signedIn = { token, viewer: me, live, stopLists };
   page.accountName.replaceChildren(me.firstName, el('span', { className: 'account-email', text: ` (${me.email})` }));
   page.auth.hidden = true;
   page.account.hidden = false;
   page.workspace.hidden = false;
-  await refreshChats();
+  await refreshChats(live);
   openChatFromHash();
 }
 
@@ -160,9 +163,13 @@ function followLists(live: Client): () => void {
   return () => stops.forEach((stop) => stop());
 }
 
-async function refreshChats(): Promise<void> {
+/** Reads both lists: over `live` when they must follow its subscriptions without a gap, over HTTP otherwise. */
+async function refreshChats(live?: Client): Promise<void> {
   if (!signedIn) return;
-  const answer = await request<ChatsResult>(CHATS, {}, signedIn.token);
+  const answer = live
+    ? await queryLive<ChatsResult>(live, CHATS)
+    : await request<ChatsResult>(CHATS, {}, signedIn.token);
+  if (!signedIn) return;
   chatList.load(answer.chats);
   const known = new Set(publicChats.map((chat) => chat.id));
   publicChats = [...publicChats, ...answer.publicChats.filter((chat) => !known.has(chat.id))];
