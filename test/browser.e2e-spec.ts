@@ -218,11 +218,16 @@ describe('browser pages', () => {
       await bob.getByLabel('Edit message').press('Enter');
       await message(ann, 'Thanks!').locator('.edited').waitFor();
       await message(bob, 'Thanks!').locator('.edited').waitFor();
+      // The chat list's preview of the newest message follows the edit, and then the delete.
+      const preview = (page: Page) =>
+        page.locator('#my-chats li[data-chat-id]', { hasText: 'Drafts' }).locator('.preview');
+      await preview(ann).filter({ hasText: 'Bob: Thanks!' }).waitFor();
 
       // Ann owns the chat: she deletes Bob's message, and it turns into a tombstone for both, in place.
       await message(ann, 'Thanks!').getByRole('button', { name: 'Delete' }).click();
       await message(bob, 'Message deleted').waitFor();
       await message(ann, 'Message deleted').waitFor();
+      await preview(bob).filter({ hasText: 'Bob: Message deleted' }).waitFor();
       expect(await bob.locator('#messages li').allTextContents()).toEqual([
         expect.stringContaining('Welcome, Bob'),
         expect.stringContaining('Message deleted'),

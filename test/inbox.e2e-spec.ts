@@ -169,6 +169,26 @@ describe('read state and the inbox', () => {
     await feed.until(() => listOf(feed.data).get(created)?.lastMessage?.content === 'first words', 'its message');
   });
 
+  it('shows an edit or delete of the newest message in the list, and nothing for older ones', async () => {
+    const chatId = await createChat(a.url, ann, 'previews');
+    await joinChat(a.url, bob, chatId);
+    const older = await sendMessage(a.url, ann, chatId, 'older');
+    const newest = await sendMessage(a.url, ann, chatId, 'newest');
+    const feed = inbox(open(b, bob));
+    const preview = () => listOf(feed.data).get(chatId)?.lastMessage?.content;
+    await feed.until(() => preview() === 'newest', 'the first summary');
+    const edit = 'mutation($id: ID!, $content: String!) { editMessage(id: $id, content: $content) { revision } }';
+
+    ok(await gql(a.url, edit, { id: older.id, content: 'older, edited' }, ann.token));
+    ok(await gql(a.url, edit, { id: newest.id, content: 'newest, edited' }, ann.token));
+    await feed.until(() => preview() === 'newest, edited', 'the edited preview');
+    ok(await gql(a.url, 'mutation($id: ID!) { deleteMessage(id: $id) { revision } }', { id: newest.id }, ann.token));
+    await feed.until(() => preview() === '', 'the deleted preview');
+
+    expect(feed.data.map((event) => event.chat?.lastMessage?.content)).not.toContain('older, edited');
+    expect(listOf(feed.data).get(chatId)).toEqual((await summaries(b, bob)).find((chat) => chat.id === chatId));
+  });
+
   it('keeps one user’s inboxes on two instances in step: messages, reading, entering and leaving', async () => {
     const chatId = await createChat(a.url, ann, 'inbox');
     await joinChat(a.url, bob, chatId);

@@ -121,6 +121,10 @@ export class InboxService {
         this.bus.subscribe(topics.messages(chatId), (event) =>
           this.membership.afterCheck(created.tell, fromEvent(event)),
         ),
+        // An edit or delete changes the list's preview when it is of the chat's newest message.
+        this.bus.subscribe(topics.messageChanges(chatId), (event) =>
+          this.membership.afterCheck(created.changedMessage, fromEvent(event)),
+        ),
         // Leaving is MembershipWatch's to notice; a rename and a new owner change what the list shows.
         this.bus.subscribe(topics.membership(chatId), (event) => {
           if (event.kind === 'renamed') created.renamed(event.roomName);
@@ -190,6 +194,10 @@ class Followers {
     for (const inbox of this.inboxes) inbox.message(record, shared);
   };
 
+  readonly changedMessage = (record: MessageRecord): void => {
+    for (const inbox of this.inboxes) inbox.messageChanged(record);
+  };
+
   known(chat: ChatEntity): void {
     this.chat = chat;
   }
@@ -223,7 +231,9 @@ class Inbox {
   missedOn(affected: AffectedTopics): boolean {
     if (affected(topics.inbox(this.viewer.id))) return true;
     for (const chatId of this.following) {
-      if (affected(topics.messages(chatId)) || affected(topics.membership(chatId))) return true;
+      if ([topics.messages, topics.messageChanges, topics.membership].some((topic) => affected(topic(chatId)))) {
+        return true;
+      }
     }
     return false;
   }
@@ -279,6 +289,15 @@ class Inbox {
     this.queue.offer(new SharedEvent(shared, personal, () => summary(record.chatId, next)));
   }
 
+  /** An edit or delete: news when it is of the message the list shows, and newer than what it shows. */
+  messageChanged(record: MessageRecord): void {
+    const entry = this.entries.get(record.chatId);
+    const shown = entry ? entry.lastMessage : this.early.get(record.chatId)?.record;
+    if (shown?.id !== record.id || record.revision <= shown.revision) return;
+    if (entry) this.tell(record.chatId, { ...entry, lastMessage: record });
+    else this.earlyOf(record.chatId).record = record;
+  }
+
   /** A state read from the store: told when it is news (a chat not listed yet, or one that moved). */
   update(chatId: string, read: Entry): void {
     if (!this.following.has(chatId)) return;
@@ -301,16 +320,21 @@ class Inbox {
     }
     const lastSeq = Math.max(entry.lastSeq, state.lastSeq);
     const lastReadSeq = Math.max(entry.lastReadSeq, state.lastReadSeq);
-    if (lastSeq === entry.lastSeq && lastReadSeq === entry.lastReadSeq && state.chat.roomName === entry.chat.roomName) {
+    const lastMessage =
+      lastSeq > entry.lastSeq
+        ? state.lastMessage
+        : state.lastSeq === entry.lastSeq
+          ? laterRevision(entry.lastMessage, state.lastMessage)
+          : entry.lastMessage;
+    if (
+      lastSeq === entry.lastSeq &&
+      lastReadSeq === entry.lastReadSeq &&
+      state.chat.roomName === entry.chat.roomName &&
+      lastMessage === entry.lastMessage
+    ) {
       return;
     }
-    this.tell(chatId, {
-      ...entry,
-      chat: state.chat,
-      lastSeq,
-      lastReadSeq,
-      lastMessage: lastSeq === state.lastSeq ? state.lastMessage : entry.lastMessage,
-    });
+    this.tell(chatId, { ...entry, chat: state.chat, lastSeq, lastReadSeq, lastMessage });
   }
 
   /** A rename, or this viewer becoming the owner. */
@@ -342,6 +366,11 @@ class Inbox {
     this.entries.set(chatId, entry);
     this.queue.offer(summary(chatId, entry));
   }
+}
+
+/** Of two states of one message, the later revision; `shown` when it is not older. */
+function laterRevision(shown: MessageRecord | null, read: MessageRecord | null): MessageRecord | null {
+  return read && (!shown || read.revision > shown.revision) ? read : shown;
 }
 
 /** The summary of one chat as one viewer's list shows it. */

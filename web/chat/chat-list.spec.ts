@@ -7,7 +7,9 @@ const chat = (id: string, lastSeq: number, lastReadSeq: number, at: string): Lis
   createdAt: '2026-01-01T00:00:00.000Z',
   lastSeq,
   lastReadSeq,
-  lastMessage: lastSeq ? { seq: lastSeq, content: `m${lastSeq}`, createdAt: at, user: { firstName: 'Ann' } } : null,
+  lastMessage: lastSeq
+    ? { seq: lastSeq, content: `m${lastSeq}`, createdAt: at, revision: 0, deletedAt: null, user: { firstName: 'Ann' } }
+    : null,
 });
 
 describe('ChatList', () => {
@@ -40,5 +42,17 @@ describe('ChatList', () => {
     expect(list.read('a', 9)).toBe(true);
     expect(list.unread(list.sorted()[0])).toBe(0);
     expect(list.read('a', 2)).toBe(false);
+  });
+
+  it('takes an edit or delete of the last message, and never an older state of it', () => {
+    const list = new ChatList();
+    const first = chat('a', 3, 3, '2026-01-01T00:01:00.000Z');
+    list.load([first]);
+    const edited = { ...first, lastMessage: { ...first.lastMessage!, content: 'm3, edited', revision: 4 } };
+    expect(list.apply({ chatId: 'a', member: true, chat: edited })).toBe(true);
+    expect(list.sorted()[0].lastMessage?.content).toBe('m3, edited');
+    // The query's answer, read before the edit, arrives late: the preview stays edited.
+    expect(list.apply({ chatId: 'a', member: true, chat: first })).toBe(false);
+    expect(list.sorted()[0].lastMessage?.content).toBe('m3, edited');
   });
 });

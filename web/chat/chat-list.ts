@@ -7,6 +7,9 @@ export interface ListedMessage {
   seq: number;
   content: string;
   createdAt: string;
+  /** Goes up with each edit or delete: of two states of the same message, the higher is newer. */
+  revision: number;
+  deletedAt: string | null;
   user: { firstName: string };
 }
 
@@ -75,17 +78,23 @@ export class ChatList {
       return true;
     }
     const newer = next.lastSeq > known.lastSeq;
+    // The same last message, edited or deleted since.
+    const changedMessage =
+      next.lastSeq === known.lastSeq &&
+      next.lastMessage !== null &&
+      next.lastMessage.revision > (known.lastMessage?.revision ?? -1);
     const merged: ListedChat = {
       ...known,
       roomName: next.roomName,
       lastSeq: Math.max(known.lastSeq, next.lastSeq),
-      lastMessage: newer ? next.lastMessage : known.lastMessage,
+      lastMessage: newer || changedMessage ? next.lastMessage : known.lastMessage,
       lastReadSeq: Math.max(known.lastReadSeq, next.lastReadSeq),
     };
     const changed =
       merged.lastSeq !== known.lastSeq ||
       merged.lastReadSeq !== known.lastReadSeq ||
-      merged.roomName !== known.roomName;
+      merged.roomName !== known.roomName ||
+      merged.lastMessage !== known.lastMessage;
     this.chats.set(next.id, merged);
     return changed;
   }

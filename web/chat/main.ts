@@ -191,7 +191,10 @@ function chatLink(chat: ListedChat): HTMLLIElement {
   link.dataset.chatId = chat.id;
   const unread = chatList.unread(chat);
   const preview = chat.lastMessage
-    ? el('p', { className: 'preview', text: `${chat.lastMessage.user.firstName}: ${chat.lastMessage.content}` })
+    ? el('p', {
+        className: 'preview',
+        text: `${chat.lastMessage.user.firstName}: ${chat.lastMessage.deletedAt ? 'Message deleted' : chat.lastMessage.content}`,
+      })
     : el('p', { className: 'preview empty', text: 'No messages yet' });
   return el(
     'li',

@@ -26,7 +26,7 @@ const PAGE_FIELDS = `edges { node { ${MESSAGE_FIELDS} } } pageInfo { hasPrevious
 const CHAT_FIELDS = 'id roomName isPrivate';
 /** What the chat list shows of a chat: its name, badge and preview. */
 const LISTED_FIELDS = `id roomName isPrivate createdAt lastSeq lastReadSeq
-  lastMessage { seq content createdAt user { firstName } }`;
+  lastMessage { seq content createdAt revision deletedAt user { firstName } }`;
 const POSITION_FIELDS = 'user { id firstName } lastReadSeq';
 
 export const SIGN_IN = `mutation SignIn($input: SignInInput!) { signIn(input: $input) { token user { id firstName email } } }`;
