@@ -9,9 +9,9 @@
  * 127.0.0.1:base-port..base-port+N-1 as INSTANCE_ID=local-1..N and count as started once GET /health/ready answers
  * 200, whatever LOG_LEVEL says. DATABASE_URL, REDIS_URL and JWT_SECRET come from the environment; the default
  * database is chat_local on the local PostgreSQL, created when missing. nginx runs unprivileged from a temporary
- * directory (config, pid, logs, temp files) and listens on 127.0.0.1:port. Ctrl-C or SIGTERM (to this script, or to
- * `npm run cluster`) stops nginx, master and workers, and sends SIGTERM to every instance, waits for them and exits
- * 0 if all of them exited 0.
+ * directory (config, pid, logs, temp files) and listens on 127.0.0.1:port. Ctrl-C, or SIGTERM or SIGINT to this
+ * script or to `npm run cluster` (which execs it, so npm passes them on), stops nginx, master and workers, and sends
+ * SIGTERM to every instance, waits for them and exits 0 if all of them exited 0. A second Ctrl-C stops at once.
  *
  * SIGHUP performs a rolling restart (after a rebuild, say): one instance at a time gets SIGTERM, must exit 0, is
  * started again on its port under the same INSTANCE_ID, and must report ready before the next one goes. Clients
@@ -37,6 +37,8 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 /** How long nginx gets to finish open requests (SIGQUIT) before it is told to stop at once (SIGTERM). */
 const NGINX_GRACE_MS = 5_000;
+/** A signal within this long of the previous one is the same stop, delivered twice. */
+const REPEAT_SIGNAL_MS = 1_000;
 
 const DEFAULTS = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/chat_local',
@@ -383,9 +385,17 @@ async function main() {
     rmSync(dir, { recursive: true, force: true });
     process.exit(clean && !failed ? 0 : 1);
   };
-  process.on('SIGINT', () => void finish('SIGINT', false));
-  process.on('SIGTERM', () => void finish('SIGTERM', false));
-  whenNpmParentGone('cluster', (parent) => void finish(`npm's shell (pid ${parent}) is gone`, false));
+  let lastSignalAt = 0;
+  const onSignal = (signal) => {
+    // Under `npm run cluster` a Ctrl-C arrives twice, from the terminal and passed on by npm: one stop, not a
+    // second Ctrl-C that would cut the drain short.
+    if (Date.now() - lastSignalAt < REPEAT_SIGNAL_MS) return;
+    lastSignalAt = Date.now();
+    void finish(signal, false);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  whenNpmParentGone('cluster', (parent) => void finish(`npm (pid ${parent}) is gone`, false));
 
   const env = {
     ...process.env,

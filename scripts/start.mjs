@@ -4,8 +4,8 @@
  * so the pid that was started is the app's pid: SIGTERM or SIGINT to it drains and stops the app, and nothing
  * started here outlives it.
  *
- * Under `npm start`, SIGTERM to npm reaches only the shell npm runs this in, which dies without passing it on
- * (scripts/npm-parent.mjs): the app then stops as on SIGTERM, so nothing is left running.
+ * `npm start` execs this (package.json), so SIGTERM or SIGINT to npm's pid, which npm passes on, reaches the app;
+ * should npm itself go without passing anything on, the app stops as on SIGTERM (scripts/npm-parent.mjs).
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,7 +15,7 @@ import { whenNpmParentGone } from './npm-parent.mjs';
 await buildIfStale({ log: (line) => process.stderr.write(`start: ${line}\n`) });
 
 whenNpmParentGone('start', (parent) => {
-  process.stderr.write(`start: npm's shell (pid ${parent}) is gone: stopping\n`);
+  process.stderr.write(`start: npm (pid ${parent}) is gone: stopping\n`);
   process.kill(process.pid, 'SIGTERM');
 });
 

@@ -37,10 +37,12 @@ async function bootstrap(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const logger = new Logger('Bootstrap');
+  // Before the line that tells a watcher the instance is up: a signal sent on seeing it must drain the instance,
+  // not find the default action (killed on the spot) still in place.
+  installShutdown(app, drain, config, logger);
   logger.log(`instance ${config.instanceId} listening on http://${host}:${port}`);
   logger.log(`database: ${describeDatabase(config)}`);
   logger.log(`bus: ${describeBus(config)}`);
-  installShutdown(app, drain, config, logger);
   // Last line of defence: a promise some library let go of must not take every client's connection down.
   process.on('unhandledRejection', (reason: unknown) => {
     logger.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);

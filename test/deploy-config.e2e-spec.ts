@@ -1,413 +1,462 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import proxyaddr from 'proxy-addr';
 import WebSocket from 'ws';
-import { parseDocument } from 'yaml';
+import { parse } from 'yaml';
+import { envSchema, parseEnv, redisTarget, trustList } from '../src/config/config.schema';
+import { AppProcess, readMetric } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
+import { signUp } from './support/gql';
+import { eventually } from './support/presence';
 import { canRunCluster, descendants, isAlive, LocalCluster, NGINX } from './support/local-cluster';
+import { connect } from './support/ws';
 
 /**
- * The deployment topology, checked without Docker: docker-compose.yml, deploy/nginx.conf and the shared
- * deploy/nginx-proxy.conf, the Dockerfile; with nginx installed, also `nginx -t` on the load balancer config
- * and the local cluster (scripts/cluster.mjs) end to end.
+ * What the deployment files do. The compose stacks the README names, as compose itself reads them (`docker
+ * compose config`, or Debian's `docker-compose`; no Docker engine needed): compose accepts them, every instance's
+ * environment passes the app's own configuration check, instances wait for what they use, the balancer waits for
+ * the instances, its nginx config passes `nginx -t` where the stack mounts it, and the instances' health check
+ * tells a ready instance from one that is not. Then deploy/nginx.conf running in front of real instances (the local
+ * cluster renders it, scripts/cluster.mjs): HTTP and WebSocket through it, no /metrics, a killed instance skipped;
+ * and the cluster stops, nginx's workers included, on SIGTERM or SIGINT to npm and on a terminal's Ctrl-C.
  */
 const ROOT = join(__dirname, '..');
 const haveNginx = existsSync(NGINX);
-const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
+const JWT_SECRET = randomBytes(24).toString('base64');
 
 // ---------------------------------------------------------------------------------------------------------------
-// docker-compose.yml read by the `yaml` package, with every scalar a string (its failsafe schema) and `<<` merges.
+// Compose, as compose reads it.
 
-type Yaml = string | null | Yaml[] | { [key: string]: Yaml };
-type YamlMap = { [key: string]: Yaml };
-
-const parseYaml = (source: string): Yaml => parseDocument(source, { merge: true, schema: 'failsafe' }).toJS() as Yaml;
-
-const asMap = (value: Yaml | undefined, what: string): YamlMap => {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${what} is not a mapping`);
-  return value;
+type Service = {
+  build?: { context: string; dockerfile?: string };
+  environment?: Record<string, string | number | null>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] | string };
+  networks?: Record<string, { ipv4_address?: string } | null>;
+  ports?: (string | { target: number | string; published: number | string })[];
+  volumes?: (string | { type: string; source: string; target: string })[];
 };
-/** A scalar as a string (null as ''); a mapping or sequence where a scalar belongs is an error. */
-const asString = (value: Yaml | undefined): string => {
-  if (value === undefined || value === null) return '';
-  if (typeof value !== 'string') throw new Error(`expected a scalar, got ${JSON.stringify(value)}`);
-  return value;
-};
-const asList = (value: Yaml | undefined): string[] =>
-  value === undefined || value === null ? [] : Array.isArray(value) ? value.map(asString) : [asString(value)];
+type Compose = { services: Record<string, Service>; networks?: Record<string, unknown> };
 
-/** `environment:` as a mapping or as a list of KEY=value. */
-function environmentOf(service: YamlMap): Record<string, string> {
-  const env = service.environment;
-  if (Array.isArray(env)) {
-    return Object.fromEntries(
-      env
-        .map(asString)
-        .map((entry) => [entry.split('=')[0], entry.includes('=') ? entry.slice(entry.indexOf('=') + 1) : '']),
-    );
-  }
-  return Object.fromEntries(Object.entries(asMap(env, 'environment')).map(([k, v]) => [k, asString(v)]));
+/** `docker compose` when the Compose plugin is there, else the standalone `docker-compose`; neither: undefined. */
+const COMPOSE: string[] | undefined = (() => {
+  const plugin = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
+  if (plugin.status === 0) return ['docker', 'compose'];
+  const standalone = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
+  return standalone.status === 0 ? ['docker-compose'] : undefined;
+})();
+
+/** `compose -f ... config` in the project, with only PATH and `env` in its environment. */
+function composeConfig(files: string[], env: Record<string, string>): { status: number | null; output: string } {
+  const [command, ...args] = COMPOSE!;
+  const result = spawnSync(command, [...args, ...files.flatMap((file) => ['-f', file]), 'config'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    encoding: 'utf8',
+  });
+  return { status: result.status, output: result.status === 0 ? result.stdout : `${result.stdout}${result.stderr}` };
 }
 
-/** `depends_on:` as a list or as a mapping with conditions: name -> condition. */
-function dependsOn(service: YamlMap): Record<string, string> {
-  const deps = service.depends_on;
-  if (Array.isArray(deps)) return Object.fromEntries(deps.map((d) => [asString(d), 'service_started']));
-  return Object.fromEntries(
-    Object.entries(asMap(deps, 'depends_on')).map(([name, spec]) => [
-      name,
-      asString(asMap(spec, `depends_on.${name}`).condition) || 'service_started',
-    ]),
+/** The compose stacks the README tells people to start: the `-f` files of each `docker compose ... up` line. */
+function readmeStacks(): string[][] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  return [...readme.matchAll(/^.*docker compose((?:\s+-f\s+\S+)*)\s+up\b.*$/gm)].map((line) => {
+    const files = [...line[1].matchAll(/-f\s+(\S+)/g)].map((file) => file[1]);
+    return files.length ? files : ['docker-compose.yml'];
+  });
+}
+
+const environmentOf = (service: Service): Record<string, string> =>
+  Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, String(value ?? '')]));
+
+/** Built from this project's Dockerfile: the app's instances. */
+const isApp = (service: Service) =>
+  service.build?.context === ROOT && (service.build.dockerfile ?? 'Dockerfile') === 'Dockerfile';
+
+/** Whether `from` starts only after `target` is healthy: directly, or through a service that must complete first. */
+function waitsFor(compose: Compose, from: string, target: string): boolean {
+  return Object.entries(compose.services[from].depends_on ?? {}).some(
+    ([name, { condition }]) =>
+      (name === target && condition === 'service_healthy') ||
+      (condition === 'service_completed_successfully' && waitsFor(compose, name, target)),
   );
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// nginx helpers
-
-/** Seconds in an nginx time value: 3600, 3600s, 60m, 1h, 1d. */
-function nginxSeconds(value: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value);
-  if (!match) throw new Error(`not an nginx time: ${value}`);
-  const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[match[2] ?? 's']!;
-  return Number(match[1]) * unit;
+/** A volume as source and target, whichever syntax compose printed. */
+function mountOf(volume: NonNullable<Service['volumes']>[number]): { source: string; target: string } {
+  if (typeof volume !== 'string') return { source: volume.source, target: volume.target };
+  const [source, target] = volume.split(':');
+  return { source, target };
 }
 
-/** Every directive `name args;` with the brace depth it stands at (0 = the file's own context). */
-function directives(config: string): { name: string; args: string[]; depth: number }[] {
-  const found: { name: string; args: string[]; depth: number }[] = [];
-  let depth = 0;
-  const text = config
-    .split('\n')
-    .map((line) => line.replace(/(^|\s)#.*$/, ''))
-    .join('\n');
-  for (const token of text.match(/[^{};]+[{};]|[{}]/g) ?? []) {
-    const body = token.slice(0, -1).trim();
-    const end = token.slice(-1);
-    if (end === ';' && body) {
-      const [name, ...args] = body.split(/\s+/);
-      found.push({ name, args, depth });
-    }
-    if (end === '{') depth++;
-    if (end === '}') depth--;
-  }
-  return found;
+/** The health check's command line, as the container would run it (CMD: argv; CMD-SHELL: through sh). */
+function healthCommand(service: Service): string[] {
+  const test = service.healthcheck?.test;
+  if (!Array.isArray(test)) throw new Error(`no health check in CMD form: ${JSON.stringify(test)}`);
+  const [kind, ...rest] = test;
+  if (kind === 'CMD') return rest;
+  if (kind === 'CMD-SHELL') return ['sh', '-c', rest.join(' ')];
+  throw new Error(`unexpected health check ${JSON.stringify(test)}`);
 }
 
-/** deploy/nginx.conf made runnable here: app hosts -> loopback addresses, pid/logs/temp files in `dir`. */
-function localNginxConf(config: string, dir: string): string {
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((kind) => `    ${kind}_temp_path ${dir}/${kind}_temp;\n`)
-    .join('');
-  return (
-    config
-      .replace(/\bserver\s+app(\d+):(\d+)/g, 'server 127.0.0.$1:$2')
-      // Debian's nginx predates `resolve` on upstream servers (the compose image, 1.27, has it).
-      .replace(/[ \t]+resolve;/g, ';')
-      .replace(/^([ \t]*)listen\s+[^;]+;/m, '$1listen 127.0.0.1:8080;')
-      .replace(/^([ \t]*)pid\s+[^;]+;/m, `$1pid ${dir}/nginx.pid;`)
-      .replace(/^([ \t]*error_log\s+)[^\s;]+/m, `$1${dir}/error.log`)
-      .replace(/^([ \t]*access_log\s+)[^\s;]+/m, `$1${dir}/access.log`)
-      .replace(/^([ \t]*http\s*\{[ \t]*\n)/m, `$1${temp}`)
-  );
+/**
+ * The health check run here against `url` in place of the container's own port (which must be the one the
+ * instance listens on): its exit code. Not spawnSync: the server it asks may be this very process.
+ */
+function runHealthCheck(service: Service, url: string): Promise<number | null> {
+  const own = `127.0.0.1:${environmentOf(service).PORT}`;
+  const command = healthCommand(service);
+  expect(command.join(' ')).toContain(own);
+  const [file, ...args] = command.map((arg) => arg.replaceAll(own, new URL(url).host));
+  // The image runs `node` from its PATH; here, the node running the tests.
+  const child = spawn(file === 'node' ? process.execPath : file, args, { stdio: 'ignore', timeout: 15_000 });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+  });
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+/** nginx's version as [major, minor, patch]. */
+function nginxVersion(): number[] {
+  const output = spawnSync(NGINX, ['-v'], { encoding: 'utf8' }).stderr;
+  return (/nginx\/(\d+)\.(\d+)\.(\d+)/.exec(output) ?? []).slice(1).map(Number);
+}
 
-describe('deployment configuration', () => {
-  const compose = asMap(parseYaml(read('docker-compose.yml')), 'docker-compose.yml');
-  const services = asMap(compose.services, 'services');
-  const service = (name: string) => asMap(services[name], `services.${name}`);
-  const apps = ['app1', 'app2', 'app3'];
-  const nginxConf = read('deploy/nginx.conf');
-  const proxyConf = read('deploy/nginx-proxy.conf');
+/** A private mount namespace (root), where the test gives nginx an /etc/hosts of its own. */
+const canUnshare = spawnSync('unshare', ['--mount', 'true']).status === 0;
 
-  describe('docker-compose.yml', () => {
-    it('has postgres, redis, three app instances and a load balancer', () => {
-      expect(Object.keys(services)).toEqual(expect.arrayContaining(['postgres', 'redis', ...apps, 'lb']));
+(COMPOSE ? describe : describe.skip)(
+  COMPOSE ? 'the compose stacks the README names' : 'compose stacks: SKIPPED, needs `docker compose` or docker-compose',
+  () => {
+    const stacks = readmeStacks();
+
+    it('are the plain stack and the Redis Cluster one', () => {
+      expect(stacks).toEqual([['docker-compose.yml'], ['docker-compose.yml', 'docker-compose.redis-cluster.yml']]);
     });
 
-    it('runs PostgreSQL 15 with a volume and a pg_isready health check', () => {
-      const postgres = service('postgres');
-      expect(postgres.image).toMatch(/^postgres:15/);
-      expect(environmentOf(postgres)).toMatchObject({ POSTGRES_PASSWORD: 'chat', POSTGRES_DB: 'chat' });
-      expect(asList(postgres.volumes).some((v) => v.startsWith('pgdata:'))).toBe(true);
-      expect(Object.keys(asMap(compose.volumes, 'volumes'))).toContain('pgdata');
-      expect(asList(asMap(postgres.healthcheck, 'postgres.healthcheck').test).join(' ')).toContain('pg_isready');
-    });
+    describe.each(stacks.map((files) => [files.join(' + '), files] as const))('%s', (_, files) => {
+      let compose: Compose;
+      let apps: [string, Service][];
 
-    it('runs Redis 7 without persistence and with a redis-cli ping health check', () => {
-      const redis = service('redis');
-      expect(redis.image).toMatch(/^redis:7/);
-      const command = Array.isArray(redis.command) ? asList(redis.command) : asString(redis.command).split(/\s+/);
-      expect(command).toEqual(expect.arrayContaining(['--save', '--appendonly', 'no']));
-      expect(command[command.indexOf('--save') + 1]).toMatch(/^(|""|'')$/);
-      expect(asList(asMap(redis.healthcheck, 'redis.healthcheck').test).join(' ')).toMatch(/redis-cli\s+ping/);
-    });
-
-    it.each(apps)('%s is built from the Dockerfile and configured for the shared PostgreSQL and Redis', (name) => {
-      const app = service(name);
-      const build = app.build;
-      expect(build).toBeDefined();
-      if (typeof build === 'string') expect(build).toBe('.');
-      else expect(asMap(build, 'build')).toMatchObject({ context: '.' });
-      const env = environmentOf(app);
-      expect(env).toMatchObject({
-        DATABASE_URL: 'postgres://postgres:chat@postgres:5432/chat',
-        REDIS_URL: 'redis://redis:6379',
-        HOST: '0.0.0.0',
-        INSTANCE_ID: name,
+      beforeAll(() => {
+        const result = composeConfig(files, { JWT_SECRET });
+        if (result.status !== 0) throw new Error(`compose rejects ${files.join(' + ')}:\n${result.output}`);
+        compose = parse(result.output) as Compose;
+        apps = Object.entries(compose.services).filter(([, service]) => isApp(service));
       });
-      // Compose refuses to start without a secret: ${JWT_SECRET:?message}.
-      expect(env.JWT_SECRET).toMatch(/^\$\{JWT_SECRET:\?[^}]+\}$/);
-      expect(dependsOn(app)).toMatchObject({ postgres: 'service_healthy', redis: 'service_healthy' });
-    });
 
-    it("believes X-Forwarded-For from the balancer's address alone", () => {
-      const lb = service('lb');
-      const address = asString(asMap(asMap(lb.networks, 'lb.networks').default, 'lb.networks.default').ipv4_address);
-      expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-      for (const name of apps) expect(environmentOf(service(name)).TRUST_PROXY).toBe(address);
-    });
+      it('will not start without JWT_SECRET, naming it', () => {
+        const result = composeConfig(files, {});
+        expect(result.status).not.toBe(0);
+        expect(result.output).toContain('JWT_SECRET');
+      });
 
-    it('gives every instance its own INSTANCE_ID', () => {
-      const ids = apps.map((name) => environmentOf(service(name)).INSTANCE_ID);
-      expect(new Set(ids).size).toBe(apps.length);
-    });
-
-    it('publishes the load balancer on 8080 with deploy/nginx.conf and the shared proxy file mounted', () => {
-      const lb = service('lb');
-      // 1.27.3 or later re-resolves upstream names (`resolve`), so a recreated replica is found again.
-      expect(lb.image).toMatch(/^nginx:1\.(2[7-9]|[3-9]\d)/);
-      expect(asList(lb.ports).some((p) => /(^|:)8080:8080(\/tcp)?$/.test(p))).toBe(true);
-      const volumes = asList(lb.volumes);
-      expect(volumes).toEqual(
-        expect.arrayContaining([
-          expect.stringMatching(/^\.\/deploy\/nginx\.conf:\/etc\/nginx\/nginx\.conf(:ro)?$/),
-          expect.stringMatching(/^\.\/deploy\/nginx-proxy\.conf:\/etc\/nginx\/nginx-proxy\.conf(:ro)?$/),
-        ]),
-      );
-      // Only once every instance reports ready: no 502s while they start.
-      for (const app of apps) expect(dependsOn(lb)[app]).toBe('service_healthy');
-      for (const app of apps) {
-        const check = asList(asMap(service(app).healthcheck, `${app}.healthcheck`).test).join(' ');
-        expect(check).toContain('/health/ready');
-      }
-    });
-  });
-
-  describe('deploy/nginx.conf and deploy/nginx-proxy.conf', () => {
-    const main = directives(nginxConf);
-    const upstream = /upstream\s+chat\s*\{([^}]*)\}/.exec(nginxConf)?.[1] ?? '';
-
-    it('balances round robin over app1..app3:3000 with quick passive failure detection', () => {
-      const servers = directives(upstream).filter((d) => d.name === 'server');
-      expect(servers.map((s) => s.args[0])).toEqual(['app1:3000', 'app2:3000', 'app3:3000']);
-      for (const server of servers)
-        expect(server.args).toEqual(expect.arrayContaining(['max_fails=1', 'fail_timeout=2s', 'resolve']));
-      // `resolve` needs a shared-memory zone and a resolver (Docker's DNS).
-      expect(directives(upstream).map((d) => d.name)).toContain('zone');
-      expect(/^\s*resolver\s+127\.0\.0\.11\b/m.test(nginxConf)).toBe(true);
-      // No sticky sessions: instances share state through PostgreSQL and Redis.
-      const names = directives(upstream).map((d) => d.name);
-      for (const sticky of ['ip_hash', 'hash', 'sticky', 'least_conn', 'random']) expect(names).not.toContain(sticky);
-    });
-
-    it('listens on 8080, maps the Upgrade header and includes the shared proxy settings in the server', () => {
-      expect(main).toContainEqual(expect.objectContaining({ name: 'listen', args: ['8080'] }));
-      expect(nginxConf).toMatch(/map\s+\$http_upgrade\s+\$connection_upgrade\s*\{/);
-      expect(main).toContainEqual({ name: 'include', args: ['nginx-proxy.conf'], depth: 2 });
-    });
-
-    it('passes WebSocket upgrades, forwarding headers and HTTP/1.1 to the chat upstream', () => {
-      const shared = directives(proxyConf);
-      const headers = shared.filter((d) => d.name === 'proxy_set_header').map((d) => d.args.join(' '));
-      expect(headers).toEqual(
-        expect.arrayContaining([
-          'Upgrade $http_upgrade',
-          'Connection $connection_upgrade',
-          'Host $host',
-          'X-Forwarded-For $proxy_add_x_forwarded_for',
-          'X-Forwarded-Proto $scheme',
-        ]),
-      );
-      expect(proxyConf).toMatch(/proxy_set_header\s+Upgrade\s+\$http_upgrade;/);
-      expect(shared).toContainEqual(expect.objectContaining({ name: 'proxy_http_version', args: ['1.1'] }));
-      expect(shared.filter((d) => d.name === 'proxy_pass').map((d) => d.args[0])).toEqual(
-        expect.arrayContaining(['http://chat']),
-      );
-      // A proxy_set_header inside a location would silently drop every inherited one there.
-      expect(shared.filter((d) => d.name === 'proxy_set_header' && d.depth > 0)).toEqual([]);
-    });
-
-    it('keeps WebSockets open for at least an hour and retries failed non-WebSocket requests elsewhere', () => {
-      const shared = directives(proxyConf);
-      const longest = (name: string) =>
-        Math.max(0, ...shared.filter((d) => d.name === name).map((d) => nginxSeconds(d.args[0])));
-      expect(longest('proxy_read_timeout')).toBeGreaterThanOrEqual(3600);
-      expect(longest('proxy_send_timeout')).toBeGreaterThanOrEqual(3600);
-      expect(shared.filter((d) => d.name === 'proxy_next_upstream').map((d) => d.args.join(' '))).toContain(
-        'error timeout http_502 http_503',
-      );
-    });
-  });
-
-  describe('Dockerfile', () => {
-    // Continuation lines joined, comments dropped.
-    const dockerfile = read('Dockerfile')
-      .replace(/\\\r?\n/g, ' ')
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => line && !line.startsWith('#'));
-    const instructions = dockerfile.map((line) => {
-      const [name, ...rest] = line.split(/\s+/);
-      return { name: name.toUpperCase(), args: rest.join(' ') };
-    });
-    const of = (name: string) => instructions.filter((i) => i.name === name).map((i) => i.args);
-    const runtime = instructions.slice(instructions.map((i) => i.name).lastIndexOf('FROM'));
-
-    it('builds in one stage and runs from node:20-bookworm-slim with production dependencies only', () => {
-      const stages = of('FROM');
-      expect(stages.length).toBeGreaterThanOrEqual(2);
-      for (const stage of stages) expect(stage).toMatch(/^node:20-bookworm-slim\b/);
-      expect(of('RUN').some((run) => /npm ci(?!\s+--omit)/.test(run))).toBe(true);
-      expect(of('RUN').some((run) => run.includes('npm run build'))).toBe(true);
-      expect(runtime.filter((i) => i.name === 'RUN').some((i) => i.args.includes('npm ci --omit=dev'))).toBe(true);
-      expect(runtime.some((i) => i.name === 'COPY' && /--from=\S+\s+\S*dist\b/.test(i.args))).toBe(true);
-    });
-
-    it('runs as a non-root user in production mode on 0.0.0.0:3000 with a liveness health check', () => {
-      const users = runtime.filter((i) => i.name === 'USER').map((i) => i.args.split(':')[0]);
-      expect(users.length).toBeGreaterThan(0);
-      expect(['root', '0']).not.toContain(users[users.length - 1]);
-      const env = runtime
-        .filter((i) => i.name === 'ENV')
-        .map((i) => i.args)
-        .join(' ');
-      expect(env).toMatch(/\bNODE_ENV=production\b/);
-      expect(env).toMatch(/\bHOST=0\.0\.0\.0\b/);
-      expect(env).toMatch(/\bPORT=3000\b/);
-      expect(of('EXPOSE')).toContain('3000');
-      expect(of('HEALTHCHECK').join(' ')).toMatch(/CMD .*node.*\/health\/live/);
-      expect(of('CMD').pop()?.replace(/\s/g, '')).toBe('["node","dist/main.js"]');
-    });
-
-    it('keeps local build output and dependencies out of the build context', () => {
-      const ignored = read('.dockerignore')
-        .split('\n')
-        .map((line) => line.trim());
-      expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.git']));
-    });
-  });
-
-  describe('with nginx installed', () => {
-    (haveNginx ? it : it.skip)(
-      haveNginx
-        ? 'nginx -t accepts deploy/nginx.conf (app hosts -> 127.0.0.x, local paths)'
-        : `nginx -t on deploy/nginx.conf: SKIPPED, ${NGINX} not installed (apt-get install -y nginx)`,
-      () => {
-        const dir = mkdtempSync(join(tmpdir(), 'nginx-test-'));
-        try {
-          writeFileSync(join(dir, 'nginx.conf'), localNginxConf(nginxConf, dir));
-          writeFileSync(join(dir, 'nginx-proxy.conf'), proxyConf);
-          const result = spawnSync(
-            NGINX,
-            ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')],
-            {
-              encoding: 'utf8',
-            },
-          );
-          const output = `${result.stdout}${result.stderr}`;
-          // The output first: on failure it says what nginx rejected.
-          expect(output).toContain('test is successful');
-          expect(result.status).toBe(0);
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
+      it("runs three instances whose environment passes the app's own configuration check", () => {
+        expect(apps.map(([name]) => name)).toEqual(['app1', 'app2', 'app3']);
+        const known = new Set(Object.keys(envSchema.shape));
+        for (const [name, service] of apps) {
+          const env = environmentOf(service);
+          // A misspelt name would be ignored by the app, leaving the default in place.
+          expect({ name, unknown: Object.keys(env).filter((key) => !known.has(key)) }).toEqual({ name, unknown: [] });
+          expect(() => parseEnv(env)).not.toThrow();
+          expect(parseEnv(env)).toMatchObject({ NODE_ENV: 'production', HOST: '0.0.0.0', JWT_SECRET });
         }
-      },
-    );
+        const ids = apps.map(([, service]) => environmentOf(service).INSTANCE_ID);
+        expect(new Set(ids).size).toBe(apps.length);
+        // One database and one bus for all of them: messages and presence are shared through them.
+        for (const key of ['DATABASE_URL', 'REDIS_URL']) {
+          expect(new Set(apps.map(([, service]) => environmentOf(service)[key])).size).toBe(1);
+        }
+      });
 
-    (canRunCluster ? it : it.skip)(
-      canRunCluster
-        ? 'scripts/cluster.mjs balances HTTP and WebSocket over two instances and stops them all on SIGTERM'
-        : `scripts/cluster.mjs: SKIPPED, needs ${NGINX} and dist/main.js`,
-      async () => {
-        const db = await TestDatabase.create();
-        const cluster = await LocalCluster.start(2, { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL });
-        try {
-          expect(cluster.pids()).toHaveLength(3);
-          expect((await fetch(`${cluster.url}/health/ready`)).status).toBe(200);
-          for (let i = 0; i < 4; i++) {
-            const response = await fetch(`${cluster.url}/graphql`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json' },
-              body: JSON.stringify({ query: '{ __typename }' }),
-            });
-            expect(await response.json()).toEqual({ data: { __typename: 'Query' } });
+      it('starts each instance only once the PostgreSQL and Redis it is given are healthy', () => {
+        for (const [name, service] of apps) {
+          const env = parseEnv(environmentOf(service));
+          const target = redisTarget(env.REDIS_URL!)!;
+          const hosts = [
+            new URL(env.DATABASE_URL!).hostname,
+            ...(target.kind === 'cluster' ? target.nodes.map((node) => node.host) : [new URL(target.url).hostname]),
+          ];
+          for (const host of hosts) {
+            expect(Object.keys(compose.services)).toContain(host);
+            expect(compose.services[host].healthcheck).toBeDefined();
+            expect({ name, host, waits: waitsFor(compose, name, host) }).toEqual({ name, host, waits: true });
           }
-          // Without a token the app closes with 4403: proof that the upgrade reached an instance through nginx.
-          expect(await wsCloseCode(cluster.wsUrl)).toBe(4403);
-          // The instances serve /metrics here (no METRICS_PORT); the balancer does not pass it on.
-          expect((await fetch(`${cluster.instanceUrls[0]}/metrics`)).status).toBe(200);
-          expect((await fetch(`${cluster.url}/metrics`)).status).toBe(404);
-
-          const access = /nginx config and logs in (\S+)/.exec(cluster.output)?.[1];
-          const upstreams = readFileSync(join(access!, 'access.log'), 'utf8').match(/upstream=127\.0\.0\.1:\d+/g) ?? [];
-          expect(new Set(upstreams)).toEqual(
-            new Set(cluster.instanceUrls.map((url) => `upstream=${url.replace('http://', '')}`)),
-          );
-
-          // nginx's workers too: they are what keeps listening when only their master goes.
-          const pids = cluster.pids().flatMap((pid) => [pid, ...descendants(pid)]);
-          expect(pids.length).toBeGreaterThan(3);
-          expect(await cluster.stop()).toBe(0);
-          expect(pids.filter(isAlive)).toEqual([]);
-        } finally {
-          await cluster.kill();
-          await db.drop();
         }
-      },
-      90_000,
-    );
+      });
 
-    (canRunCluster ? it : it.skip)(
-      canRunCluster
-        ? 'npm run cluster starts under LOG_LEVEL=warn, names its pid and the roll command, and SIGTERM to npm stops it all'
-        : `npm run cluster: SKIPPED, needs ${NGINX} and dist/main.js`,
-      async () => {
+      it("believes X-Forwarded-For from the balancer's address and no other", () => {
+        const address = compose.services.lb.networks?.default?.ipv4_address;
+        expect(address).toBeDefined();
+        for (const [, service] of apps) {
+          const trusted = proxyaddr.compile(trustList(parseEnv(environmentOf(service)).TRUST_PROXY!));
+          expect(trusted(address!, 0)).toBe(true);
+          // Another container of the same network: an instance, say.
+          expect(
+            trusted(
+              address!.replace(/\d+$/, (last) => String(Number(last) + 1)),
+              0,
+            ),
+          ).toBe(false);
+        }
+      });
+
+      it('starts the balancer on 8080 once every instance is healthy', () => {
+        const lb = compose.services.lb;
+        for (const [name] of apps)
+          expect(lb.depends_on?.[name]).toEqual(expect.objectContaining({ condition: 'service_healthy' }));
+        const published = (lb.ports ?? []).map((port) =>
+          typeof port === 'string' ? port : `${port.published}:${port.target}`,
+        );
+        expect(published).toContainEqual(expect.stringMatching(/^8080:8080\b/));
+      });
+
+      (haveNginx && canUnshare ? it : it.skip)(
+        haveNginx && canUnshare
+          ? "the balancer's nginx config passes nginx -t where the stack mounts it, its upstreams resolving to the services"
+          : `nginx -t on the balancer's config: SKIPPED, needs ${NGINX} and unshare --mount (root)`,
+        () => {
+          const dir = mkdtempSync(join(tmpdir(), 'compose-lb-'));
+          try {
+            // The balancer's file system: every file the stack mounts into it, at its path in the container.
+            const mounts = (compose.services.lb.volumes ?? []).map(mountOf);
+            expect(mounts.map((mount) => mount.target)).toContain('/etc/nginx/nginx.conf');
+            for (const { source, target } of mounts) {
+              mkdirSync(join(dir, dirname(target)), { recursive: true });
+              copyFileSync(source, join(dir, target));
+            }
+            const conf = join(dir, 'etc', 'nginx', 'nginx.conf');
+            const [major, minor, patch] = nginxVersion();
+            // `resolve` on upstream servers came with nginx 1.27.3 (the stack's image has it); older ones refuse it.
+            if (major * 1e6 + minor * 1e3 + patch < 1_027_003) {
+              writeFileSync(conf, readFileSync(conf, 'utf8').replace(/[ \t]+resolve(?=[ \t;])/g, ''));
+            }
+            // Only the stack's services resolve, as on its network.
+            const hosts = join(dir, 'hosts');
+            writeFileSync(
+              hosts,
+              ['127.0.0.1 localhost', ...Object.keys(compose.services).map((name, i) => `127.0.1.${i + 1} ${name}`)]
+                .join('\n')
+                .concat('\n'),
+            );
+            // nginx -t makes its temp folders, owned by its workers' user: in a folder of the test's, not the machine's.
+            const temp = /--http-client-body-temp-path=(\S+)/.exec(
+              spawnSync(NGINX, ['-V'], { encoding: 'utf8' }).stderr,
+            );
+            const tempRoot = temp ? dirname(temp[1]) : '';
+            mkdirSync(join(dir, 'temp'));
+            const script = [
+              'mount --bind "$1" /etc/hosts',
+              '{ [ ! -d "$5" ] || mount --bind "$4/temp" "$5"; }',
+              'exec "$2" -t -p "$3/" -c "$3/nginx.conf" -e "$4/error.log"',
+            ].join(' && ');
+            // A file for nginx's output: /dev/stderr cannot be opened on the socket that a pipe from here would be.
+            const out = openSync(join(dir, 'output.log'), 'w');
+            const result = spawnSync(
+              'unshare',
+              ['--mount', 'sh', '-c', script, 'sh', hosts, NGINX, dirname(conf), dir, tempRoot],
+              { stdio: ['ignore', out, out] },
+            );
+            closeSync(out);
+            const output = readFileSync(join(dir, 'output.log'), 'utf8');
+            // The output first: on failure it says what nginx rejected.
+            expect(output).toContain('test is successful');
+            expect(result.status).toBe(0);
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        },
+      );
+
+      describe("the instances' health check", () => {
+        let db: TestDatabase;
+        let app: AppProcess;
+        let notReady: Server;
+
+        beforeAll(async () => {
+          db = await TestDatabase.create();
+          app = await AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL });
+          // Alive but not ready, as an instance is while it drains or while its database is away.
+          notReady = createServer((request, response) => {
+            response.statusCode = request.url === '/health/ready' ? 503 : 200;
+            response.end();
+          });
+          await new Promise<void>((resolve) => notReady.listen(0, '127.0.0.1', resolve));
+        });
+
+        afterAll(async () => {
+          await new Promise((resolve) => notReady?.close(resolve));
+          await app?.stop();
+          await db?.drop();
+        });
+
+        it('passes on a ready instance and fails on one that is alive but not ready, or gone', async () => {
+          const notReadyUrl = `http://127.0.0.1:${(notReady.address() as AddressInfo).port}`;
+          for (const [, service] of apps) {
+            expect(await runHealthCheck(service, app.url)).toBe(0);
+            expect(await runHealthCheck(service, notReadyUrl)).toBe(1);
+          }
+          const url = app.url;
+          await app.stop();
+          expect(await runHealthCheck(apps[0][1], url)).toBe(1);
+        });
+      });
+    });
+  },
+);
+
+// ---------------------------------------------------------------------------------------------------------------
+// deploy/nginx.conf in front of real instances: the local cluster, which renders it.
+
+(canRunCluster ? describe : describe.skip)(
+  canRunCluster
+    ? 'deploy/nginx.conf in front of the local cluster'
+    : `local cluster: SKIPPED, needs ${NGINX} and dist/main.js`,
+  () => {
+    it('balances HTTP and WebSocket over the instances, keeps /metrics to itself, skips a killed instance and stops everything on SIGTERM', async () => {
+      const db = await TestDatabase.create();
+      const cluster = await LocalCluster.start(2, { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL });
+      const sockets: { dispose(): Promise<void> }[] = [];
+      try {
+        expect(cluster.pids()).toHaveLength(3);
+        expect((await fetch(`${cluster.url}/health/ready`)).status).toBe(200);
+        const user = await signUp(cluster.url);
+
+        // Round robin, no stickiness: two sockets in a row land on different instances. Each was upgraded through
+        // nginx and kept open (the instances count it), not just answered.
+        for (let i = 0; i < 2; i++) {
+          const handle = connect(cluster.wsUrl, user.token);
+          sockets.push(handle);
+          await new Promise<void>((resolve, reject) => {
+            handle.client.on('connected', () => resolve());
+            handle.client.on('closed', (event) => reject(new Error(`closed: ${JSON.stringify(event)}`)));
+          });
+        }
+        const counts = () => Promise.all(cluster.instanceUrls.map((url) => readMetric(url, 'chat_ws_connections')));
+        expect(await eventually(counts, (each) => each.every((count) => count === 1))).toEqual([1, 1]);
+
+        // The instances serve /metrics here (no METRICS_PORT); the balancer does not pass it on.
+        expect((await fetch(`${cluster.instanceUrls[0]}/metrics`)).status).toBe(200);
+        expect((await fetch(`${cluster.url}/metrics`)).status).toBe(404);
+
+        // An instance that dies without a word: every request and handshake still reaches the other one.
+        const [first] = cluster.pids();
+        process.kill(first, 'SIGKILL');
+        await eventually(
+          () =>
+            fetch(`${cluster.instanceUrls[0]}/health/live`).then(
+              () => true,
+              () => false,
+            ),
+          (up) => !up,
+        );
+        // Requests first: round robin sends one of the first two to the dead instance, and nginx must try the
+        // other instead of answering 502.
+        for (let i = 0; i < 4; i++) {
+          const response = await fetch(`${cluster.url}/graphql`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ query: '{ __typename }' }),
+          });
+          expect(await response.json()).toEqual({ data: { __typename: 'Query' } });
+        }
+        for (let i = 0; i < 4; i++) {
+          // Without a token the app closes with 4403: the upgrade reached a live instance through nginx.
+          expect(await wsCloseCode(cluster.wsUrl)).toBe(4403);
+        }
+
+        // nginx's workers too: they are what keeps listening when only their master goes.
+        const pids = cluster.pids().flatMap((pid) => [pid, ...descendants(pid)]);
+        expect(pids.length).toBeGreaterThan(3);
+        await Promise.all(sockets.map((socket) => socket.dispose()));
+        await cluster.stop();
+        expect(pids.filter(isAlive)).toEqual([]);
+      } finally {
+        await Promise.all(sockets.map((socket) => socket.dispose()));
+        await cluster.kill();
+        await db.drop();
+      }
+    }, 90_000);
+
+    it('rolls under npm run cluster at LOG_LEVEL=warn, by the pid it names', async () => {
+      const db = await TestDatabase.create();
+      const cluster = await LocalCluster.start(
+        2,
+        { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'warn' },
+        { throughNpm: true },
+      );
+      try {
+        // The instances said nothing at info level; the cluster waited for their readiness instead.
+        expect(cluster.output).not.toMatch(/\[local-\d\].*listening on/);
+        expect(cluster.output).toMatch(/local-2 ready on http:\/\/127\.0\.0\.1:\d+/);
+        expect(cluster.output).toContain(`kill -HUP ${cluster.scriptPid}`);
+        await cluster.rollingRestart();
+        expect((await fetch(`${cluster.url}/health/ready`)).status).toBe(200);
+        // Every instance, restarted ones included, drained and exited 0.
+        await cluster.stop();
+        const exits = cluster.output.match(/local-\d exited .*/g) ?? [];
+        expect(exits.length).toBeGreaterThanOrEqual(2);
+        expect(exits.filter((line) => !/exited with code 0$/.test(line))).toEqual([]);
+      } finally {
+        await cluster.kill();
+        await db.drop();
+      }
+    }, 120_000);
+
+    it.each([
+      ['SIGTERM to npm', 'SIGTERM', false, false],
+      ['SIGINT to npm', 'SIGINT', false, false],
+      ["a terminal's Ctrl-C (SIGINT to npm's process group)", 'SIGINT', true, false],
+      // The copies of one Ctrl-C may arrive as one signal; here they surely arrive as two.
+      ['a Ctrl-C that reaches the script twice, from the terminal and from npm', 'SIGINT', true, true],
+    ] as const)(
+      'npm run cluster: %s drains every instance and stops nginx',
+      async (_, signal, group, twice) => {
         const db = await TestDatabase.create();
         const cluster = await LocalCluster.start(
-          2,
-          { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'warn' },
+          1,
+          { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL },
           { throughNpm: true },
         );
         try {
-          // The instances said nothing at info level; the cluster waited for their readiness instead.
-          expect(cluster.output).not.toMatch(/\[local-\d\].*listening on/);
-          expect(cluster.output).toMatch(/local-2 ready on http:\/\/127\.0\.0\.1:\d+/);
-          const pid = Number(/\bpid (\d+): rolling restart with `kill -HUP (\d+)`/.exec(cluster.output)?.[1]);
-          expect(cluster.output).toContain(`kill -HUP ${pid}`);
-          expect(isAlive(pid)).toBe(true);
-
-          await cluster.rollingRestart();
-          expect((await fetch(`${cluster.url}/health/ready`)).status).toBe(200);
-
-          const pids = [pid, ...cluster.pids().flatMap((each) => [each, ...descendants(each)])];
-          await cluster.stop(); // npm re-raises the signal on itself: it exits on SIGTERM, with no code
-          // npm is gone at once; its shell died of the signal, and the script noticed and stops everything.
-          const deadline = Date.now() + 20_000;
-          while (pids.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+          const pids = [cluster.scriptPid, ...cluster.pids().flatMap((pid) => [pid, ...descendants(pid)])];
+          expect(pids.filter(isAlive)).toHaveLength(pids.length);
+          if (twice) {
+            process.kill(cluster.scriptPid, signal);
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          // npm passes the signal on to the script and waits for it.
+          await cluster.stop({ signal, group });
           expect(pids.filter(isAlive)).toEqual([]);
+          // Drained, not cut short: one stop, however many copies of the signal arrived.
+          expect(cluster.output).toMatch(new RegExp(`\\b${signal}: stopping nginx and 1 running instance`));
+          expect(cluster.output).toMatch(/local-1 exited with code 0/);
+          expect(cluster.output).not.toMatch(/SIGKILL/);
         } finally {
           await cluster.kill();
           await db.drop();
         }
       },
-      120_000,
+      60_000,
     );
-  });
-});
+  },
+);
 
 function wsCloseCode(url: string): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -28,7 +28,10 @@ export class LocalCluster {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  /** `throughNpm`: started as `npm run cluster -- ...`, so that signals go to npm's pid. */
+  /**
+   * `throughNpm`: started as `npm run cluster -- ...`, so that signals go to npm's pid, in a process group of its
+   * own, as a terminal runs it (`stop` can then send a Ctrl-C to the whole group).
+   */
   static async start(
     instances: number,
     env: Record<string, string | undefined>,
@@ -55,6 +58,7 @@ export class LocalCluster {
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: throughNpm,
     });
     const cluster = new LocalCluster(child, lbPort, basePort, instances);
     try {
@@ -106,15 +110,25 @@ export class LocalCluster {
     }, timeoutMs);
   }
 
-  /** SIGTERM: the cluster stops nginx and drains every instance; resolves with its exit code. */
-  async stop(timeoutMs = 30_000): Promise<number | null> {
+  /**
+   * `signal` (SIGTERM unless told) to the pid that was started, or with `group` to its whole process group, as a
+   * terminal's Ctrl-C does: the cluster stops nginx and drains every instance; resolves with its exit code.
+   */
+  async stop({
+    signal = 'SIGTERM',
+    group = false,
+    timeoutMs = 30_000,
+  }: { signal?: NodeJS.Signals; group?: boolean; timeoutMs?: number } = {}): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
-    this.child.kill('SIGTERM');
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
+    if (group) process.kill(-this.child.pid!, signal);
+    else this.child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
     const result = await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
     if (result === 'timeout') {
       await this.kill();
-      throw new Error(`cluster did not exit within ${timeoutMs} ms of SIGTERM:\n${this.output}`);
+      throw new Error(`cluster did not exit within ${timeoutMs} ms of ${signal}:\n${this.output}`);
     }
     return result;
   }

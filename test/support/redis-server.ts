@@ -67,12 +67,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Runs one command on the Redis at 127.0.0.1:`port` over a connection of its own. */
+/**
+ * Runs one command on the Redis at 127.0.0.1:`port` over a connection of its own. A server that is not up (yet,
+ * or any more) fails the call and the caller asks again: the client must not go on reconnecting by itself, or its
+ * timers keep Jest from exiting.
+ */
 export async function redisCommand(port: number, ...args: string[]): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-  client.on('error', () => undefined); // a server not up yet: connect() rejects, and the caller asks again
-  await client.connect();
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined); // reported by the rejected call
   try {
+    await client.connect();
     return await client.call(args[0], ...args.slice(1));
   } finally {
     client.disconnect();
