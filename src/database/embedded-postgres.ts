@@ -81,10 +81,11 @@ export class EmbeddedPostgres {
     ];
     const child = this.spawn(command[0], command.slice(1), runAs);
     this.child = child;
-    this.exited = new Promise((done) => child.once('exit', () => done()));
+    const end = ended(child);
+    this.exited = end.then(() => undefined);
     process.once('exit', this.stopOnExit);
     try {
-      await this.whenReady(child, pgDataDir, runAs);
+      await this.whenReady(child, end, pgDataDir, runAs);
     } catch (error) {
       await this.stop();
       throw error;
@@ -148,9 +149,9 @@ export class EmbeddedPostgres {
     ];
     const child = this.spawn(initdb, args, runAs);
     const output = collect(child);
-    const code = await new Promise<number | null>((done) => child.once('exit', (exitCode) => done(exitCode)));
-    if (code !== 0) {
-      throw new Error(`initdb failed (exit code ${code}):\n${withHint(output.text(), runAs, pgDataDir)}`);
+    const how = await ended(child);
+    if (how !== 'exit code 0') {
+      throw new Error(`initdb failed (${how}):\n${withHint(how, output.text(), runAs, pgDataDir)}`);
     }
     renameSync(partial, pgDataDir);
   }
@@ -165,14 +166,20 @@ export class EmbeddedPostgres {
   }
 
   /** Ready once postmaster.pid names this child and says "ready", which PostgreSQL writes when it accepts connections. */
-  private async whenReady(child: ChildProcess, pgDataDir: string, runAs: RunAs | undefined): Promise<void> {
+  private async whenReady(
+    child: ChildProcess,
+    end: Promise<string>,
+    pgDataDir: string,
+    runAs: RunAs | undefined,
+  ): Promise<void> {
     const output = collect(child, (line) => this.log(line));
+    let how: string | undefined;
+    void end.then((ended) => (how = ended));
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        const how = child.exitCode !== null ? `exit code ${child.exitCode}` : child.signalCode;
+      if (how !== undefined) {
         throw new Error(
-          `the embedded PostgreSQL stopped before it was ready (${how}):\n${withHint(output.text(), runAs, pgDataDir)}`,
+          `the embedded PostgreSQL stopped before it was ready (${how}):\n${withHint(how, output.text(), runAs, pgDataDir)}`,
         );
       }
       const lock = readPostmasterLock(pgDataDir);
@@ -216,6 +223,14 @@ function serverSettings(): string[] {
   return Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
 }
 
+/** Resolves once the child has ended, saying how: its exit code or signal, or why it could not be run at all. */
+function ended(child: ChildProcess): Promise<string> {
+  return new Promise((done) => {
+    child.once('error', (error) => done(`could not be run: ${error.message}`));
+    child.once('exit', (code, signal) => done(code !== null ? `exit code ${code}` : `signal ${signal}`));
+  });
+}
+
 /** Keeps the last lines a child wrote (for an error message), passing each on when asked. */
 function collect(child: ChildProcess, onLine?: (line: string) => void): { text(): string } {
   const lines: string[] = [];
@@ -236,8 +251,8 @@ function collect(child: ChildProcess, onLine?: (line: string) => void): { text()
 }
 
 /** PostgreSQL refuses root, so under root it runs as another user, who may not be let into a directory root made. */
-function withHint(output: string, runAs: RunAs | undefined, pgDataDir: string): string {
-  if (!runAs || !/permission denied/i.test(output)) return output;
+function withHint(how: string, output: string, runAs: RunAs | undefined, pgDataDir: string): string {
+  if (!runAs || !/permission denied|EACCES/i.test(`${how}\n${output}`)) return output;
   return (
     `${output}\n(PostgreSQL runs as ${runAs.name}, who needs search permission on every directory above ` +
     `${pgDataDir} and above the app's node_modules)`
