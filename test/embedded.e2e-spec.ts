@@ -1,5 +1,16 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -156,6 +167,19 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     } finally {
       await blocker.end();
     }
+  });
+
+  it('leaves the data directory of the earlier PGlite engine as it was, and says so', async () => {
+    const dataDir = newDataDir();
+    const old = join(dataDir, 'pgdata');
+    mkdirSync(old);
+    writeFileSync(join(old, 'PG_VERSION'), '17\n');
+    const app = await start(dataDir);
+    await signUp(app.url, 'Fresh');
+    expect(app.logs).toContain(`${old} holds data of the earlier embedded engine (PGlite)`);
+    expect(await app.stop()).toBe(0);
+    expect(readdirSync(old)).toEqual(['PG_VERSION']);
+    expect(readFileSync(join(old, 'PG_VERSION'), 'utf8')).toBe('17\n');
   });
 
   it('runs beside another embedded instance and the machine PostgreSQL without a port of its own', async () => {
