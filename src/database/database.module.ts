@@ -1,9 +1,9 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Module, OnApplicationShutdown } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { DatabaseNotifications } from './database-notifications';
-import { EmbeddedPostgres } from './embedded-postgres';
+import { EMBEDDED_POOL_SIZE, EmbeddedPostgres } from './embedded-postgres';
 import { runMigrationsLocked } from './migration-runner';
 import { MIGRATIONS } from './migrations';
 import { Sql } from './sql';
@@ -12,7 +12,7 @@ import { Sql } from './sql';
 class EmbeddedPostgresModule {}
 
 /**
- * Owns the TypeORM data source: real PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise; `Sql`,
+ * Owns the TypeORM data source: the PostgreSQL of DATABASE_URL when set, the embedded PostgreSQL otherwise; `Sql`,
  * plain queries on its pool; and DatabaseNotifications, what triggers announce. Global, like the data source
  * TypeORM registers.
  */
@@ -39,8 +39,8 @@ class EmbeddedPostgresModule {}
         if (config.databaseUrl) {
           return { ...common, url: config.databaseUrl, extra: { max: 20, connectionTimeoutMillis: 5000 } };
         }
-        const target = await embedded.start();
-        return { ...common, ...target, extra: { max: 1 } };
+        const { user, ...target } = await embedded.start();
+        return { ...common, ...target, username: user, extra: { max: EMBEDDED_POOL_SIZE } };
       },
       dataSourceFactory: async (options) => {
         const dataSource = await new DataSource(options!).initialize();
@@ -50,4 +50,14 @@ class EmbeddedPostgresModule {}
     }),
   ],
 })
-export class DatabaseModule {}
+export class DatabaseModule implements OnApplicationShutdown {
+  constructor(private readonly embedded: EmbeddedPostgres) {}
+
+  /**
+   * The embedded server stops last: Nest runs this module's hook after its providers' (DatabaseNotifications
+   * closes its connection) and after the modules it imports (TypeORM closes the pool).
+   */
+  async onApplicationShutdown(): Promise<void> {
+    await this.embedded.stop();
+  }
+}

@@ -5,8 +5,8 @@ const MIGRATION_LOCK_KEY = 7_310_442_001;
 
 /**
  * Runs pending migrations while holding a session-level advisory lock, so that N instances starting at once
- * apply each migration exactly once. Lock and migrations share one connection, which also keeps this working
- * with the embedded database's single-connection pool.
+ * apply each migration exactly once. Lock and migrations share one connection: a session-level lock is released
+ * by the session that took it.
  */
 export async function runMigrationsLocked(dataSource: DataSource): Promise<number> {
   const runner = dataSource.createQueryRunner();

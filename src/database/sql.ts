@@ -4,36 +4,26 @@ import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import { AppConfig } from '../config/app-config';
 
 /**
  * Plain SQL on the data source's own pg pool, for the queries on the hot paths (sending, subscribing,
  * authenticating). TypeORM's `dataSource.query` builds and releases a query runner per call, which made it the
- * biggest allocator of a WebSocket subscription; the pool is the same, so are connections, limits and the
- * embedded engine. Failures are pg's own errors (see postgres-errors.ts).
+ * biggest allocator of a WebSocket subscription; the pool is the same, and so are connections and limits.
+ * Failures are pg's own errors (see postgres-errors.ts).
  *
- * Texts are fixed (values go in parameters), and on PostgreSQL each is a named prepared statement: parsed once
- * per connection, and planned once PostgreSQL settles on a generic plan. Planning the batched insert alone cost
- * PostgreSQL more CPU than running it. The embedded engine serves every connection from one session, so a
- * statement named by a closed connection would collide with its successor's: there texts go unnamed.
+ * Texts are fixed (values go in parameters), and each is a named prepared statement: parsed once per connection,
+ * and planned once PostgreSQL settles on a generic plan. Planning the batched insert alone cost PostgreSQL more
+ * CPU than running it.
  */
 @Injectable()
 export class Sql {
   private readonly names = new Map<string, string>();
-  private readonly prepare: boolean;
 
-  constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    config: AppConfig,
-  ) {
-    this.prepare = config.databaseUrl !== undefined;
-  }
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
     const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
-    const result = this.prepare
-      ? await pool.query({ name: this.nameOf(text), text, values: params })
-      : await pool.query(text, params);
+    const result = await pool.query({ name: this.nameOf(text), text, values: params });
     return result.rows as T[];
   }
 

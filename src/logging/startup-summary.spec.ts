@@ -5,9 +5,7 @@ describe('start-up summary', () => {
     expect(
       describeDatabase({ databaseUrl: 'postgres://chat:s3cret@db.internal:5433/chat_prod', dataDir: './data' }),
     ).toBe('PostgreSQL db.internal:5433/chat_prod');
-    expect(describeDatabase({ databaseUrl: undefined, dataDir: './data' })).toBe(
-      'embedded PostgreSQL (PGlite) under ./data',
-    );
+    expect(describeDatabase({ databaseUrl: undefined, dataDir: './data' })).toBe('embedded PostgreSQL under ./data');
   });
 
   it('names the bus: in-process, one Redis, or a Redis Cluster, never a password', () => {

