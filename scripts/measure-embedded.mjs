@@ -17,7 +17,7 @@
  * (seconds, default 4).
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -125,8 +125,6 @@ async function stop(app) {
 
 function newDataDir() {
   const dir = mkdtempSync(join(tmpdir(), 'measure-embedded-'));
-  // Under root, PostgreSQL runs as another user, who must be able to enter it (mkdtemp makes it 0700).
-  chmodSync(dir, 0o755);
   return dir;
 }
 

@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import { AppProcess } from './support/app-process';
 import { createChat, errorCode, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
@@ -24,11 +24,11 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
   const strays: ChildProcess[] = [];
 
   function newDataDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), 'chat-embedded-'));
-    // Under root, PostgreSQL runs as another user, who must be able to enter the directory (mkdtemp makes 0700).
-    chmodSync(dir, 0o755);
-    dataDirs.push(dir);
-    return dir;
+    // mkdtemp makes a directory only its owner may enter: under root, PostgreSQL runs as another user and still
+    // works below it, as in a home directory.
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'chat-embedded-')), 'data');
+    dataDirs.push(dataDir);
+    return dataDir;
   }
 
   async function start(dataDir: string): Promise<AppProcess> {
@@ -41,9 +41,9 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     for (const app of apps) await app.kill();
     for (const child of strays) child.kill('SIGKILL');
     // Nothing of these data directories may outlive the file, whatever failed above.
-    for (const dir of dataDirs) {
-      for (const pid of postgresProcessesOf(dir)) process.kill(pid, 'SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+    for (const dataDir of dataDirs) {
+      for (const pid of postgresProcessesOf(dataDir)) process.kill(pid, 'SIGKILL');
+      rmSync(dirname(dataDir), { recursive: true, force: true });
     }
   });
 
@@ -117,6 +117,8 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     // that no app owns (started here directly, as the user who owns the data).
     const pgData = join(dataDir, 'postgres');
     const { uid, gid } = statSync(pgData);
+    // Node's uid switch (unlike the app's setpriv) keeps no capability: that user must be able to enter.
+    chmodSync(dirname(dataDir), 0o755);
     const leftover = spawn(postgresBinary(), ['-D', pgData, '-k', pgData, '-c', 'listen_addresses='], {
       uid,
       gid,
@@ -172,7 +174,7 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
   it('leaves the data directory of the earlier PGlite engine as it was, and says so', async () => {
     const dataDir = newDataDir();
     const old = join(dataDir, 'pgdata');
-    mkdirSync(old);
+    mkdirSync(old, { recursive: true });
     writeFileSync(join(old, 'PG_VERSION'), '17\n');
     const app = await start(dataDir);
     await signUp(app.url, 'Fresh');

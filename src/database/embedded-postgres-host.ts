@@ -4,8 +4,8 @@ import { arch, platform, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /**
- * What the embedded PostgreSQL needs from the machine it runs on: its binaries, the user it runs as, the parent
- * death signal, and what an earlier run left behind (its postmaster.pid).
+ * What the embedded PostgreSQL needs from the machine it runs on: its binaries, the user it runs as and how it is
+ * started (setpriv), and what an earlier run left behind (its postmaster.pid).
  */
 
 /** The prefix of the private socket directories under the system's temporary directory. */
@@ -82,20 +82,34 @@ function systemUser(name: string): { uid: number; gid: number } | undefined {
 }
 
 /**
- * `setpriv --pdeathsig` when this machine has it: the kernel then sends the postmaster SIGINT (a fast shutdown)
- * when this process dies, SIGKILL included, so no server outlives the app. Without it, the next start stops
- * what a killed run left (stopLeftoverPostmaster).
+ * The util-linux `setpriv` a PostgreSQL program is started through, where this machine has one that can do it:
+ * - with `parentDeath`, the parent death signal: the kernel sends the postmaster SIGINT (a fast shutdown) when
+ *   this process dies, SIGKILL included, so no server outlives the app. Without it, the next start stops what a
+ *   killed run left (stopLeftoverPostmaster).
+ * - with `runAs` (this process is root), the switch to that user, keeping one capability, to search and read
+ *   directories: a DATA_DIR or node_modules below a directory only root may enter (a home directory, a
+ *   `mktemp -d`) works as it does for a normal user. Node's own uid switch drops every capability.
+ * Undefined: start the program directly (and switch user with Node's uid option).
  */
-export function parentDeathWrapper(): string[] {
-  if (platform() !== 'linux') return [];
+export function setprivPrefix(runAs: RunAs | undefined, parentDeath: boolean): string[] | undefined {
+  if (platform() !== 'linux' || (!runAs && !parentDeath)) return undefined;
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
-  if (!setpriv) return [];
+  if (!setpriv) return undefined;
+  const options = [
+    ...(parentDeath ? ['--pdeathsig', 'SIGINT'] : []),
+    ...(runAs
+      ? [
+          ...['--reuid', String(runAs.uid), '--regid', String(runAs.gid), '--clear-groups'],
+          ...['--inh-caps', '+dac_read_search', '--ambient-caps', '+dac_read_search'],
+        ]
+      : []),
+  ];
   try {
-    // util-linux has had --pdeathsig since 2.33; an older setpriv refuses it.
-    execFileSync(setpriv, ['--pdeathsig', 'SIGINT', '--', 'true'], { stdio: 'ignore' });
-    return [setpriv, '--pdeathsig', 'SIGINT', '--'];
+    // --pdeathsig came in util-linux 2.33 and ambient capabilities in 2.32: an older setpriv refuses them.
+    execFileSync(setpriv, [...options, '--', 'true'], { stdio: 'ignore' });
+    return [setpriv, ...options, '--'];
   } catch {
-    return [];
+    return undefined;
   }
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import {
-  parentDeathWrapper,
+  setprivPrefix,
   postgresBinaries,
   postgresUser,
   readPostmasterLock,
@@ -73,13 +73,8 @@ export class EmbeddedPostgres {
     if (!existsSync(join(pgDataDir, 'PG_VERSION'))) await this.initialise(binaries.initdb, pgDataDir, runAs);
 
     this.socketDir = this.socketDirFor(pgDataDir, runAs);
-    const command = [
-      ...parentDeathWrapper(),
-      binaries.postgres,
-      ...['-D', pgDataDir, '-k', this.socketDir, '-p', String(SOCKET_PORT)],
-      ...serverSettings(),
-    ];
-    const child = this.spawn(command[0], command.slice(1), runAs);
+    const args = ['-D', pgDataDir, '-k', this.socketDir, '-p', String(SOCKET_PORT), ...serverSettings()];
+    const child = this.spawn(binaries.postgres, args, runAs, true);
     this.child = child;
     const end = ended(child);
     this.exited = end.then(() => undefined);
@@ -156,12 +151,15 @@ export class EmbeddedPostgres {
     renameSync(partial, pgDataDir);
   }
 
-  private spawn(command: string, args: string[], runAs: RunAs | undefined): ChildProcess {
-    return spawn(command, args, {
+  /** Runs a PostgreSQL program as `runAs` (see setprivPrefix), and with the parent death signal when asked. */
+  private spawn(command: string, args: string[], runAs: RunAs | undefined, parentDeath = false): ChildProcess {
+    const prefix = setprivPrefix(runAs, parentDeath);
+    const [file, ...rest] = prefix ? [...prefix, command, ...args] : [command, ...args];
+    return spawn(file, rest, {
       // Nothing of the app's environment (secrets among it) is passed on; C keeps the server's messages English.
       env: { LC_ALL: 'C' },
       stdio: ['ignore', 'pipe', 'pipe'],
-      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+      ...(runAs && !prefix ? { uid: runAs.uid, gid: runAs.gid } : {}),
     });
   }
 
