@@ -1,5 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -30,6 +40,42 @@ export function postgresBinaries(): PostgresBinaries {
   }
   const bin = resolve(dirname(entry), '..', 'native', 'bin');
   return { initdb: join(bin, 'initdb'), postgres: join(bin, 'postgres') };
+}
+
+/**
+ * The binaries as `runAs` can run them. initdb and postgres check their own path with access(), which heeds no
+ * capability, so under root the user they run as must be able to reach them by plain permissions. Where npm put
+ * them below a directory only root may enter (a checkout in /root, a clone in a `mktemp -d`), they are copied
+ * once per version to the system's temporary directory, owned by root and unwritable by anyone else.
+ */
+export function binariesFor(binaries: PostgresBinaries, runAs: RunAs | undefined): PostgresBinaries {
+  if (!runAs || canExecute(binaries.initdb, runAs)) return binaries;
+  const native = resolve(dirname(binaries.initdb), '..');
+  const { version } = JSON.parse(readFileSync(join(native, '..', 'package.json'), 'utf8')) as { version: string };
+  const copy = join(tmpdir(), `chat-postgres-${version}-${platform()}-${arch()}`);
+  if (!existsSync(copy)) {
+    // Copied aside and renamed into place whole, so a start that races this one never sees half a copy.
+    const partial = mkdtempSync(`${copy}.`);
+    cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
+    chmodSync(partial, 0o755);
+    try {
+      renameSync(partial, copy);
+    } catch {
+      rmSync(partial, { recursive: true, force: true });
+    }
+  }
+  const { uid, mode } = statSync(copy);
+  if (uid !== 0 || mode & 0o022) {
+    throw new Error(`${copy} is not root's own (owner or permissions): remove it, and the next start copies again`);
+  }
+  const copied = { initdb: join(copy, 'bin', 'initdb'), postgres: join(copy, 'bin', 'postgres') };
+  if (!canExecute(copied.initdb, runAs)) throw new Error(`${runAs.name} cannot run ${copied.initdb}`);
+  return copied;
+}
+
+/** Whether `runAs` may execute `path`, as access() decides (what PostgreSQL asks of its own binaries). */
+function canExecute(path: string, runAs: RunAs): boolean {
+  return spawnSync('/bin/sh', ['-c', 'test -x "$1"', 'sh', path], { uid: runAs.uid, gid: runAs.gid }).status === 0;
 }
 
 export interface RunAs {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import {
   setprivPrefix,
+  binariesFor,
   postgresBinaries,
   postgresUser,
   readPostmasterLock,
@@ -63,13 +64,13 @@ export class EmbeddedPostgres {
 
   async start(): Promise<PgConnectionTarget> {
     const pgDataDir = this.pgDataDir;
-    const binaries = postgresBinaries();
     mkdirSync(this.config.dataDir, { recursive: true });
     this.noteOldPgliteData();
     await stopLeftoverPostmaster(pgDataDir, (line) => this.logger.warn(line));
     const runAs = postgresUser(pgDataDir, (name) =>
       this.logger.warn(`created the system user "${name}" to run the embedded PostgreSQL (it does not run as root)`),
     );
+    const binaries = binariesFor(postgresBinaries(), runAs);
     if (!existsSync(join(pgDataDir, 'PG_VERSION'))) await this.initialise(binaries.initdb, pgDataDir, runAs);
 
     this.socketDir = this.socketDirFor(pgDataDir, runAs);
