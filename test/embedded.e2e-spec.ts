@@ -11,9 +11,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { arch, platform, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client } from 'pg';
+import { binariesFor, postgresBinaries } from '../src/database/embedded-postgres-host';
 import { AppProcess } from './support/app-process';
 import { createChat, errorCode, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
 
@@ -119,7 +120,7 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     const { uid, gid } = statSync(pgData);
     // Node's uid switch (unlike the app's setpriv) keeps no capability: that user must be able to enter.
     chmodSync(dirname(dataDir), 0o755);
-    const leftover = spawn(postgresBinary(), ['-D', pgData, '-k', pgData, '-c', 'listen_addresses='], {
+    const leftover = spawn(postgresBinary(uid, gid), ['-D', pgData, '-k', pgData, '-c', 'listen_addresses='], {
       uid,
       gid,
       stdio: 'ignore',
@@ -237,9 +238,10 @@ function postgresProcessesOf(dataDir: string): number[] {
   return pids;
 }
 
-function postgresBinary(): string {
-  const entry = require.resolve(`@embedded-postgres/${platform()}-${arch()}`);
-  return join(entry, '..', '..', 'native', 'bin', 'postgres');
+/** The postgres binary as the app would run it as this user (copied aside when that user cannot reach it). */
+function postgresBinary(uid: number, gid: number): string {
+  const runAs = process.getuid?.() === 0 && uid !== 0 ? { uid, gid, name: `uid ${uid}` } : undefined;
+  return binariesFor(postgresBinaries(), runAs).postgres;
 }
 
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
