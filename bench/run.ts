@@ -341,8 +341,7 @@ ${tables}
   the last seq they saw. A client is whole at its first delivery after the kill once it holds every message
   committed before the kill (and, if the kill closed its socket, it has been accepted again); the figure is the
   last client's. Sending goes on for ${plan.p7AfterKillMs / 1000} s after the kill; then every client must hold every message committed
-  (each room's \`lastSeq\`), with no seq skipped or repeated. Its instances log at info (the cluster script
-  waits for their start-up line).
+  (each room's \`lastSeq\`), with no seq skipped or repeated.
 - The app runs with \`NODE_ENV=production\`, \`LOG_LEVEL=warn\`, cheap password hashing (sign-up is setup) and the
   per-user rate limits raised; every other limit is as shipped.
 `;

@@ -24,7 +24,8 @@ import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
 import { signUp } from './support/gql';
 import { eventually } from './support/presence';
-import { canRunCluster, descendants, isAlive, LocalCluster, NGINX } from './support/local-cluster';
+import { canRunCluster, LocalCluster, NGINX } from './support/local-cluster';
+import { descendants, isAlive } from './support/processes';
 import { connect } from './support/ws';
 
 /**

@@ -6,7 +6,6 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -15,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import { binariesFor, postgresBinaries } from '../src/database/embedded-postgres-host';
+import { eventually } from './support/presence';
+import { processesIn } from './support/processes';
 import { AppProcess } from './support/app-process';
 import { createChat, errorCode, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
 
@@ -96,7 +97,11 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
 
     await app.kill();
     // The kernel stops the server with its parent (setpriv --pdeathsig; util-linux has it wherever this runs).
-    await waitFor(() => postgresProcessesOf(dataDir).length === 0);
+    await eventually(
+      async () => postgresProcessesOf(dataDir),
+      (pids) => pids.length === 0,
+      15_000,
+    );
     app = await start(dataDir);
     expect(await lastSeqs(app, alice, chatId)).toEqual([1]);
     expect(postgresProcessesOf(dataDir)).not.toContain(killedPostmaster);
@@ -128,7 +133,11 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     });
     leftover.unref();
     strays.push(leftover);
-    await waitFor(() => postmasterPid(dataDir) === leftover.pid);
+    await eventually(
+      async () => postmasterPid(dataDir),
+      (pid) => pid === leftover.pid,
+      15_000,
+    );
 
     app = await start(dataDir);
     expect(postgresProcessesOf(dataDir)).not.toContain(leftover.pid);
@@ -156,7 +165,11 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
         blockedDone = true;
         return message;
       });
-      await waitFor(async () => (await lockWaits(blocker)) > 0);
+      await eventually(
+        () => lockWaits(blocker),
+        (waits) => waits > 0,
+        15_000,
+      );
 
       // With one connection these would queue behind the blocked send until the lock went.
       const startedAt = Date.now();
@@ -225,29 +238,11 @@ function postmasterPid(dataDir: string): number | undefined {
 
 /** Every live process whose working directory is this DATA_DIR's PostgreSQL data (the postmaster and its children). */
 function postgresProcessesOf(dataDir: string): number[] {
-  const pgData = join(dataDir, 'postgres');
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readlinkSync(`/proc/${entry}/cwd`) === pgData) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile, or a zombie: neither runs.
-    }
-  }
-  return pids;
+  return processesIn(join(dataDir, 'postgres'));
 }
 
 /** The postgres binary as the app would run it as this user (copied aside when that user cannot reach it). */
 function postgresBinary(uid: number, gid: number): string {
   const runAs = process.getuid?.() === 0 && uid !== 0 ? { uid, gid, name: `uid ${uid}` } : undefined;
   return binariesFor(postgresBinaries(), runAs).postgres;
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }

@@ -4,7 +4,6 @@ import {
   existsSync,
   mkdtempSync,
   readdirSync,
-  readlinkSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -16,6 +15,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestDatabase } from './support/database';
+import { processesIn } from './support/processes';
 import { TEST_JWT_SECRET, TEST_KEY_PREFIX, TEST_REDIS_URL } from './support/env';
 
 /**
@@ -105,9 +105,9 @@ const canRun = existsSync(join(ROOT, 'dist', 'main.js'));
       await exitCode(npm, 15_000);
       expect(output()).toContain(`${signal}: draining`);
       expect(await accepts(url)).toBe(false);
-      expect(running(copy)).toEqual([]);
+      expect(processesIn(copy)).toEqual([]);
     } finally {
-      for (const pid of running(copy)) process.kill(Number(pid), 'SIGKILL');
+      for (const pid of processesIn(copy)) process.kill(pid, 'SIGKILL');
       npm.kill('SIGKILL');
     }
   });
@@ -191,18 +191,4 @@ function accepts(url: string): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-/** Processes running in the copy (the app started from it, npm's shell), from /proc. */
-function running(root: string): string[] {
-  if (!existsSync('/proc/self/cwd')) return [];
-  return readdirSync('/proc')
-    .filter((pid) => /^\d+$/.test(pid))
-    .filter((pid) => {
-      try {
-        return readlinkSync(`/proc/${pid}/cwd`) === root;
-      } catch {
-        return false; // gone meanwhile, or not ours to read
-      }
-    });
 }

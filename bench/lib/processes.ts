@@ -280,23 +280,3 @@ function isRunning(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-/**
- * The pid of the app process started with INSTANCE_ID=`instanceId` (its environment says so), among this user's
- * processes; undefined when there is none.
- */
-export function pidOfInstance(instanceId: string): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.includes('main.js')) continue;
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`INSTANCE_ID=${instanceId}`)) {
-        return Number(entry);
-      }
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return undefined;
-}

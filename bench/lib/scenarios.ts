@@ -6,17 +6,7 @@ import { AppFixture, Room, roomsFor } from './fixture';
 import { mergeHistograms, summarize } from './histogram';
 import { logLine, progressLine, sleep, sum, WorkerPool } from './pool';
 import { ClientSpec, FailoverResult, OpsResult, PresenceStepResult, TagStats } from './protocol';
-import {
-  cpuSpent,
-  CpuTime,
-  cpuTimes,
-  pidOfInstance,
-  pollHealth,
-  postgresPids,
-  rssKiB,
-  ServerProcess,
-  startServer,
-} from './processes';
+import { cpuSpent, CpuTime, cpuTimes, postgresPids, rssKiB, ServerProcess, startServer } from './processes';
 import {
   APP_SUBSCRIPTION_MIX,
   appEnv,
@@ -706,20 +696,14 @@ export async function p7(ctx: Context, target: TargetName): Promise<ScenarioResu
   const cluster = await startServer(
     'cluster',
     [CLUSTER_SCRIPT, '--instances', '2', '--port', String(lbPort), '--base-port', String(basePort)],
-    // The cluster script runs the instances with the bench's settings (its own instance ids, local-1 and -2).
-    { ...appEnv(ctx.env, 'unused', 0), INSTANCE_ID: undefined, PORT: undefined, LOG_LEVEL: 'info' },
+    // The cluster script runs the instances with the bench's settings (its own instance ids, local-1 and -2). It
+    // starts nginx once every instance is ready, so the balancer's readiness is theirs.
+    { ...appEnv(ctx.env, 'unused', 0), INSTANCE_ID: undefined, PORT: undefined },
     { url: `http://127.0.0.1:${lbPort}`, path: '/health/ready' },
   );
   try {
-    // The balancer answers once one instance is ready; P7 needs both.
-    let late = false;
-    const deadline = sleep(60_000).then(() => void (late = true));
-    for (const port of [basePort, basePort + 1]) {
-      await pollHealth(`http://127.0.0.1:${port}/health/ready`, deadline);
-      if (late) throw new Error(`instance on ${port} was not ready within 60 s`);
-    }
-    const victimPid = pidOfInstance('local-1');
-    if (!victimPid) throw new Error('could not find the pid of instance local-1');
+    const victimPid = Number(/local-1 started, pid (\d+)/.exec(cluster.tail())?.[1]);
+    if (!victimPid) throw new Error(`the cluster did not print the pid of local-1:\n${cluster.tail()}`);
     const rooms = await roomsFor(target, ctx.fixture, cluster.url, 'p7', plan.p7Rooms, plan.p7PerRoom, setupReport);
     const result = await withPool({ ...ctx, plan: { ...plan, workers: 1 } }, (pool) =>
       pool.one<FailoverResult>({
