@@ -88,12 +88,17 @@ export class EmbeddedPostgres {
     }
     this.logger.log(`embedded PostgreSQL (pid ${child.pid}) at ${pgDataDir}`);
     this.target = { host: this.socketDir, port: SOCKET_PORT, user: 'postgres', database: 'postgres' };
+    // Only stop() clears the target first: an exit while it is set is the server going away under the app.
+    void end.then((how) => {
+      if (this.child === child && this.target) this.logger.error(`the embedded PostgreSQL stopped (${how})`);
+    });
     return this.target;
   }
 
   /** Fast shutdown (open transactions are rolled back, a checkpoint is written), then immediate if it hangs. */
   async stop(): Promise<void> {
     const child = this.child;
+    this.target = undefined;
     if (child && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGINT');
       const timeout = new Promise<'timeout'>((done) => setTimeout(() => done('timeout'), STOP_TIMEOUT_MS).unref());
@@ -105,7 +110,6 @@ export class EmbeddedPostgres {
     }
     process.removeListener('exit', this.stopOnExit);
     this.child = undefined;
-    this.target = undefined;
     if (this.socketDir && this.socketDir !== this.pgDataDir) rmSync(this.socketDir, { recursive: true, force: true });
     this.socketDir = undefined;
   }

@@ -231,9 +231,8 @@ class Inbox {
   missedOn(affected: AffectedTopics): boolean {
     if (affected(topics.inbox(this.viewer.id))) return true;
     for (const chatId of this.following) {
-      if ([topics.messages, topics.messageChanges, topics.membership].some((topic) => affected(topic(chatId)))) {
-        return true;
-      }
+      if (affected(topics.messages(chatId)) || affected(topics.messageChanges(chatId))) return true;
+      if (affected(topics.membership(chatId))) return true;
     }
     return false;
   }
@@ -292,10 +291,20 @@ class Inbox {
   /** An edit or delete: news when it is of the message the list shows, and newer than what it shows. */
   messageChanged(record: MessageRecord): void {
     const entry = this.entries.get(record.chatId);
-    const shown = entry ? entry.lastMessage : this.early.get(record.chatId)?.record;
-    if (shown?.id !== record.id || record.revision <= shown.revision) return;
-    if (entry) this.tell(record.chatId, { ...entry, lastMessage: record });
-    else this.earlyOf(record.chatId).record = record;
+    if (entry) {
+      const shown = entry.lastMessage;
+      if (shown?.id === record.id && record.revision > shown.revision) {
+        this.tell(record.chatId, { ...entry, lastMessage: record });
+      }
+      return;
+    }
+    // State still being read: kept, in case the read is older than this change (update() sorts it out).
+    if (!this.following.has(record.chatId)) return;
+    const early = this.earlyOf(record.chatId);
+    const kept = early.record;
+    if (!kept || record.seq > kept.seq || (kept.id === record.id && record.revision > kept.revision)) {
+      early.record = record;
+    }
   }
 
   /** A state read from the store: told when it is news (a chat not listed yet, or one that moved). */
@@ -305,11 +314,18 @@ class Inbox {
     const early = this.early.get(chatId);
     if (early) {
       this.early.delete(chatId);
-      const newer = early.record && early.record.seq > state.lastSeq ? early.record : undefined;
+      const { record } = early;
+      const lastMessage = !record
+        ? state.lastMessage
+        : record.seq > state.lastSeq
+          ? record
+          : record.seq === state.lastSeq
+            ? laterRevision(state.lastMessage, record)
+            : state.lastMessage;
       state = {
         ...state,
-        lastSeq: newer?.seq ?? state.lastSeq,
-        lastMessage: newer ?? state.lastMessage,
+        lastSeq: Math.max(state.lastSeq, record?.seq ?? 0),
+        lastMessage,
         lastReadSeq: Math.max(state.lastReadSeq, early.lastReadSeq),
       };
     }

@@ -292,7 +292,8 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
         await this.reconcile(inChat);
       } catch (error) {
         this.logger.warn(`presence reconciliation failed, will retry: ${(error as Error).message}`);
-        this.restoreQueue.push(inChat);
+        // The filters themselves, not their union: a union of unions would nest one level per failed try.
+        this.restoreQueue.push(...filters);
         await new Promise((resolve) => setTimeout(resolve, 1000).unref());
         continue;
       }
