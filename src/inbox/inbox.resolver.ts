@@ -14,7 +14,7 @@ export class InboxResolver {
   @SharedEvents()
   @Subscription(() => InboxEventModel, {
     description:
-      "the viewer's chat list, live: first an event for each of their chats, then one whenever one of them changes",
+      "the viewer's chat list, live: first an event for each of their chats, then one whenever one of them changes, an edit or delete of its newest message included (same lastSeq, higher lastMessage.revision)",
     resolve: (event: InboxDelivery) => ownView(event),
   })
   inbox(@Ctx() ctx: RequestContext, @CurrentViewer() viewer: Viewer): Promise<AsyncIterableIterator<InboxDelivery>> {

@@ -101,7 +101,8 @@ export class ChatMessagesResolver {
 
   @ResolveField(() => MessageModel, {
     nullable: true,
-    description: 'the newest message; null when there is none or the viewer is not a member',
+    description:
+      'the newest message as it is now (edited, or a tombstone with deletedAt); null when there is none or the viewer is not a member',
   })
   lastMessage(
     @Ctx() ctx: RequestContext,

@@ -15,6 +15,16 @@ interface GraphQLResponse<T> {
   errors?: { message: string; extensions?: { code?: string; retryAfterMs?: number } }[];
 }
 
+/** A GraphQL error as the server sends it, over HTTP or in a subscription's result. */
+export function toApiError(error: { message: unknown; extensions?: unknown }): ApiError {
+  const extensions = (error.extensions ?? {}) as { code?: unknown; retryAfterMs?: unknown };
+  return new ApiError(
+    typeof extensions.code === 'string' ? extensions.code : 'ERROR',
+    String(error.message),
+    typeof extensions.retryAfterMs === 'number' ? extensions.retryAfterMs : undefined,
+  );
+}
+
 export async function request<T>(query: string, variables: Record<string, unknown>, token?: string | null): Promise<T> {
   let response: Response;
   try {
@@ -33,7 +43,7 @@ export async function request<T>(query: string, variables: Record<string, unknow
     throw new ApiError(`HTTP_${response.status}`, `The server answered ${response.status}`);
   }
   const error = body.errors?.[0];
-  if (error) throw new ApiError(error.extensions?.code ?? 'ERROR', error.message, error.extensions?.retryAfterMs);
+  if (error) throw toApiError(error);
   if (!body.data) throw new ApiError(`HTTP_${response.status}`, `The server answered ${response.status}`);
   return body.data;
 }

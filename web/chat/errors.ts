@@ -4,10 +4,10 @@
  * message is kept where it names the problem ("only the owner renames the chat", "nobody has this email"); where
  * it is only a code's echo ("Authentication required", "Internal server error") the page says it better.
  */
-import { ApiError } from './api';
+import { ApiError, toApiError } from './api';
+import { CLOSE_FORBIDDEN, closeCode } from './live';
 
-/** The WebSocket close code the server uses for a missing, bad or expired token. */
-const CLOSE_FORBIDDEN = 4403;
+export const SESSION_ENDED = 'Your session has ended. Sign in again.';
 
 export function describeError(error: unknown): string {
   if (error instanceof ApiError) return describeCode(error.code, error.message, error.retryAfterMs);
@@ -15,27 +15,19 @@ export function describeError(error: unknown): string {
   if (Array.isArray(error)) return unique(error.map(describeError)).join(' ');
   // graphql-ws hands a CloseEvent to a subscription that ends with its socket.
   if (error && typeof error === 'object' && 'code' in error && !('message' in error)) {
-    return Number(error.code) === CLOSE_FORBIDDEN
-      ? 'Your session has ended. Sign in again.'
+    return closeCode(error) === CLOSE_FORBIDDEN
+      ? SESSION_ENDED
       : 'The live connection was lost. Reload the page to reconnect.';
   }
   // A GraphQL error as a subscription delivers it: { message, extensions: { code } }.
-  if (error && typeof error === 'object' && 'message' in error) {
-    const { message, extensions } = error as {
-      message: unknown;
-      extensions?: { code?: unknown; retryAfterMs?: unknown };
-    };
-    const code = typeof extensions?.code === 'string' ? extensions.code : 'ERROR';
-    const retryAfterMs = typeof extensions?.retryAfterMs === 'number' ? extensions.retryAfterMs : undefined;
-    return describeCode(code, String(message), retryAfterMs);
-  }
+  if (error && typeof error === 'object' && 'message' in error) return describeError(toApiError(error));
   return 'Something went wrong. Try again.';
 }
 
 function describeCode(code: string, message: string, retryAfterMs?: number): string {
   switch (code) {
     case 'UNAUTHENTICATED':
-      return /email or password/i.test(message) ? 'Wrong email or password.' : 'Your session has ended. Sign in again.';
+      return /email or password/i.test(message) ? 'Wrong email or password.' : SESSION_ENDED;
     case 'FORBIDDEN':
       return sentence(message, 'You are not allowed to do that.');
     case 'NOT_FOUND':

@@ -1,9 +1,9 @@
 /** The page's one graphql-ws connection: authenticated in connection_init, retried for as long as the page lives. */
 import { Client, createClient } from 'graphql-ws';
-import { ApiError } from './api';
+import { ApiError, toApiError } from './api';
 
 /** The server closes with this when the token is missing, bad or expired: retrying cannot help. */
-const CLOSE_FORBIDDEN = 4403;
+export const CLOSE_FORBIDDEN = 4403;
 const MAX_RETRY_DELAY_MS = 10_000;
 
 export type ConnectionStatus = 'connecting' | 'online' | 'offline';
@@ -46,7 +46,7 @@ export function connectLive({ token, onStatus, onForbidden, onReconnected }: Liv
   });
 }
 
-function closeCode(event: unknown): number | undefined {
+export function closeCode(event: unknown): number | undefined {
   return event && typeof event === 'object' && 'code' in event ? Number(event.code) : undefined;
 }
 
@@ -62,13 +62,11 @@ export function queryLive<T>(client: Client, query: string, variables: Record<st
       { query, variables },
       {
         next: ({ data, errors }) => {
-          const error = errors?.[0];
-          if (error) {
-            const extensions = error.extensions as { code?: string; retryAfterMs?: number } | undefined;
-            reject(new ApiError(extensions?.code ?? 'ERROR', error.message, extensions?.retryAfterMs));
-          } else if (data) result = data;
+          if (errors?.[0]) reject(toApiError(errors[0]));
+          else if (data) result = data;
         },
-        error: () => reject(new ApiError('NETWORK', 'The server cannot be reached')),
+        // A list of GraphQL errors, or the socket's close: describeError words either.
+        error: reject,
         complete: () => (result ? resolve(result) : reject(new ApiError('ERROR', 'The server sent no answer'))),
       },
     );

@@ -8,7 +8,7 @@ import { ChatAdmin } from './chat-admin';
 import { ChatList, ListedChat } from './chat-list';
 import { ChatRoom } from './chat-room';
 import { byId, el } from './dom';
-import { describeError } from './errors';
+import { describeError, SESSION_ENDED } from './errors';
 import { connectLive, ConnectionStatus, queryLive } from './live';
 import {
   AuthResult,
@@ -77,7 +77,7 @@ let publicChats: ChatSummary[] = [];
 
 function showError(error: unknown): void {
   if (error instanceof ApiError && error.code === 'UNAUTHENTICATED' && signedIn) {
-    signOut('Your session has ended. Sign in again.');
+    signOut(SESSION_ENDED);
     return;
   }
   page.errorText.textContent = describeError(error);
@@ -99,7 +99,7 @@ async function enter(token: string): Promise<void> {
       if (signedIn?.live === live) page.connection.textContent = STATUS_TEXT[status];
     },
     onForbidden: () => {
-      if (signedIn?.live === live) signOut('Your session has ended. Sign in again.');
+      if (signedIn?.live === live) signOut(SESSION_ENDED);
     },
     onReconnected: () => {
       if (signedIn?.live === live) refreshChats(live).catch(showError);
@@ -408,8 +408,7 @@ window.addEventListener('hashchange', openChatFromHash);
 const saved = session.token();
 if (saved) {
   enter(saved).catch((error: unknown) => {
-    if (error instanceof ApiError && error.code === 'UNAUTHENTICATED')
-      signOut('Your session has ended. Sign in again.');
+    if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') signOut(SESSION_ENDED);
     else showError(error);
   });
 } else {
