@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -23,7 +23,7 @@ import { createChat, errorCode, gql, joinChat, ok, sendMessage, signUp, TestUser
 describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
   const dataDirs: string[] = [];
   const apps: AppProcess[] = [];
-  const strays: ChildProcess[] = [];
+  const strays: number[] = [];
 
   function newDataDir(): string {
     // mkdtemp makes a directory only its owner may enter: under root, PostgreSQL runs as another user and still
@@ -41,7 +41,13 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
 
   afterAll(async () => {
     for (const app of apps) await app.kill();
-    for (const child of strays) child.kill('SIGKILL');
+    for (const pid of strays) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     // Nothing of these data directories may outlive the file, whatever failed above.
     for (const dataDir of dataDirs) {
       for (const pid of postgresProcessesOf(dataDir)) process.kill(pid, 'SIGKILL');
@@ -125,26 +131,37 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     const { uid, gid } = statSync(pgData);
     // Node's uid switch (unlike the app's setpriv) keeps no capability: that user must be able to enter.
     chmodSync(dirname(dataDir), 0o755);
-    const leftover = spawn(postgresBinary(uid, gid), ['-D', pgData, '-k', pgData, '-c', 'listen_addresses='], {
-      uid,
-      gid,
-      stdio: 'ignore',
-      detached: true,
-    });
-    leftover.unref();
+    // A shell starts it in the background and exits, so that, like a killed app's, it has lost its parent.
+    const postgres = [postgresBinary(uid, gid), '-D', pgData, '-k', pgData, '-c', 'listen_addresses='];
+    const shell = spawnSync('/bin/sh', ['-c', '"$@" >/dev/null 2>&1 & echo $!', 'sh', ...postgres], { uid, gid });
+    const leftover = Number(shell.stdout.toString().trim());
     strays.push(leftover);
     await eventually(
       async () => postmasterPid(dataDir),
-      (pid) => pid === leftover.pid,
+      (pid) => pid === leftover,
       15_000,
     );
 
     app = await start(dataDir);
-    expect(postgresProcessesOf(dataDir)).not.toContain(leftover.pid);
-    expect(app.logs).toContain(`stopping the embedded PostgreSQL (pid ${leftover.pid})`);
+    expect(postgresProcessesOf(dataDir)).not.toContain(leftover);
+    expect(app.logs).toContain(`stopping the embedded PostgreSQL (pid ${leftover})`);
     expect(await lastSeqs(app, alice, chatId)).toEqual([1]);
     expect(await app.stop()).toBe(0);
     expect(postgresProcessesOf(dataDir)).toEqual([]);
+  });
+
+  it('refuses to start on a DATA_DIR whose database another running app uses, and that app keeps it', async () => {
+    const dataDir = newDataDir();
+    const first = await start(dataDir);
+    const alice = await signUp(first.url, 'Alice');
+    const chatId = await createChat(first.url, alice, 'shared directory');
+    const postmaster = postmasterPid(dataDir);
+
+    await expect(start(dataDir)).rejects.toThrow(/DATA_DIR is in use/);
+    expect(postmasterPid(dataDir)).toBe(postmaster);
+    await sendMessage(first.url, alice, chatId, 'still served');
+    expect(await lastSeqs(first, alice, chatId)).toEqual([1]);
+    expect(await first.stop()).toBe(0);
   });
 
   it('serves requests while another waits on a lock: the pool has more than one connection', async () => {

@@ -5,6 +5,7 @@ import {
   existsSync,
   mkdtempSync,
   readFileSync,
+  readlinkSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -219,12 +220,20 @@ function isAlive(pid: number): boolean {
  * is not available) and always leaves its postmaster.pid and socket directory. Stops that postmaster (fast
  * shutdown, then immediate) only when it really serves this data directory; removes a lock file whose pid is
  * now some other process, which PostgreSQL would take for a running server; removes the old socket directory.
+ * A postmaster whose app still runs is not left over: the start is refused, and that app keeps its database.
  */
 export async function stopLeftoverPostmaster(pgDataDir: string, log: (line: string) => void): Promise<void> {
   const lock = readPostmasterLock(pgDataDir);
   if (!lock) return;
   const identity = identify(lock.pid, pgDataDir);
   if (identity === 'ours') {
+    const owner = liveNodeParent(lock.pid);
+    if (owner !== undefined) {
+      throw new Error(
+        `DATA_DIR is in use: the PostgreSQL on ${pgDataDir} (pid ${lock.pid}) belongs to a running app (pid ${owner}); ` +
+          'stop that app first, or give this one another DATA_DIR',
+      );
+    }
     log(`stopping the embedded PostgreSQL (pid ${lock.pid}) that an earlier run left on ${pgDataDir}`);
     process.kill(lock.pid, 'SIGINT');
     if (!(await exited(lock.pid, 10_000))) {
@@ -239,6 +248,46 @@ export async function stopLeftoverPostmaster(pgDataDir: string, log: (line: stri
   }
   if (identity !== 'unknown' && lock.socketDir && isOurSocketDir(lock.socketDir)) {
     rmSync(lock.socketDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The pid of the Node.js process a postmaster was started by, while that process runs: another app on the same
+ * DATA_DIR. A postmaster an app left behind has lost its parent and been taken over by init (or a subreaper).
+ */
+function liveNodeParent(pid: number): number | undefined {
+  const parent = parentOf(pid);
+  if (parent === undefined || parent <= 1 || !isAlive(parent)) return undefined;
+  return isNode(parent) ? parent : undefined;
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    if (platform() === 'linux') {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    }
+    return Number(
+      execFileSync('ps', ['-o', 'ppid=', '-p', String(pid)], { stdio: 'pipe' })
+        .toString()
+        .trim(),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+function isNode(pid: number): boolean {
+  try {
+    const executable =
+      platform() === 'linux'
+        ? readlinkSync(`/proc/${pid}/exe`)
+        : execFileSync('ps', ['-o', 'comm=', '-p', String(pid)], { stdio: 'pipe' })
+            .toString()
+            .trim();
+    return /^node/.test(basename(executable));
+  } catch {
+    return false;
   }
 }
 
