@@ -77,14 +77,11 @@ export class LeasedCounter implements RateLimiterCompatibleAbstract {
     }
   }
 
-  /** Gives back a point of `key`: to this instance's lease while it lasts, to the shared count otherwise. */
-  async reward(key: string | number, points = 1): Promise<RateLimiterRes> {
-    const lease = this.leases.get(String(key));
-    const now = Date.now();
-    if (points === 1 && lease && lease.until > now && !lease.refused) {
-      lease.tokens++;
-      return new RateLimiterRes(lease.tokens, lease.until - now, this.points - lease.tokens, false);
-    }
+  /**
+   * Gives back a point of `key` to the shared count, as an unleased limiter would: every instance's next lease
+   * sees it.
+   */
+  reward(key: string | number, points = 1): Promise<RateLimiterRes> {
     return this.shared.reward(key, points);
   }
 

@@ -48,7 +48,9 @@ export class RateLimits implements OnApplicationShutdown {
       });
     }
     const prefix = `${settings?.keyPrefix ?? ''}limit:`;
-    const counter = (name: string, points: number, duration: number): RateLimiterLike => {
+    // `leased`: a throughput limit, where one lease's slack between instances does not matter; a limit against
+    // guessing passwords or mass sign-ups is counted exactly, call by call.
+    const counter = (name: string, points: number, duration: number, leased = true): RateLimiterLike => {
       const options: IRateLimiterOptions = { keyPrefix: prefix + name, points, duration };
       if (!this.redis) return new RateLimiterMemory(options);
       // A count that Redis cannot answer soon (a cluster shard failing over holds its commands for seconds) is
@@ -60,7 +62,7 @@ export class RateLimits implements OnApplicationShutdown {
       });
       // A limit of a few points a window is counted call by call; a larger one in leases (see LeasedCounter).
       const leaseSize = Math.min(LEASE_MAX, Math.floor(points / LEASE_SHARE));
-      if (leaseSize < 2) return shared;
+      if (!leased || leaseSize < 2) return shared;
       return new LeasedCounter(shared, points, leaseSize);
     };
     // A steady rate per second, and a reserve of `burst - perSecond` that refills over burst/perSecond seconds.
@@ -75,8 +77,8 @@ export class RateLimits implements OnApplicationShutdown {
       typing: bursty('typing', rateLimits.typing),
       // markRead: as often as setTyping, counted on its own.
       reads: bursty('reads', rateLimits.typing),
-      auth: counter('auth', rateLimits.authPerMinute, 60),
-      authAccount: counter('auth-account', rateLimits.authPerAccountPerMinute, 60),
+      auth: counter('auth', rateLimits.authPerMinute, 60, false),
+      authAccount: counter('auth-account', rateLimits.authPerAccountPerMinute, 60, false),
     };
   }
 
