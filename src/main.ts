@@ -11,6 +11,7 @@ import { HealthService } from './health/health.service';
 import { HttpDrain } from './http-drain';
 import { FrameworkLogDemoter } from './logging/framework-log';
 import { describeBus, describeDatabase } from './logging/startup-summary';
+import { hostPort } from './common/host-port';
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -35,12 +36,11 @@ async function bootstrap(): Promise<void> {
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const logger = new Logger('Bootstrap');
   // Before the line that tells a watcher the instance is up: a signal sent on seeing it must drain the instance,
   // not find the default action (killed on the spot) still in place.
   installShutdown(app, drain, config, logger);
-  logger.log(`instance ${config.instanceId} listening on http://${host}:${port}`);
+  logger.log(`instance ${config.instanceId} listening on http://${hostPort(config.host, port)}`);
   logger.log(`database: ${describeDatabase(config)}`);
   logger.log(`bus: ${describeBus(config)}`);
   // Last line of defence: a promise some library let go of must not take every client's connection down.

@@ -1,4 +1,5 @@
 import type { AppConfig } from '../config/app-config';
+import { hostPort } from '../common/host-port';
 
 /**
  * What an operator needs to know at start-up, in one line each: where the data lives and which bus carries
@@ -19,7 +20,7 @@ export function describeBus(config: Pick<AppConfig, 'redis'>): string {
   const target = config.redis?.target;
   if (!target) return 'in-process (events, presence and rate limits for this instance only)';
   if (target.kind === 'cluster') {
-    const nodes = target.nodes.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`));
+    const nodes = target.nodes.map(({ host, port }) => hostPort(host, port));
     return `Redis Cluster ${nodes.join(',')}${target.tls ? ' (TLS)' : ''}`;
   }
   try {

@@ -3,6 +3,7 @@ import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppConfig } from '../config/app-config';
 import { METRICS_CONTENT_TYPE, MetricsService } from './metrics.service';
+import { hostPort } from '../common/host-port';
 
 /**
  * `/metrics` on METRICS_PORT, when it is set: a port of its own, which the balancer in front of PORT never
@@ -32,8 +33,8 @@ export class MetricsServer implements OnApplicationBootstrap, OnModuleDestroy {
     });
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, this.config.host, resolve));
     this.server = server;
-    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
-    new Logger(MetricsServer.name).log(`metrics on http://${host}:${(server.address() as AddressInfo).port}/metrics`);
+    const address = hostPort(this.config.host, (server.address() as AddressInfo).port);
+    new Logger(MetricsServer.name).log(`metrics on http://${address}/metrics`);
   }
 
   async onModuleDestroy(): Promise<void> {
