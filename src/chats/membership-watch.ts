@@ -6,9 +6,12 @@ import { ChatsRepository } from './chats.repository';
 /** Members looked up per round when everything watched is checked again (each round is a few batched queries). */
 const RECHECK_ROUND = 1000;
 
+/** A member's watchers: most members have one subscription to a chat, so a Set is made only for a second. */
+type Watchers = (() => void) | Set<() => void>;
+
 /** One chat's watched members on this instance, and its one bus subscription to the chat's membership events. */
 class WatchedChat {
-  readonly members = new Map<string, Set<() => void>>();
+  readonly members = new Map<string, Watchers>();
   unsubscribe?: Unsubscribe;
   released = false;
   ready!: Promise<void>;
@@ -49,9 +52,10 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
    */
   async watch(chatId: string, userId: string, ended: () => void): Promise<Unsubscribe> {
     const chat = this.chatOf(chatId);
-    let callbacks = chat.members.get(userId);
-    if (!callbacks) chat.members.set(userId, (callbacks = new Set()));
-    callbacks.add(ended);
+    const watchers = chat.members.get(userId);
+    if (!watchers) chat.members.set(userId, ended);
+    else if (typeof watchers === 'function') chat.members.set(userId, new Set([watchers, ended]));
+    else watchers.add(ended);
     const unwatch = () => this.unwatch(chat, chatId, userId, ended);
     try {
       await chat.ready;
@@ -98,9 +102,10 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
   }
 
   private unwatch(chat: WatchedChat, chatId: string, userId: string, ended: () => void): void {
-    const callbacks = chat.members.get(userId);
-    if (!callbacks?.delete(ended)) return;
-    if (callbacks.size === 0) chat.members.delete(userId);
+    const watchers = chat.members.get(userId);
+    if (watchers === ended) chat.members.delete(userId);
+    else if (typeof watchers !== 'object' || !watchers.delete(ended)) return;
+    else if (watchers.size === 0) chat.members.delete(userId);
     if (chat.members.size > 0) return;
     if (this.chats.get(chatId) === chat) this.chats.delete(chatId);
     chat.released = true;
@@ -108,7 +113,9 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
   }
 
   private ended(chat: WatchedChat, userId: string): void {
-    for (const ended of [...(chat.members.get(userId) ?? [])]) ended();
+    const watchers = chat.members.get(userId);
+    if (typeof watchers === 'function') watchers();
+    else for (const ended of [...(watchers ?? [])]) ended();
   }
 
   private recheck(affected: AffectedTopics): void {

@@ -98,7 +98,16 @@ export class Admission {
     if (!operation) return refuse('Unable to identify the operation to run', 'OPERATION_RESOLUTION_FAILURE');
     return {
       operation,
-      args: { schema, document: checked.document, operationName, variableValues: variables, contextValue },
+      // rootValue is set here, undefined, rather than added by graphql-ws afterwards, which would cost the object
+      // a separate property array for the subscription's life.
+      args: {
+        schema,
+        document: checked.document,
+        operationName,
+        variableValues: variables,
+        contextValue,
+        rootValue: undefined,
+      },
     };
   }
 

@@ -119,7 +119,9 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     this.wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       socket.on('error', onSocketError);
       this.heartbeat.watch(socket);
-      const closed = protocol.opened(new SocketAdapter(socket, logger), { socket, request });
+      // Every field it will have, from the start: one added later costs the object a separate property array.
+      const extra: ConnectionExtra = { socket, request, requestContext: undefined };
+      const closed = protocol.opened(new SocketAdapter(socket, logger), extra);
       socket.on('close', (code: number, reason: Buffer) => {
         this.heartbeat.forget(socket);
         closed(code, reason.toString()).catch((error: unknown) =>
@@ -179,7 +181,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
    * waiting in the socket's buffer after it). The fastlane has no queue of its own: its events wait, if at all, in
    * the socket's buffer, and the subscription counts those (`waiting`).
    */
-  send(socket: WebSocket, head: Buffer, body: readonly Buffer[], waiting: number): boolean {
+  send(socket: WebSocket, head: string, body: readonly Buffer[], waiting: number): boolean {
     if (socket.readyState !== WebSocket.OPEN) return true;
     // The frames a socket is sent while the event loop handles one round of input (its messageAdded and its inbox
     // update for one message, whether encoded at once or after a promise) leave in one write: the socket stays
@@ -191,7 +193,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
       corked = 0;
     }
     const before = socket.bufferedAmount;
-    socket.send(body.length === 1 ? Buffer.concat([head, body[0]]) : Buffer.concat([head, ...body]), TEXT);
+    socket.send(frameOf(head, body), TEXT);
     corked += socket.bufferedAmount - before;
     this.corked.set(socket, corked);
     return this.delivered(socket, waiting, corked);
@@ -271,7 +273,17 @@ const TEXT = { binary: false } as const;
 
 /** Where fastlane frames go; the server itself, so each subscription holds one reference, not closures. */
 interface Outbox {
-  send(socket: WebSocket, head: Buffer, body: readonly Buffer[], waiting: number): boolean;
+  send(socket: WebSocket, head: string, body: readonly Buffer[], waiting: number): boolean;
+}
+
+/** One message's bytes: `head` in UTF-8, then the parts of `body`, in one allocation. */
+function frameOf(head: string, body: readonly Buffer[]): Buffer {
+  let length = Buffer.byteLength(head);
+  for (const part of body) length += part.length;
+  const frame = Buffer.allocUnsafe(length);
+  let at = frame.write(head);
+  for (const part of body) at += part.copy(frame, at);
+  return frame;
 }
 
 /** A `ws` socket as graphql-ws's protocol server drives it. */
@@ -352,7 +364,7 @@ class SocketTarget implements FastlaneTarget {
     private readonly errors: ErrorFormatter,
   ) {}
 
-  send(head: Buffer, body: readonly Buffer[]): void {
+  send(head: string, body: readonly Buffer[]): void {
     this.waiting = this.outbox.send(this.socket, head, body, this.waiting) ? 0 : this.waiting + 1;
   }
 

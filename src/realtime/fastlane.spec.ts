@@ -81,7 +81,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     fastlane.route(args, {
       operationId,
       viewerId: null,
-      send: (head, body) => frames.push(Buffer.concat([head, ...body]).toString()),
+      send: (head, body) => frames.push(Buffer.concat([Buffer.from(head), ...body]).toString()),
       formatErrors: () => [],
     });
     const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
@@ -141,7 +141,7 @@ describe('Fastlane.subscribe with a source that pushes', () => {
     fastlane.route(args, {
       operationId: 'a',
       viewerId: null,
-      send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
+      send: (head, body) => frames.push(JSON.parse(Buffer.concat([Buffer.from(head), ...body]).toString())),
       formatErrors: (result) => result.errors!.map((error) => ({ message: error.message, path: error.path })),
     });
     const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;
@@ -218,7 +218,7 @@ describe('Fastlane.subscribe with SharedEvents', () => {
       fastlane.route(args, {
         operationId,
         viewerId: null,
-        send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
+        send: (head, body) => frames.push(JSON.parse(Buffer.concat([Buffer.from(head), ...body]).toString())),
         formatErrors: () => [],
       }),
     ).toBe(true);
@@ -284,7 +284,7 @@ describe('Fastlane.subscribe with Personal fields below the root', () => {
       fastlane.route(args, {
         operationId: id,
         viewerId: id,
-        send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
+        send: (head, body) => frames.push(JSON.parse(Buffer.concat([Buffer.from(head), ...body]).toString())),
         formatErrors: () => [],
       });
       return { id, source, frames, args };
@@ -337,7 +337,7 @@ describe('Fastlane with values only their owner may see', () => {
     fastlane.route(args, {
       operationId: viewerId,
       viewerId,
-      send: (head, body) => frames.push(JSON.parse(Buffer.concat([head, ...body]).toString())),
+      send: (head, body) => frames.push(JSON.parse(Buffer.concat([Buffer.from(head), ...body]).toString())),
       formatErrors: () => [],
     });
     const stream = (await fastlane.subscribe(args)) as AsyncIterableIterator<ExecutionResult>;

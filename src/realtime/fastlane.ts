@@ -45,8 +45,8 @@ export interface FastlaneTarget {
   operationId: string;
   /** Who the subscriber is: values only their owner may see (own-value.ts) are shown to that viewer alone. */
   viewerId: string | null;
-  /** Writes one text message to the subscriber's socket: `head` then the parts of `body`, as one frame. */
-  send(head: Buffer, body: readonly Buffer[]): void;
+  /** Writes one text message to the subscriber's socket: `head` (UTF-8) then the parts of `body`, as one frame. */
+  send(head: string, body: readonly Buffer[]): void;
   /** Formats the errors of an execution the way the normal path would. */
   formatErrors(result: ExecutionResult): readonly GraphQLFormattedError[];
 }
@@ -119,6 +119,8 @@ export class Fastlane {
   ): Promise<AsyncGenerator<ExecutionResult> | AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
     const route = this.routes.get(args);
     if (!route) return subscribe(args);
+    // The stream keeps what it needs; the route would otherwise live as long as the arguments.
+    this.routes.delete(args);
     const { plan, target } = route;
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
@@ -300,8 +302,11 @@ export class Fastlane {
  * What that needs is kept in fields rather than closures: one of these lives as long as its subscription.
  */
 class FastlaneStream implements AsyncIterableIterator<ExecutionResult>, PushSink<unknown> {
-  /** `{"id":…,"type":"next","payload":`: what this subscription's messages start with, encoded once. */
-  private readonly prefix: Buffer;
+  /**
+   * `{"id":…,"type":"next","payload":`: what this subscription's messages start with. Kept as text: a small Buffer
+   * held for a subscription's life would pin an 8 KiB slab of Node's buffer pool (idle memory per connection).
+   */
+  private readonly prefix: string;
   /** Settle the pending `next()` of a pushing source: done when it ends, rejected on the first failure. */
   private resolveNext?: (result: IteratorResult<ExecutionResult>) => void;
   private rejectNext?: (error: Error) => void;
@@ -316,18 +321,21 @@ class FastlaneStream implements AsyncIterableIterator<ExecutionResult>, PushSink
     private readonly plan: Plan,
     private readonly target: FastlaneTarget,
   ) {
-    this.prefix = Buffer.from(`{"id":${JSON.stringify(target.operationId)},"type":"next","payload":`);
+    this.prefix = `{"id":${JSON.stringify(target.operationId)},"type":"next","payload":`;
   }
 
-  async next(): Promise<IteratorResult<ExecutionResult>> {
+  /** Not an async function: for a pushing source, its one promise is all that waits for the subscription's end. */
+  next(): Promise<IteratorResult<ExecutionResult>> {
     const source = this.source;
-    if (isPushSource(source)) {
-      return new Promise((resolve, reject) => {
-        this.resolveNext = resolve;
-        this.rejectNext = reject;
-        source.drainTo(this);
-      });
-    }
+    if (!isPushSource(source)) return this.pull(source);
+    return new Promise((resolve, reject) => {
+      this.resolveNext = resolve;
+      this.rejectNext = reject;
+      source.drainTo(this);
+    });
+  }
+
+  private async pull(source: AsyncIterator<unknown>): Promise<IteratorResult<ExecutionResult>> {
     for (;;) {
       const item = await source.next();
       if (item.done) return { value: undefined, done: true };
