@@ -1,7 +1,7 @@
 import { LocalEventBus } from '../pubsub/local-event-bus';
 import { topics } from '../pubsub/topics';
 import { ChatsRepository } from './chats.repository';
-import { MembershipWatch } from './membership-watch';
+import { MembershipWatch, MembershipWatcher } from './membership-watch';
 
 describe('MembershipWatch', () => {
   const chatId = 'chat-1';
@@ -12,40 +12,41 @@ describe('MembershipWatch', () => {
     const bus = new LocalEventBus();
     const subscribe = jest.spyOn(bus, 'subscribe');
     const watch = new MembershipWatch(bus, {} as ChatsRepository);
-    return { bus, subscribe, watch };
+    const ended: string[] = [];
+    const watcher = (name: string): MembershipWatcher => ({ end: () => ended.push(name) });
+    return { bus, subscribe, watch, ended, watcher };
   }
 
   it("ends every one of a member's watchers when they leave, and no other member's", async () => {
-    const { bus, watch } = setUp();
-    const ended: string[] = [];
-    await watch.watch(chatId, 'ann', () => ended.push('ann 1'));
-    await watch.watch(chatId, 'ann', () => ended.push('ann 2'));
-    await watch.watch(chatId, 'bob', () => ended.push('bob'));
+    const { bus, watch, ended, watcher } = setUp();
+    await watch.watch(chatId, 'ann', watcher('ann 1'));
+    await watch.watch(chatId, 'ann', watcher('ann 2'));
+    await watch.watch(chatId, 'bob', watcher('bob'));
     await left(bus, 'ann');
     expect(ended).toEqual(['ann 1', 'ann 2']);
     await left(bus, 'bob');
     expect(ended).toEqual(['ann 1', 'ann 2', 'bob']);
   });
 
-  it('stops calling a watcher once it unwatches, and leaves the bus with the last one', async () => {
-    const { bus, subscribe, watch } = setUp();
-    const ended: string[] = [];
-    const first = await watch.watch(chatId, 'ann', () => ended.push('first'));
-    const second = await watch.watch(chatId, 'ann', () => ended.push('second'));
-    const third = await watch.watch(chatId, 'ann', () => ended.push('third'));
-    second();
-    second();
+  it('stops ending a watcher once it is unwatched, and leaves the bus with the last one', async () => {
+    const { bus, subscribe, watch, ended, watcher } = setUp();
+    const [first, second, third] = [watcher('first'), watcher('second'), watcher('third')];
+    for (const each of [first, second, third]) await watch.watch(chatId, 'ann', each);
+    watch.unwatch(chatId, 'ann', second);
+    watch.unwatch(chatId, 'ann', second);
     await left(bus, 'ann');
     expect(ended).toEqual(['first', 'third']);
 
-    first();
-    third();
+    watch.unwatch(chatId, 'ann', first);
+    watch.unwatch(chatId, 'ann', third);
     await left(bus, 'ann');
     expect(ended).toEqual(['first', 'third']);
     // The chat's one bus subscription was let go: a new watcher makes a new one.
     expect(subscribe).toHaveBeenCalledTimes(1);
-    await watch.watch(chatId, 'ann', () => ended.push('again'));
+    const again = watcher('again');
+    await watch.watch(chatId, 'ann', again);
     expect(subscribe).toHaveBeenCalledTimes(2);
+    watch.unwatch(chatId, 'bob', again);
     await left(bus, 'ann');
     expect(ended).toEqual(['first', 'third', 'again']);
   });

@@ -6,8 +6,13 @@ import { ChatsRepository } from './chats.repository';
 /** Members looked up per round when everything watched is checked again (each round is a few batched queries). */
 const RECHECK_ROUND = 1000;
 
+/** What watches a membership: a subscription's queue, ended when its viewer leaves the chat. */
+export interface MembershipWatcher {
+  end(): void;
+}
+
 /** A member's watchers: most members have one subscription to a chat, so a Set is made only for a second. */
-type Watchers = (() => void) | Set<() => void>;
+type Watchers = MembershipWatcher | Set<MembershipWatcher>;
 
 /** One chat's watched members on this instance, and its one bus subscription to the chat's membership events. */
 class WatchedChat {
@@ -47,23 +52,36 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Calls `ended` once the user is no longer a member of the chat. Resolves when leaves are being watched (check
-   * membership after that, so a leave in between is not missed); returns the function that stops watching.
+   * Ends `watcher` once the user is no longer a member of the chat, until `unwatch` with the same arguments.
+   * Resolves when leaves are being watched (check membership after that, so a leave in between is not missed).
+   * Nothing is made per watcher but its place in the chat's members, so an idle subscription costs little.
    */
-  async watch(chatId: string, userId: string, ended: () => void): Promise<Unsubscribe> {
+  async watch(chatId: string, userId: string, watcher: MembershipWatcher): Promise<void> {
     const chat = this.chatOf(chatId);
     const watchers = chat.members.get(userId);
-    if (!watchers) chat.members.set(userId, ended);
-    else if (typeof watchers === 'function') chat.members.set(userId, new Set([watchers, ended]));
-    else watchers.add(ended);
-    const unwatch = () => this.unwatch(chat, chatId, userId, ended);
+    if (!watchers) chat.members.set(userId, watcher);
+    else if (watchers instanceof Set) watchers.add(watcher);
+    else chat.members.set(userId, new Set([watchers, watcher]));
     try {
       await chat.ready;
     } catch (error) {
-      unwatch();
+      this.unwatch(chatId, userId, watcher);
       throw error;
     }
-    return unwatch;
+  }
+
+  /** Stops watching; a watcher not watched (or no longer) is ignored. */
+  unwatch(chatId: string, userId: string, watcher: MembershipWatcher): void {
+    const chat = this.chats.get(chatId);
+    const watchers = chat?.members.get(userId);
+    if (!chat || !watchers) return;
+    if (watchers === watcher) chat.members.delete(userId);
+    else if (!(watchers instanceof Set) || !watchers.delete(watcher)) return;
+    else if (watchers.size === 0) chat.members.delete(userId);
+    if (chat.members.size > 0) return;
+    this.chats.delete(chatId);
+    chat.released = true;
+    chat.unsubscribe?.();
   }
 
   /**
@@ -101,21 +119,10 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
     return chat;
   }
 
-  private unwatch(chat: WatchedChat, chatId: string, userId: string, ended: () => void): void {
-    const watchers = chat.members.get(userId);
-    if (watchers === ended) chat.members.delete(userId);
-    else if (typeof watchers !== 'object' || !watchers.delete(ended)) return;
-    else if (watchers.size === 0) chat.members.delete(userId);
-    if (chat.members.size > 0) return;
-    if (this.chats.get(chatId) === chat) this.chats.delete(chatId);
-    chat.released = true;
-    chat.unsubscribe?.();
-  }
-
   private ended(chat: WatchedChat, userId: string): void {
     const watchers = chat.members.get(userId);
-    if (typeof watchers === 'function') watchers();
-    else for (const ended of [...(watchers ?? [])]) ended();
+    if (watchers instanceof Set) for (const watcher of [...watchers]) watcher.end();
+    else watchers?.end();
   }
 
   private recheck(affected: AffectedTopics): void {

@@ -74,16 +74,15 @@ export class ReadPositionsService {
     const queue = new LiveQueue<ChatMemberModel>(this.config.ws.maxQueuedEvents, connection, 'readPositions');
     const feed = this.feedOf(chatId);
     feed.queues.add(queue);
-    let unwatch: Unsubscribe | undefined;
     queue.onEnd(() => {
-      unwatch?.();
+      this.membership.unwatch(chatId, viewer.id, queue);
       feed.queues.delete(queue);
       if (feed.queues.size === 0) this.close(feed);
     });
     try {
       await feed.ready;
-      unwatch = await this.membership.watch(chatId, viewer.id, () => queue.end());
-      if (queue.closed) unwatch();
+      await this.membership.watch(chatId, viewer.id, queue);
+      if (queue.closed) this.membership.unwatch(chatId, viewer.id, queue);
       // Checked again now that leaves are watched: a leave in between would otherwise go unseen.
       await this.chats.assertMember(viewer, chatId);
     } catch (error) {

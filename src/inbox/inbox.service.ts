@@ -146,7 +146,9 @@ export class InboxService {
     inbox.following.add(chatId);
     try {
       await followers.ready;
-      const unwatch = await this.membership.watch(chatId, inbox.viewer.id, () => inbox.left(chatId));
+      const watcher = { end: () => inbox.left(chatId) };
+      await this.membership.watch(chatId, inbox.viewer.id, watcher);
+      const unwatch = () => this.membership.unwatch(chatId, inbox.viewer.id, watcher);
       if (inbox.following.has(chatId)) inbox.unwatches.set(chatId, unwatch);
       else unwatch();
     } catch (error) {

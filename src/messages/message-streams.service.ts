@@ -98,14 +98,13 @@ export class MessageStreamsService {
 
     // Join the feed before reading anything, so no event falls between the read and the subscription.
     const feed = this.feedOf(kind, chatId);
-    const stream = new MessageStream(this, feed, connection);
+    const stream = new MessageStream(this, feed, viewer.id, connection);
     this.metrics.subscriptions.inc({ kind: kind.name });
     feed.streams.add(stream);
     try {
       await feed.ready;
-      const unwatch = await this.membership.watch(chatId, viewer.id, () => stream.end());
-      if (stream.closed) unwatch();
-      else stream.unwatch = unwatch;
+      await this.membership.watch(chatId, viewer.id, stream);
+      if (stream.closed) this.unwatch(stream);
       // Checked again now that leaves are being watched (a leave in between would otherwise go unseen), in the
       // same query that reads where the stream starts.
       const last = await kind.lastFor(chatId, viewer.id);
@@ -116,6 +115,11 @@ export class MessageStreamsService {
       throw error;
     }
     return stream;
+  }
+
+  /** @internal for MessageStream */
+  unwatch(stream: MessageStream): void {
+    this.membership.unwatch(stream.feed.chatId, stream.viewerId, stream);
   }
 
   /** @internal for MessageStream: it has ended (completed, closed, shed, or its viewer left). */
@@ -255,13 +259,13 @@ class ChatFeed {
  */
 class MessageStream extends LiveQueue<MessageRecord> implements SequencerIo<Positioned> {
   sequencer?: SeqSequencer<Positioned>;
-  /** Stops watching the viewer's membership (MembershipWatch ends the stream when they leave). */
-  unwatch?: () => void;
   private early: Positioned[] | null = [];
 
   constructor(
     private readonly owner: MessageStreamsService,
     readonly feed: ChatFeed,
+    /** Whose membership the stream watches (MembershipWatch ends the stream when they leave). */
+    readonly viewerId: string,
     connection: ConnectionInfo | undefined,
   ) {
     super(owner.maxQueuedEvents, connection, feed.kind.name);
@@ -304,7 +308,7 @@ class MessageStream extends LiveQueue<MessageRecord> implements SequencerIo<Posi
 
   protected override ended(): void {
     this.sequencer?.stop();
-    this.unwatch?.();
+    this.owner.unwatch(this);
     this.owner.streamEnded(this);
   }
 }

@@ -77,7 +77,8 @@ export class PresenceService {
     const push = (event: PresenceDelivery) => this.membership.afterCheck(offer, event);
 
     try {
-      cleanups.push(await this.membership.watch(chatId, viewer.id, () => queue.end()));
+      await this.membership.watch(chatId, viewer.id, queue);
+      cleanups.push(() => this.membership.unwatch(chatId, viewer.id, queue));
       // Checked again now that leaves are watched: a leave in between would otherwise go unseen.
       await this.chats.assertMember(viewer, chatId);
 
