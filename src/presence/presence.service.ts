@@ -77,8 +77,9 @@ export class PresenceService {
     const push = (event: PresenceDelivery) => this.membership.afterCheck(offer, event);
 
     try {
-      await this.membership.watch(chatId, viewer.id, queue);
+      // Before the watch: a leave while it is being set up ends the queue, and this cleanup must run then too.
       cleanups.push(() => this.membership.unwatch(chatId, viewer.id, queue));
+      await this.membership.watch(chatId, viewer.id, queue);
       // Checked again now that leaves are watched: a leave in between would otherwise go unseen.
       await this.chats.assertMember(viewer, chatId);
 
