@@ -99,7 +99,8 @@ describe('benchmark (quick)', () => {
       const [received, expected] = value.split('/');
       expect({ key, received }).toEqual({ key, received: expected });
     }
-    // S2's ceiling step says what it cost in CPU, per delivery, for every server (the generator always works).
+    // S2's ceiling step says what it cost in CPU, per delivery, for every server.
+    const generatorUs: number[] = [];
     for (const target of expectedTargets.S2) {
       const cpu = results.runs[0].S2[target].best?.cpu ?? {};
       expect({ target, parts: Object.keys(cpu).sort() }).toEqual({
@@ -107,8 +108,11 @@ describe('benchmark (quick)', () => {
         parts: ['loadGeneratorUs', 'postgresUs', 'serverSysUs', 'serverUserUs'],
       });
       for (const value of Object.values(cpu)) expect(value).toBeGreaterThanOrEqual(0);
-      expect(cpu.loadGeneratorUs).toBeGreaterThan(0);
+      generatorUs.push(cpu.loadGeneratorUs ?? 0);
     }
+    // The generator's CPU is read (its workers' pids are the right ones). CPU time comes in clock ticks (10 ms),
+    // which a quick run's half-second step may not reach, so it shows in some steps, not necessarily in each.
+    expect(Math.max(...generatorUs)).toBeGreaterThan(0);
     const written = readFileSync(join(out, 'RESULTS.md'), 'utf8');
     expect(written).toContain('## Targets');
     expect(written).toContain('CPU per delivery at that step');
