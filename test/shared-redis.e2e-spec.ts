@@ -117,8 +117,8 @@ describe('deployments on one Redis', () => {
         errorCode({ status: response.status, raw: '', ...((await response.json()) as object) }),
       );
 
-    // Exactly the limit, however the attempts fall on the instances: a limit this size is large enough to be
-    // leased, and a lease taken by b's one attempt would leave a short of it.
+    // Exactly the limit, however the attempts fall on the instances. Sign-in attempts are counted one by one: were
+    // a limit this size taken in leases (as messages are), b's one attempt would take points a could not use.
     const codes = [await signIn(b, 'nobody@example.com', 'wrong password')];
     for (let i = 0; i < 21; i++) codes.push(await signIn(a, 'nobody@example.com', 'wrong password'));
     expect(codes).toEqual([...repeat('UNAUTHENTICATED', 20), ...repeat('RATE_LIMITED', 2)]);
