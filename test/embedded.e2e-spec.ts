@@ -1,21 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client } from 'pg';
-import { binariesFor, postgresBinaries } from '../src/database/embedded-postgres-host';
+import {
+  binariesFor,
+  postgresBinaries,
+  postgresUser,
+  readPostmasterLock,
+} from '../src/database/embedded-postgres-host';
 import { eventually } from './support/presence';
-import { processesIn } from './support/processes';
+import { killAll, processesIn } from './support/processes';
 import { AppProcess } from './support/app-process';
 import { createChat, errorCode, gql, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
 
@@ -41,16 +36,10 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
 
   afterAll(async () => {
     for (const app of apps) await app.kill();
-    for (const pid of strays) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killAll(strays);
     // Nothing of these data directories may outlive the file, whatever failed above.
     for (const dataDir of dataDirs) {
-      for (const pid of postgresProcessesOf(dataDir)) process.kill(pid, 'SIGKILL');
+      killAll(postgresProcessesOf(dataDir));
       rmSync(dirname(dataDir), { recursive: true, force: true });
     }
   });
@@ -128,11 +117,20 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     // What a killed run leaves where nothing stops the server with its parent: a postmaster on the data directory
     // that no app owns (started here directly, as the user who owns the data).
     const pgData = join(dataDir, 'postgres');
-    const { uid, gid } = statSync(pgData);
+    const runAs = postgresUser(pgData, () => undefined);
+    const { uid, gid } = runAs ?? { uid: process.getuid!(), gid: process.getgid!() };
     // Node's uid switch (unlike the app's setpriv) keeps no capability: that user must be able to enter.
     chmodSync(dirname(dataDir), 0o755);
     // A shell starts it in the background and exits, so that, like a killed app's, it has lost its parent.
-    const postgres = [postgresBinary(uid, gid), '-D', pgData, '-k', pgData, '-c', 'listen_addresses='];
+    const postgres = [
+      binariesFor(postgresBinaries(), runAs).postgres,
+      '-D',
+      pgData,
+      '-k',
+      pgData,
+      '-c',
+      'listen_addresses=',
+    ];
     const shell = spawnSync('/bin/sh', ['-c', '"$@" >/dev/null 2>&1 & echo $!', 'sh', ...postgres], { uid, gid });
     const leftover = Number(shell.stdout.toString().trim());
     strays.push(leftover);
@@ -249,17 +247,10 @@ async function lockWaits(client: Client): Promise<number> {
 }
 
 function postmasterPid(dataDir: string): number | undefined {
-  const file = join(dataDir, 'postgres', 'postmaster.pid');
-  return existsSync(file) ? Number(readFileSync(file, 'utf8').split('\n')[0]) : undefined;
+  return readPostmasterLock(join(dataDir, 'postgres'))?.pid;
 }
 
 /** Every live process whose working directory is this DATA_DIR's PostgreSQL data (the postmaster and its children). */
 function postgresProcessesOf(dataDir: string): number[] {
   return processesIn(join(dataDir, 'postgres'));
-}
-
-/** The postgres binary as the app would run it as this user (copied aside when that user cannot reach it). */
-function postgresBinary(uid: number, gid: number): string {
-  const runAs = process.getuid?.() === 0 && uid !== 0 ? { uid, gid, name: `uid ${uid}` } : undefined;
-  return binariesFor(postgresBinaries(), runAs).postgres;
 }

@@ -15,7 +15,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestDatabase } from './support/database';
-import { processesIn } from './support/processes';
+import { killAll, processesIn } from './support/processes';
 import { TEST_JWT_SECRET, TEST_KEY_PREFIX, TEST_REDIS_URL } from './support/env';
 
 /**
@@ -107,7 +107,7 @@ const canRun = existsSync(join(ROOT, 'dist', 'main.js'));
       expect(await accepts(url)).toBe(false);
       expect(processesIn(copy)).toEqual([]);
     } finally {
-      for (const pid of processesIn(copy)) process.kill(pid, 'SIGKILL');
+      killAll(processesIn(copy));
       npm.kill('SIGKILL');
     }
   });

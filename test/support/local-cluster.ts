@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { TEST_JWT_SECRET, TEST_KEY_PREFIX } from './env';
-import { descendants } from './processes';
+import { descendants, killAll } from './processes';
 
 const ROOT = join(__dirname, '..', '..');
 export const NGINX = '/usr/sbin/nginx';
@@ -143,13 +143,7 @@ export class LocalCluster {
     const script = /\bpid (\d+): rolling restart/.exec(this.output)?.[1];
     const roots = [...(script ? [Number(script)] : []), ...this.pids()];
     const pids = new Set([...descendants(this.child.pid!), ...roots.flatMap((pid) => [pid, ...descendants(pid)])]);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killAll(pids);
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
   }
