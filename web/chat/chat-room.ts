@@ -51,6 +51,20 @@ export interface RoomView {
   typingStatus: HTMLElement;
 }
 
+/** What a deleted message reads as, in the room and in the chat list's preview. */
+export const MESSAGE_DELETED = 'Message deleted';
+
+/** The room's view with nothing in it: `title` says what stands there instead. */
+export function clearRoomView(view: RoomView, title: string): void {
+  view.title.textContent = title;
+  view.messages.replaceChildren();
+  view.members.replaceChildren();
+  view.seenBy.textContent = '';
+  view.empty.hidden = true;
+  view.typingStatus.textContent = '';
+  view.loadOlder.hidden = true;
+}
+
 export interface RoomContext {
   token: string;
   viewerId: string;
@@ -92,13 +106,7 @@ export class ChatRoom {
 
   async open(): Promise<void> {
     const { view } = this.context;
-    view.title.textContent = 'Loading…';
-    view.messages.replaceChildren();
-    view.members.replaceChildren();
-    view.seenBy.textContent = '';
-    view.empty.hidden = true;
-    view.typingStatus.textContent = '';
-    view.loadOlder.hidden = true;
+    clearRoomView(view, 'Loading…');
     const { chat } = await request<ChatResult>(CHAT, { id: this.chatId, last: PAGE_SIZE }, this.context.token);
     if (this.closed) return;
     view.title.textContent = chat.isPrivate ? `${chat.roomName} (private)` : chat.roomName;
@@ -328,7 +336,7 @@ export class ChatRoom {
         attrs: { 'data-seq': String(message.seq), 'data-id': message.id },
       },
       meta,
-      el('p', { className: 'content', text: deleted ? 'Message deleted' : message.content }),
+      el('p', { className: 'content', text: deleted ? MESSAGE_DELETED : message.content }),
     );
     if (!deleted && (mine || this.owner)) {
       const actions = el('div', { className: 'message-actions' });

@@ -8,6 +8,7 @@ import { ApiError, toApiError } from './api';
 import { CLOSE_FORBIDDEN, closeCode } from './live';
 
 export const SESSION_ENDED = 'Your session has ended. Sign in again.';
+export const NAME_NEEDED = 'Enter your name to sign up.';
 
 export function describeError(error: unknown): string {
   if (error instanceof ApiError) return describeCode(error.code, error.message, error.retryAfterMs);

@@ -6,9 +6,9 @@ import type { Client } from 'graphql-ws';
 import { ApiError, request } from './api';
 import { ChatAdmin } from './chat-admin';
 import { ChatList, ListedChat } from './chat-list';
-import { ChatRoom } from './chat-room';
+import { ChatRoom, clearRoomView, MESSAGE_DELETED, RoomView } from './chat-room';
 import { byId, el } from './dom';
-import { describeError, SESSION_ENDED } from './errors';
+import { describeError, NAME_NEEDED, SESSION_ENDED } from './errors';
 import { connectLive, ConnectionStatus, queryLive } from './live';
 import {
   AuthResult,
@@ -60,6 +60,17 @@ const page = {
   error: byId('error'),
   errorText: byId('error-text'),
   errorDismiss: byId<HTMLButtonElement>('error-dismiss'),
+};
+
+/** The open chat's part of the page. */
+const roomView: RoomView = {
+  title: page.chatTitle,
+  messages: page.messages,
+  loadOlder: page.loadOlder,
+  members: page.members,
+  seenBy: page.seenBy,
+  empty: page.noMessages,
+  typingStatus: page.typingStatus,
 };
 
 const STATUS_TEXT: Record<ConnectionStatus, string> = {
@@ -193,7 +204,7 @@ function chatLink(chat: ListedChat): HTMLLIElement {
   const preview = chat.lastMessage
     ? el('p', {
         className: 'preview',
-        text: `${chat.lastMessage.user.firstName}: ${chat.lastMessage.deletedAt ? 'Message deleted' : chat.lastMessage.content}`,
+        text: `${chat.lastMessage.user.firstName}: ${chat.lastMessage.deletedAt ? MESSAGE_DELETED : chat.lastMessage.content}`,
       })
     : el('p', { className: 'preview empty', text: 'No messages yet' });
   return el(
@@ -257,28 +268,14 @@ function openChatFromHash(): void {
   page.showMembers.hidden = !chatId;
   showView(chatId ? 'chat' : 'list');
   if (!chatId) {
-    page.chatTitle.textContent = 'Pick a chat';
-    page.messages.replaceChildren();
-    page.members.replaceChildren();
-    page.seenBy.textContent = '';
-    page.noMessages.hidden = true;
-    page.typingStatus.textContent = '';
-    page.loadOlder.hidden = true;
+    clearRoomView(roomView, 'Pick a chat');
     return;
   }
   room = new ChatRoom(chatId, {
     token: signedIn.token,
     viewerId: signedIn.viewer.id,
     live: signedIn.live,
-    view: {
-      title: page.chatTitle,
-      messages: page.messages,
-      loadOlder: page.loadOlder,
-      members: page.members,
-      seenBy: page.seenBy,
-      empty: page.noMessages,
-      typingStatus: page.typingStatus,
-    },
+    view: roomView,
     onError: showError,
     onRead: (chatId, seq) => {
       if (chatList.read(chatId, seq)) renderLists();
@@ -345,7 +342,7 @@ page.authForm.addEventListener('submit', (event) => {
   const password = field(form, 'password');
   const firstName = field(form, 'firstName').trim();
   if (signingUp && !firstName) {
-    showError('Enter your name to sign up.');
+    showError(NAME_NEEDED);
     return;
   }
   const call = signingUp
