@@ -162,6 +162,19 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     expect(await first.stop()).toBe(0);
   });
 
+  it("keeps what a client sent out of its PostgreSQL's log lines: a taken email is refused, and not logged", async () => {
+    // At debug, where the server's own narration is passed on too.
+    const app = await AppProcess.start({ DATA_DIR: newDataDir(), JWT_SECRET: undefined, LOG_LEVEL: 'debug' });
+    apps.push(app);
+    const alice = await signUp(app.url, 'Alice');
+    const again = await gql(app.url, 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }', {
+      input: { email: alice.email, firstName: 'Alice', password: 'correct horse battery' },
+    });
+    expect(errorCode(again)).toBe('CONFLICT');
+    expect(await app.stop()).toBe(0);
+    expect(app.logs).not.toContain(alice.email);
+  });
+
   it('serves requests while another waits on a lock: the pool has more than one connection', async () => {
     const dataDir = newDataDir();
     const app = await start(dataDir);

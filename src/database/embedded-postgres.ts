@@ -194,9 +194,12 @@ export class EmbeddedPostgres {
     }
   }
 
-  /** The server's own log: problems at warn, its narration (start, checkpoints, shutdown) at debug. */
+  /**
+   * The server's own log: its problems at warn, its narration (start, checkpoints, shutdown) at debug. A query's
+   * ERROR is the app's to report (it maps every one it expects, a taken email say, to an API error): at debug.
+   */
   private log(line: string): void {
-    if (/\b(WARNING|ERROR|FATAL|PANIC):/.test(line)) this.logger.warn(`postgres: ${line}`);
+    if (/\b(WARNING|FATAL|PANIC):/.test(line)) this.logger.warn(`postgres: ${line}`);
     else this.logger.debug(`postgres: ${line}`);
   }
 
@@ -222,6 +225,10 @@ function serverSettings(): string[] {
     max_connections: EMBEDDED_POOL_SIZE + 2,
     shared_buffers: '16MB',
     max_logical_replication_workers: 0,
+    // A failed query's statement and DETAIL carry what a client sent (a taken email is in the unique violation's
+    // DETAIL): the server's log, which the app passes on, keeps neither.
+    log_error_verbosity: 'terse',
+    log_min_error_statement: 'panic',
   };
   return Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
 }
