@@ -53,23 +53,25 @@ export class DatabaseNotifications implements OnApplicationShutdown {
   }
 
   private async connect(): Promise<void> {
-    const target: ClientConfig = this.config.databaseUrl
-      ? { connectionString: this.config.databaseUrl }
-      : this.embedded.connection;
-    const client = new Client({ ...target, application_name: `chat-${this.config.instanceId}:listen` });
-    client.on('notification', (message) => this.deliver(message.channel, message.payload ?? ''));
-    client.on('error', (error) => this.logger.warn(`listening connection: ${error.message}`));
-    client.on('end', () => {
-      if (this.client === client) this.client = undefined;
-      this.retry();
-    });
+    let client: Client | undefined;
     try {
-      await client.connect();
-      for (const channel of this.listeners.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
+      // Inside the try: the embedded server's target throws while that server is not running.
+      const target: ClientConfig = this.config.databaseUrl
+        ? { connectionString: this.config.databaseUrl }
+        : this.embedded.connection;
+      const opened = (client = new Client({ ...target, application_name: `chat-${this.config.instanceId}:listen` }));
+      opened.on('notification', (message) => this.deliver(message.channel, message.payload ?? ''));
+      opened.on('error', (error) => this.logger.warn(`listening connection: ${error.message}`));
+      opened.on('end', () => {
+        if (this.client === opened) this.client = undefined;
+        this.retry();
+      });
+      await opened.connect();
+      for (const channel of this.listeners.keys()) await opened.query(`LISTEN ${quoteIdent(channel)}`);
     } catch (error) {
       this.logger.warn(`could not listen for notifications: ${(error as Error).message}`);
       this.mayHaveMissed = true;
-      await client.end().catch(() => undefined);
+      await client?.end().catch(() => undefined);
       this.retry();
       return;
     } finally {
