@@ -13,7 +13,7 @@ describe('MembershipWatch', () => {
     const subscribe = jest.spyOn(bus, 'subscribe');
     const watch = new MembershipWatch(bus, {} as ChatsRepository);
     const ended: string[] = [];
-    const watcher = (name: string): MembershipWatcher => ({ end: () => ended.push(name) });
+    const watcher = (name: string): MembershipWatcher => ({ end: () => ended.push(name), closed: false });
     return { bus, subscribe, watch, ended, watcher };
   }
 
@@ -49,5 +49,13 @@ describe('MembershipWatch', () => {
     watch.unwatch(chatId, 'bob', again);
     await left(bus, 'ann');
     expect(ended).toEqual(['first', 'third', 'again']);
+  });
+
+  it('does not watch a watcher that has ended already', async () => {
+    const { bus, subscribe, watch, ended } = setUp();
+    await watch.watch(chatId, 'ann', { end: () => ended.push('ended one'), closed: true });
+    expect(subscribe).not.toHaveBeenCalled();
+    await left(bus, 'ann');
+    expect(ended).toEqual([]);
   });
 });

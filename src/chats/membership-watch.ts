@@ -9,6 +9,8 @@ const RECHECK_ROUND = 1000;
 /** What watches a membership: a subscription's queue, ended when its viewer leaves the chat. */
 export interface MembershipWatcher {
   end(): void;
+  /** Ended already (before its watch began, say): then there is nothing to watch for. */
+  readonly closed: boolean;
 }
 
 /** A member's watchers: most members have one subscription to a chat, so a Set is made only for a second. */
@@ -24,7 +26,7 @@ class WatchedChat {
 
 /**
  * Enforces membership for as long as a subscription runs, on the instance that serves it. A subscription to a
- * chat watches its viewer's membership and is ended (its callback called) when the viewer leaves the chat:
+ * chat watches its viewer's membership and is ended (its `end()` called) when the viewer leaves the chat:
  * - when the leave's event arrives on the bus (one bus subscription per chat, shared by all its watchers);
  * - when the bus lost its connection and got it back, so that events may be lost: every watched membership is
  *   looked up again, in batches, and those that are gone end as a leave ends them. Until that check is done, what
@@ -57,6 +59,7 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
    * Nothing is made per watcher but its place in the chat's members, so an idle subscription costs little.
    */
   async watch(chatId: string, userId: string, watcher: MembershipWatcher): Promise<void> {
+    if (watcher.closed) return;
     const chat = this.chatOf(chatId);
     const watchers = chat.members.get(userId);
     if (!watchers) chat.members.set(userId, watcher);

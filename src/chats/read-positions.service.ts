@@ -82,7 +82,6 @@ export class ReadPositionsService {
     try {
       await feed.ready;
       await this.membership.watch(chatId, viewer.id, queue);
-      if (queue.closed) this.membership.unwatch(chatId, viewer.id, queue);
       // Checked again now that leaves are watched: a leave in between would otherwise go unseen.
       await this.chats.assertMember(viewer, chatId);
     } catch (error) {

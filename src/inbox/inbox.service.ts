@@ -146,11 +146,11 @@ export class InboxService {
     inbox.following.add(chatId);
     try {
       await followers.ready;
-      const watcher = { end: () => inbox.left(chatId) };
+      // Closed when the chat was unfollowed meanwhile; kept before the watch begins, so an unfollow while it
+      // does stops it.
+      const watcher = { end: () => inbox.left(chatId), closed: !inbox.following.has(chatId) };
+      if (!watcher.closed) inbox.watchers.set(chatId, watcher);
       await this.membership.watch(chatId, inbox.viewer.id, watcher);
-      const unwatch = () => this.membership.unwatch(chatId, inbox.viewer.id, watcher);
-      if (inbox.following.has(chatId)) inbox.unwatches.set(chatId, unwatch);
-      else unwatch();
     } catch (error) {
       // Not followed after all: a later refresh tries again, and nothing is told without a membership watch.
       this.unfollow(inbox, chatId);
@@ -165,8 +165,12 @@ export class InboxService {
   /** @internal for Inbox */
   unfollow(inbox: Inbox, chatId: string): void {
     inbox.following.delete(chatId);
-    inbox.unwatches.get(chatId)?.();
-    inbox.unwatches.delete(chatId);
+    const watcher = inbox.watchers.get(chatId);
+    if (watcher) {
+      watcher.closed = true;
+      this.membership.unwatch(chatId, inbox.viewer.id, watcher);
+      inbox.watchers.delete(chatId);
+    }
     const followers = this.followers.get(chatId);
     if (!followers?.inboxes.delete(inbox) || followers.inboxes.size > 0) return;
     this.followers.delete(chatId);
@@ -226,7 +230,8 @@ class Inbox {
    */
   private readonly early = new Map<string, { record?: MessageRecord; lastReadSeq: number }>();
   readonly following = new Set<string>();
-  readonly unwatches = new Map<string, Unsubscribe>();
+  /** The membership watch of each followed chat. */
+  readonly watchers = new Map<string, { end(): void; closed: boolean }>();
   readonly stops: Unsubscribe[] = [];
 
   /** Whether a reconnect may have cost this inbox an event: on its own topic, or on a chat it follows. */

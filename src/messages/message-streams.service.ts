@@ -104,7 +104,6 @@ export class MessageStreamsService {
     try {
       await feed.ready;
       await this.membership.watch(chatId, viewer.id, stream);
-      if (stream.closed) this.unwatch(stream);
       // Checked again now that leaves are being watched (a leave in between would otherwise go unseen), in the
       // same query that reads where the stream starts.
       const last = await kind.lastFor(chatId, viewer.id);
@@ -117,13 +116,9 @@ export class MessageStreamsService {
     return stream;
   }
 
-  /** @internal for MessageStream */
-  unwatch(stream: MessageStream): void {
-    this.membership.unwatch(stream.feed.chatId, stream.viewerId, stream);
-  }
-
   /** @internal for MessageStream: it has ended (completed, closed, shed, or its viewer left). */
   streamEnded(stream: MessageStream): void {
+    this.membership.unwatch(stream.feed.chatId, stream.viewerId, stream);
     this.metrics.subscriptions.dec({ kind: stream.feed.kind.name });
     stream.feed.streams.delete(stream);
     if (stream.feed.streams.size === 0) this.close(stream.feed);
@@ -308,7 +303,6 @@ class MessageStream extends LiveQueue<MessageRecord> implements SequencerIo<Posi
 
   protected override ended(): void {
     this.sequencer?.stop();
-    this.owner.unwatch(this);
     this.owner.streamEnded(this);
   }
 }
