@@ -51,13 +51,18 @@ class EmbeddedPostgresModule {}
   ],
 })
 export class DatabaseModule implements OnApplicationShutdown {
-  constructor(private readonly embedded: EmbeddedPostgres) {}
+  constructor(
+    private readonly embedded: EmbeddedPostgres,
+    private readonly dataSource: DataSource,
+  ) {}
 
   /**
-   * The embedded server stops last: Nest runs this module's hook after its providers' (DatabaseNotifications
-   * closes its connection) and after the modules it imports (TypeORM closes the pool).
+   * The embedded server stops last. Nest runs this module's hook after its providers' (DatabaseNotifications
+   * closes its connection); the pool is closed here first rather than left to TypeORM's own hook, whose turn
+   * among modules Nest does not promise (that hook then finds it closed).
    */
   async onApplicationShutdown(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy().catch(() => undefined);
     await this.embedded.stop();
   }
 }
