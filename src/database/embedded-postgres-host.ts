@@ -208,11 +208,16 @@ function isAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return procStat(pid)[0] !== 'Z';
   } catch {
     return platform() !== 'linux';
   }
+}
+
+/** The fields of /proc/<pid>/stat after the command's name: the state, the parent's pid, and so on. */
+function procStat(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**
@@ -264,8 +269,7 @@ function liveNodeParent(pid: number): number | undefined {
 function parentOf(pid: number): number | undefined {
   try {
     if (platform() === 'linux') {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return Number(procStat(pid)[1]);
     }
     return Number(
       execFileSync('ps', ['-o', 'ppid=', '-p', String(pid)], { stdio: 'pipe' })
