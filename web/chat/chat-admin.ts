@@ -71,12 +71,16 @@ export class ChatAdmin {
    */
   present(userIds: readonly string[]): void {
     if (this.closed || this.loading || userIds.every((id) => this.listed.has(id))) return;
-    this.loading = this.load()
-      .catch(this.context.onError)
-      .finally(() => (this.loading = null));
+    this.load().catch(this.context.onError);
   }
 
-  async load(): Promise<void> {
+  /** Reads the roster and shows it; a read already on its way is the one waited for. */
+  load(): Promise<void> {
+    this.loading ??= this.read().finally(() => (this.loading = null));
+    return this.loading;
+  }
+
+  private async read(): Promise<void> {
     const { chat } = await request<RosterResult>(ROSTER, { id: this.chatId }, this.context.token);
     if (this.closed) return;
     this.listed = new Set(chat.memberships.map(({ user }) => user.id));
