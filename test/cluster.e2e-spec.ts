@@ -183,7 +183,7 @@ const seqRange = (to: number) => Array.from({ length: to }, (_, i) => i + 1);
             user.token,
           );
           if (response.data?.sendMessage) return;
-          if (attempt > 50) throw new Error(`send kept failing: ${JSON.stringify(response.errors)}`);
+          if (attempt > 50) throw new Error(`send kept failing: ${JSON.stringify(response).slice(0, 300)}`);
         } catch (error) {
           if (attempt > 50) throw error;
         }
