@@ -491,6 +491,8 @@ describe('browser pages', () => {
       await phone.locator('#my-chats').waitFor();
       await listed(phone, 'Plans').waitFor({ state: 'detached' });
       await member(ann, 'Bob').waitFor({ state: 'detached' });
+      // Ann's Members panel, open all along, no longer lists him.
+      await ann.locator('#roster li', { hasText: 'Bob' }).waitFor({ state: 'detached' });
 
       await ann.locator('#message-input').fill('Bob is out, then');
       await ann.locator('#message-input').press('Enter');

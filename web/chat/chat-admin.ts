@@ -41,6 +41,8 @@ export class ChatAdmin {
   /** Who the roster lists now, and whether a reload is on its way. */
   private listed = new Set<string>();
   private loading: Promise<void> | null = null;
+  /** Who presence last showed here. */
+  private present = new Set<string>();
 
   constructor(
     readonly chatId: string,
@@ -66,11 +68,21 @@ export class ChatAdmin {
   }
 
   /**
-   * Someone is here who the roster does not list: they joined or were added since it was read (the roster has no
-   * subscription of its own; presence shows them first), so it is read again.
+   * The roster has no subscription of its own; presence shows its changes first. Someone is here who the roster
+   * does not list (they joined or were added since it was read), or a listed member has just gone (they may have
+   * left or been removed, or only closed the page): the roster is read again. A member gone while a read is on
+   * its way is read again after it, as that read may have been answered before they left.
    */
-  present(userIds: readonly string[]): void {
-    if (this.closed || this.loading || userIds.every((id) => this.listed.has(id))) return;
+  presenceChanged(userIds: readonly string[]): void {
+    const before = this.present;
+    this.present = new Set(userIds);
+    if (this.closed) return;
+    const gone = [...before].some((id) => !this.present.has(id) && this.listed.has(id));
+    if (gone && this.loading) {
+      this.loading.then(() => this.load()).catch(this.context.onError);
+      return;
+    }
+    if (!gone && (this.loading || userIds.every((id) => this.listed.has(id)))) return;
     this.load().catch(this.context.onError);
   }
 

@@ -280,7 +280,7 @@ function openChatFromHash(): void {
     onRead: (chatId, seq) => {
       if (chatList.read(chatId, seq)) renderLists();
     },
-    onPresent: (userIds) => admin?.present(userIds),
+    onPresent: (userIds) => admin?.presenceChanged(userIds),
   });
   room.open().catch((error: unknown) => {
     page.chatTitle.textContent = 'Pick a chat';
