@@ -61,12 +61,19 @@ describe('accounts and chats (PostgreSQL)', () => {
       expect(await db.query('SELECT id FROM users')).toHaveLength(before.length);
     });
 
-    it('accepts the boundaries: 1 and 100 character names, 8 and 200 character passwords', async () => {
-      ok(await gql(app.url, SIGN_UP, { input: { email: 'b1@example.com', firstName: 'B', password: 'p'.repeat(8) } }));
-      ok(
-        await gql(app.url, SIGN_UP, {
-          input: { email: 'b2@example.com', firstName: 'B'.repeat(100), password: 'p'.repeat(200) },
-        }),
+    it('accepts the boundaries: 1 and 100 character names, 8 and 200 character passwords, which then sign in', async () => {
+      // Characters are code points: 200 emoji are 400 UTF-16 units.
+      const accounts = [
+        { email: 'b1@example.com', firstName: 'B', password: 'p'.repeat(8) },
+        { email: 'b2@example.com', firstName: 'B'.repeat(100), password: 'p'.repeat(200) },
+        { email: 'b3@example.com', firstName: '😀'.repeat(100), password: '😀'.repeat(200) },
+      ];
+      for (const input of accounts) {
+        ok(await gql(app.url, SIGN_UP, { input }));
+        ok(await gql(app.url, SIGN_IN, { input: { email: input.email, password: input.password } }));
+      }
+      expect(errorCode(await gql(app.url, SIGN_UP, { input: { ...accounts[2], password: '😀'.repeat(201) } }))).toBe(
+        'BAD_USER_INPUT',
       );
     });
 

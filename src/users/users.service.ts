@@ -12,6 +12,8 @@ import { UsersRepository } from './users.repository';
 import { TokenService, Viewer } from './token.service';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const EMAIL_RULE = { min: 3, max: 254 };
+const PASSWORD_RULE = { min: 8, max: 200, trim: false };
 const KNOWN_USERS_CAP = 100_000;
 /** The channel the users table's trigger announces deletions on (see the user-deleted-notify migration). */
 const USER_DELETED = 'user_deleted';
@@ -71,9 +73,9 @@ export class UsersService implements OnModuleInit {
   async signUp(input: SignUpInput): Promise<AuthResult> {
     const email = normalizeEmail(input.email);
     const checks = {
-      email: checkText('email', email, { min: 3, max: 254 }),
+      email: checkText('email', email, EMAIL_RULE),
       firstName: checkText('firstName', input.firstName, { min: 1, max: 100 }),
-      password: checkText('password', input.password, { min: 8, max: 200, trim: false }),
+      password: checkText('password', input.password, PASSWORD_RULE),
     };
     const problems = Object.values(checks).flatMap((check) => ('problem' in check ? [check.problem] : []));
     if (!EMAIL.test(email)) problems.unshift('email must be a valid address');
@@ -89,8 +91,11 @@ export class UsersService implements OnModuleInit {
 
   async signIn(input: SignInInput): Promise<AuthResult> {
     const email = normalizeEmail(input.email);
-    const user =
-      email.length <= 254 && input.password.length <= 200 ? await this.users.findWithPasswordByEmail(email) : null;
+    // What sign-up could not have stored is not looked up; counted as sign-up counts it (code points).
+    const storable =
+      'value' in checkText('email', email, EMAIL_RULE) &&
+      'value' in checkText('password', input.password, PASSWORD_RULE);
+    const user = storable ? await this.users.findWithPasswordByEmail(email) : null;
     // One message for an unknown email and a wrong password, so sign-in does not reveal who has an account.
     // An unknown email still pays for one verification, so timing does not tell either.
     const hash = user?.passwordHash ?? (await this.dummyHash());
