@@ -156,6 +156,16 @@ describe('read state and the inbox', () => {
       { user: { id: bob.id }, lastReadSeq: lastSeq },
       { user: { id: bob.id }, lastReadSeq: reply.seq },
     ]);
+
+    // Bob leaves and comes back: he starts unread again, and his moves are told from there, below where he was.
+    ok(await gql(a.url, 'mutation($c: ID!) { leaveChat(chatId: $c) }', { c: chatId }, bob.token));
+    await joinChat(a.url, bob, chatId);
+    ok(await gql(a.url, MARK_READ, { c: chatId, s: 1 }, bob.token));
+    await positions.until(
+      () => positions.data.filter((p) => p.user.id === bob.id).length === 3,
+      "Bob's move after he came back",
+    );
+    expect(positions.data.filter((p) => p.user.id === bob.id)[2]).toEqual({ user: { id: bob.id }, lastReadSeq: 1 });
   });
 
   it('lists a chat in its creator’s inbox as it is created, and follows its messages', async () => {

@@ -104,7 +104,11 @@ export class ReadPositionsService {
           ),
           this.bus.subscribe(topics.messages(chatId), (event) => this.moved(feed, event.message.user.id, event.seq)),
           this.bus.subscribe(topics.membership(chatId), (event) => {
-            if (event.kind === 'left') feed.members.delete(event.userId);
+            if (event.kind === 'left') {
+              // One who comes back starts again from nothing read: their moves are news from there.
+              feed.members.delete(event.userId);
+              feed.told.delete(event.userId);
+            }
             if (event.kind !== 'owner') return;
             const member = feed.members.get(event.userId);
             if (member) feed.members.set(event.userId, { ...member, role: ChatRole.OWNER });
