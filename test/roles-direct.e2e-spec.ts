@@ -136,6 +136,8 @@ describe('owners, members and direct chats', () => {
     );
     expect(errorCode(await gql(a.url, ADD, { c: chatId, u: cy.id }, ann.token))).toBe('FORBIDDEN');
     expect(errorCode(await gql(a.url, REMOVE, { c: chatId, u: bob.id }, ann.token))).toBe('FORBIDDEN');
+    expect(errorCode(await gql(a.url, REMOVE, { c: chatId, u: ann.id }, ann.token))).toBe('FORBIDDEN');
+    expect((await roles(ann, chatId)).memberships).toHaveLength(2);
     expect(errorCode(await gql(a.url, RENAME, { c: chatId, n: 'ours' }, ann.token))).toBe('FORBIDDEN');
     expect(
       errorCode(await gql(a.url, 'mutation($c: ID!) { joinChat(chatId: $c) { id } }', { c: chatId }, cy.token)),

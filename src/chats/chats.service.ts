@@ -86,11 +86,14 @@ export class ChatsService {
     return chat;
   }
 
-  /** The owner removes a member (themselves: that is leaving); removal ends what leaving ends. */
+  /**
+   * The owner removes a member (themselves: that is leaving); removal ends what leaving ends. Nobody is removed
+   * from a direct chat, oneself included: leaving it is leaveChat.
+   */
   async removeMember(viewer: Viewer, chatId: string, userId: string): Promise<boolean> {
-    if (userId === viewer.id) return this.leave(viewer, chatId);
     const chat = await this.getForMember(viewer, chatId);
     if (chat.isDirect) throw new ForbiddenError('nobody is removed from a direct chat');
+    if (userId === viewer.id) return this.leave(viewer, chat.id);
     if (!isUuid(userId)) throw new NotFoundError('not a member of this chat');
     const removed = await this.chats.removeMember(chat.id, userId, viewer.id);
     if (removed === 'not-the-owner') throw new ForbiddenError('only the owner removes members');
