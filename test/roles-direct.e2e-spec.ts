@@ -1,6 +1,6 @@
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
-import { createChat, errorCode, gql, GqlResponse, joinChat, ok, signUp, TestUser } from './support/gql';
+import { createChat, errorCode, gql, GqlResponse, joinChat, ok, sendMessage, signUp, TestUser } from './support/gql';
 import { TEST_REDIS_URL } from './support/env';
 import { connect, messages, Recorder, WsClientHandle } from './support/ws';
 
@@ -116,6 +116,39 @@ describe('owners, members and direct chats', () => {
         { user: { firstName: 'Pia' }, role: 'MEMBER' },
       ]);
     }
+  });
+
+  it('shows every member the new owner in their chat list when the owner leaves', async () => {
+    const [olga, max, nia] = await Promise.all(['Olga', 'Max', 'Nia'].map((name) => signUp(a.url, name)));
+    const chatId = await createChat(a.url, olga, 'handover');
+    for (const user of [max, nia]) await joinChat(a.url, user, chatId);
+    type Listed = { chat: { myRole: string | null; memberships: { user: { firstName: string }; role: string }[] } };
+    const list = new Recorder<Listed>(
+      open(b, nia),
+      'subscription { inbox { chat { myRole memberships { user { firstName } role } } } }',
+      {},
+      (data) => data.inbox as Listed,
+    );
+    // Live once a message shows in it.
+    for (let attempt = 0; attempt < 50 && list.data.length === 0; attempt++) {
+      await sendMessage(a.url, olga, chatId, 'hello');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await list.count(1);
+    ok(await gql(a.url, LEAVE, { c: chatId }, olga.token));
+    // Nia is not the heir (Max joined first), and her list shows him as the owner all the same.
+    await list.until(
+      () =>
+        list.data.some(({ chat }) => chat.memberships.some((m) => m.user.firstName === 'Max' && m.role === 'OWNER')),
+      'the new owner in Nia’s list',
+    );
+    expect(list.data[list.data.length - 1].chat).toEqual({
+      myRole: 'MEMBER',
+      memberships: [
+        { user: { firstName: 'Max' }, role: 'OWNER' },
+        { user: { firstName: 'Nia' }, role: 'MEMBER' },
+      ],
+    });
   });
 
   it('makes one direct chat per pair, also when both ask at once, and keeps it closed to changes', async () => {

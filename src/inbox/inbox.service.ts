@@ -360,14 +360,14 @@ class Inbox {
     this.tell(chatId, { ...entry, chat: state.chat, lastSeq, lastReadSeq, lastMessage });
   }
 
-  /** A rename, or this viewer becoming the owner. */
+  /** A rename, or a new owner: every member's list shows them (in `memberships`), theirs with its new role. */
   changed(event: MembershipEvent): void {
     const entry = this.entries.get(event.chatId);
     if (!entry) return;
     if (event.kind === 'renamed')
       this.tell(event.chatId, { ...entry, chat: { ...entry.chat, roomName: event.roomName } });
-    else if (event.kind === 'owner' && event.userId === this.viewer.id) {
-      this.tell(event.chatId, { ...entry, role: ChatRole.OWNER });
+    else if (event.kind === 'owner') {
+      this.tell(event.chatId, event.userId === this.viewer.id ? { ...entry, role: ChatRole.OWNER } : entry);
     }
   }
 
