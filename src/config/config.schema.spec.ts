@@ -27,9 +27,13 @@ describe('parseEnv', () => {
     expect(problems).toMatch(/^JWT_SECRET: is required when NODE_ENV=production/m);
   });
 
-  it('requires the presence lease to outlive the heartbeat', () => {
+  it('requires the presence lease to outlive the heartbeat, also among other bad variables', () => {
     expect(() => parseEnv({ PRESENCE_HEARTBEAT_MS: '2000', PRESENCE_LEASE_TTL_MS: '1000' })).toThrow(
       /PRESENCE_LEASE_TTL_MS: must be longer/,
+    );
+    // Against the default heartbeat (1000 ms).
+    expect(() => parseEnv({ PORT: 'abc', PRESENCE_LEASE_TTL_MS: '500' })).toThrow(
+      /PORT:[^]*PRESENCE_LEASE_TTL_MS: must be longer/,
     );
   });
 

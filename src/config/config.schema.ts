@@ -110,18 +110,23 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   const problems = result.success
     ? []
     : result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
-  problems.push(...crossFieldProblems(cleaned, result.success ? result.data : undefined));
+  problems.push(...crossFieldProblems(cleaned));
   if (problems.length || !result.success) throw new ConfigError(problems);
   return result.data;
 }
 
-/** Rules between variables, checked even when others are bad, so that every problem is named at once. */
-function crossFieldProblems(raw: Record<string, string | undefined>, env: Env | undefined): string[] {
+/**
+ * Rules between variables, checked whenever the variables they compare are valid, however bad the others are, so
+ * that every problem is named at once.
+ */
+function crossFieldProblems(raw: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
   if (raw.NODE_ENV === 'production' && !raw.JWT_SECRET) {
     problems.push('JWT_SECRET: is required when NODE_ENV=production');
   }
-  if (env && env.PRESENCE_LEASE_TTL_MS <= env.PRESENCE_HEARTBEAT_MS) {
+  const leaseTtl = envSchema.shape.PRESENCE_LEASE_TTL_MS.safeParse(raw.PRESENCE_LEASE_TTL_MS);
+  const heartbeat = envSchema.shape.PRESENCE_HEARTBEAT_MS.safeParse(raw.PRESENCE_HEARTBEAT_MS);
+  if (leaseTtl.success && heartbeat.success && leaseTtl.data <= heartbeat.data) {
     problems.push('PRESENCE_LEASE_TTL_MS: must be longer than PRESENCE_HEARTBEAT_MS');
   }
   return problems;
