@@ -95,6 +95,17 @@ describe('read state and the inbox', () => {
     expect(forBob.lastMessage).toEqual({ seq: 3, content: 'm3' });
     const [forAnn] = (await summaries(a, ann)).filter((chat) => chat.id === chatId);
     expect(forAnn).toMatchObject({ lastReadSeq: 3, unreadCount: 0, myRole: 'OWNER' });
+    // Someone who is not in the chat has read none of it.
+    const outsider = await signUp(a.url, 'Cy');
+    const listed = ok(
+      await gql<{ publicChats: { id: string; lastReadSeq: number; unreadCount: number; myRole: string | null }[] }>(
+        a.url,
+        '{ publicChats { id lastReadSeq unreadCount myRole } }',
+        {},
+        outsider.token,
+      ),
+    ).publicChats.find((chat) => chat.id === chatId);
+    expect(listed).toEqual({ id: chatId, lastReadSeq: 0, unreadCount: 3, myRole: null });
 
     expect(ok(await gql(a.url, MARK_READ, { c: chatId, s: 2 }, bob.token))).toEqual({ markRead: 2 });
     // Never back: a smaller seq changes nothing and answers the position.

@@ -221,8 +221,9 @@ export class ChatsResolver {
     @CurrentViewer() viewer: Viewer,
     @Parent() chat: ChatModel,
   ): Promise<number> {
+    // A non-member's read position is 0: they have read none of it.
     const state = await this.viewerState(ctx, chat);
-    return state ? Math.max(0, chat.lastSeq - state.lastReadSeq) : 0;
+    return Math.max(0, chat.lastSeq - (state?.lastReadSeq ?? 0));
   }
 
   @Personal()
