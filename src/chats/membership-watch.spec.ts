@@ -1,3 +1,4 @@
+import { AffectedTopics } from '../pubsub/event-bus';
 import { LocalEventBus } from '../pubsub/local-event-bus';
 import { topics } from '../pubsub/topics';
 import { ChatsRepository } from './chats.repository';
@@ -49,6 +50,44 @@ describe('MembershipWatch', () => {
     watch.unwatch(chatId, 'bob', again);
     await left(bus, 'ann');
     expect(ended).toEqual(['first', 'third', 'again']);
+  });
+
+  it('holds deliveries after a bus reconnect until a re-check succeeds, trying again while the database fails', async () => {
+    jest.useFakeTimers();
+    try {
+      const bus = new LocalEventBus();
+      let reconnected: (affected: AffectedTopics) => void = () => undefined;
+      jest.spyOn(bus, 'onReconnect').mockImplementation((listener: (affected: AffectedTopics) => void) => {
+        reconnected = listener;
+        return () => undefined;
+      });
+      let failures = 2;
+      const isMember = jest.fn(async (_chatId: string, userId: string) => {
+        if (failures > 0) {
+          failures--;
+          throw new Error('connection refused');
+        }
+        return userId !== 'bob';
+      });
+      const watch = new MembershipWatch(bus, { isMember } as unknown as ChatsRepository);
+      watch.onModuleInit();
+      const ended: string[] = [];
+      await watch.watch(chatId, 'ann', { end: () => ended.push('ann'), closed: false });
+      await watch.watch(chatId, 'bob', { end: () => ended.push('bob'), closed: false });
+
+      reconnected(() => true);
+      const delivered: string[] = [];
+      watch.afterCheck((item: string) => delivered.push(item), 'held');
+      await jest.advanceTimersByTimeAsync(100);
+      expect(delivered).toEqual([]);
+      await jest.advanceTimersByTimeAsync(10_000);
+      // Bob left while the bus was away: his watcher ended before the held delivery went out.
+      expect(ended).toEqual(['bob']);
+      expect(delivered).toEqual(['held']);
+      expect(isMember.mock.calls.length).toBeGreaterThanOrEqual(4);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('does not watch a watcher that has ended already', async () => {

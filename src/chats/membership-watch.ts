@@ -5,6 +5,8 @@ import { ChatsRepository } from './chats.repository';
 
 /** Members looked up per round when everything watched is checked again (each round is a few batched queries). */
 const RECHECK_ROUND = 1000;
+/** A re-check that failed (the database away) is tried again after this, doubling up to the most. */
+const RECHECK_RETRY_MS = { first: 250, most: 5000 };
 
 /** What watches a membership: a subscription's queue, ended when its viewer leaves the chat. */
 export interface MembershipWatcher {
@@ -30,7 +32,9 @@ class WatchedChat {
  * - when the leave's event arrives on the bus (one bus subscription per chat, shared by all its watchers);
  * - when the bus lost its connection and got it back, so that events may be lost: every watched membership is
  *   looked up again, in batches, and those that are gone end as a leave ends them. Until that check is done, what
- *   the subscriptions would deliver waits (afterCheck), so nothing reaches a viewer who left meanwhile.
+ *   the subscriptions would deliver waits (afterCheck), so nothing reaches a viewer who left meanwhile. A check that
+ *   fails is tried again until it succeeds: what waits is what was published before, as nothing these
+ *   subscriptions deliver is made without the database.
  */
 @Injectable()
 export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
@@ -38,6 +42,7 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
   private readonly chats = new Map<string, WatchedChat>();
   private checking: Promise<void> | null = null;
   private stopReconnect?: Unsubscribe;
+  private stopped = false;
 
   constructor(
     private readonly bus: EventBus,
@@ -50,6 +55,7 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    this.stopped = true;
     this.stopReconnect?.();
   }
 
@@ -131,12 +137,25 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
   private recheck(affected: AffectedTopics): void {
     // A reconnect during a check checks again after it: the first may have read before the second loss.
     const check = (this.checking ?? Promise.resolve())
-      .then(() => this.checkAll(affected))
-      .catch((error: Error) => this.logger.warn(`membership re-check failed: ${error.message}`))
+      .then(() => this.checkUntilDone(affected))
       .finally(() => {
         if (this.checking === check) this.checking = null;
       });
     this.checking = check;
+  }
+
+  private async checkUntilDone(affected: AffectedTopics): Promise<void> {
+    for (let delay = RECHECK_RETRY_MS.first; !this.stopped; delay = Math.min(delay * 2, RECHECK_RETRY_MS.most)) {
+      try {
+        await this.checkAll(affected);
+        return;
+      } catch (error) {
+        this.logger.warn(
+          `membership re-check failed, deliveries wait; trying again in ${delay} ms: ${(error as Error).message}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
   }
 
   /** Looks up again every membership watched in the chats whose leaves may have been missed. */
