@@ -81,6 +81,22 @@ describe('GraphQL over HTTP', () => {
     }
   });
 
+  it('answers GET ?query= with a token, or with a preflight header; refuses a GET a page elsewhere could send', async () => {
+    const get = async (headers: Record<string, string>) => {
+      const res = await fetch(`${app.url}/graphql?${new URLSearchParams({ query: '{ me { id } }' })}`, { headers });
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    const authorization = `Bearer ${user.token}`;
+    expect(await get({ authorization })).toEqual({ status: 200, body: { data: { me: { id: user.id } } } });
+    const unauthenticated = await get({ 'apollo-require-preflight': 'true' });
+    expect([
+      unauthenticated.status,
+      (unauthenticated.body as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code,
+    ]).toEqual([200, 'UNAUTHENTICATED']);
+    const bare = await get({});
+    expect([bare.status, JSON.stringify(bare.body)]).toEqual([400, expect.stringContaining('CSRF')]);
+  });
+
   it('runs mutations once, as the viewer, and their effects are visible to the next request', async () => {
     const sent = await ask(
       app.url,

@@ -72,6 +72,10 @@ function describeRootTypes(schema: GraphQLSchema): GraphQLSchema {
         // Admission's rules refuse introspection when it is off, on every transport.
         introspection: true,
         includeStacktraceInErrorResponses: false,
+        // Apollo refuses a request a page on another site could send without a CORS preflight (a GET, a form's
+        // POST) unless it carries one of these headers. The API authenticates by the Authorization header alone,
+        // never a cookie, and that header always needs a preflight, so a request with it needs nothing more.
+        csrfPrevention: { requestHeaders: ['authorization', 'apollo-require-preflight', 'x-apollo-operation-name'] },
         parseOptions: admission.parseOptions,
         validationRules: admission.validationRules,
         plugins: [
