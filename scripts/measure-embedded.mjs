@@ -32,6 +32,10 @@ const CLIENTS = 20;
 const IDLE_MS = 10_000;
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+/** A first start creates the database; a start that takes longer than this is stuck. */
+const START_TIMEOUT_MS = 120_000;
+/** The app drains within SHUTDOWN_TIMEOUT_MS (8 s by default). */
+const STOP_TIMEOUT_MS = 15_000;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const range = (xs) => `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -107,6 +111,10 @@ async function start(checkout, dataDir) {
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${checkout}: the app exited with ${child.exitCode}`);
+    if (performance.now() - startedAt > START_TIMEOUT_MS) {
+      child.kill('SIGKILL');
+      throw new Error(`${checkout}: the app was not ready within ${START_TIMEOUT_MS / 1000} s`);
+    }
     try {
       if ((await fetch(`${url}/health/ready`)).status === 200) break;
     } catch {
@@ -120,7 +128,14 @@ async function start(checkout, dataDir) {
 async function stop(app) {
   const exited = new Promise((done) => app.child.once('exit', done));
   app.child.kill('SIGTERM');
+  const late = setTimeout(() => {
+    process.stderr.write(
+      `the app (pid ${app.child.pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s: killing it\n`,
+    );
+    app.child.kill('SIGKILL');
+  }, STOP_TIMEOUT_MS);
   await exited;
+  clearTimeout(late);
 }
 
 function newDataDir() {
