@@ -1,4 +1,4 @@
-import { AffectedTopics } from '../pubsub/event-bus';
+import { AffectedTopics, EventBus } from '../pubsub/event-bus';
 import { LocalEventBus } from '../pubsub/local-event-bus';
 import { topics } from '../pubsub/topics';
 import { ChatsRepository } from './chats.repository';
@@ -57,7 +57,7 @@ describe('MembershipWatch', () => {
     try {
       const bus = new LocalEventBus();
       let reconnected: (affected: AffectedTopics) => void = () => undefined;
-      jest.spyOn(bus, 'onReconnect').mockImplementation((listener: (affected: AffectedTopics) => void) => {
+      jest.spyOn(bus as EventBus, 'onReconnect').mockImplementation((listener: (affected: AffectedTopics) => void) => {
         reconnected = listener;
         return () => undefined;
       });
