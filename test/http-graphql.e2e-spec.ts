@@ -159,6 +159,32 @@ describe('GraphQL over HTTP', () => {
         'PERSISTED_QUERY_NOT_FOUND',
       ],
       [
+        'a persisted query whose hash is not its text',
+        () =>
+          ask(
+            app.url,
+            JSON.stringify({
+              query: '{ me { id } }',
+              extensions: {
+                persistedQuery: {
+                  version: 1,
+                  sha256Hash: 'ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38',
+                },
+              },
+            }),
+            { token },
+          ),
+        400,
+        'BAD_REQUEST',
+      ],
+      [
+        'a persisted query of an unknown version',
+        () =>
+          ask(app.url, JSON.stringify({ extensions: { persistedQuery: { version: 2, sha256Hash: 'ab' } } }), { token }),
+        400,
+        'BAD_REQUEST',
+      ],
+      [
         'a subscription',
         () =>
           ask(app.url, op('subscription($id: ID!) { messageAdded(chatId: $id) { seq } }', { id: chatId }), { token }),

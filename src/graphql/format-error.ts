@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { ExecutionResult, GraphQLError, GraphQLFormattedError, Kind } from 'graphql';
 import { AppConfig } from '../config/app-config';
-import { DomainError } from '../common/errors';
+import { DomainError, errorMessage } from '../common/errors';
 import { isMissingUser } from '../database/postgres-errors';
 
 /** Codes a client may see as they are: its own mistakes, reported by Apollo or graphql-js. */
@@ -48,8 +48,11 @@ export class ErrorFormatter {
     if (typeof code === 'string' && PUBLIC_REQUEST_CODES.has(code)) {
       return { message: this.publicMessage(code, formatted.message), ...where, extensions: { code } };
     }
+    if (isUncodedRefusal(original)) {
+      return { message: original.message, ...where, extensions: { code: 'BAD_REQUEST' } };
+    }
     this.logger.error(
-      `unexpected error${formatted.path ? ` at ${formatted.path.join('.')}` : ''}: ${describe(original)}`,
+      `unexpected error${formatted.path ? ` at ${formatted.path.join('.')}` : ''}: ${errorMessage(original)}`,
       original instanceof Error ? original.stack : undefined,
     );
     return { message: 'Internal server error', ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
@@ -79,11 +82,17 @@ export class ErrorFormatter {
   }
 }
 
+/**
+ * Apollo's refusal of a request that it gives an HTTP status of 4xx but no code: a persisted query whose hash does
+ * not match its text, or of a version it does not know. The client's mistake, like BAD_REQUEST.
+ */
+function isUncodedRefusal(error: unknown): error is GraphQLError {
+  if (!(error instanceof GraphQLError) || error.extensions.code !== undefined) return false;
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
 /** graphql-js reports a variable it could not coerce at the variable's definition (as Apollo tells them apart). */
 function isVariableError(error: GraphQLError): boolean {
   return error.nodes?.length === 1 && error.nodes[0].kind === Kind.VARIABLE_DEFINITION;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

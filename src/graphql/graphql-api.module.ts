@@ -1,11 +1,12 @@
-import { ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerOptions, ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloDriverConfig } from '@nestjs/apollo';
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
 import { GraphQLError, GraphQLSchema, OperationTypeNode } from 'graphql';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
+import { errorMessage } from '../common/errors';
 import { RequestContext } from '../common/request-context';
 import { LoggingModule } from '../logging/logging.module';
 import { Admission } from './admission';
@@ -18,6 +19,18 @@ import { UsersModule } from '../users/users.module';
 
 /** The committed, generated SDL at the project root (from dist/graphql or src/graphql alike). */
 const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.gql');
+
+/** Apollo's own log lines (an unexpected error processing a request, say), through Nest's logger, as errorMessage cuts them. */
+function apolloLogger(): NonNullable<ApolloServerOptions<RequestContext>['logger']> {
+  const logger = new Logger('Apollo');
+  const line = (parts: unknown[]) => parts.map(errorMessage).join(' ');
+  return {
+    debug: (...parts: unknown[]) => logger.debug(line(parts)),
+    info: (...parts: unknown[]) => logger.log(line(parts)),
+    warn: (...parts: unknown[]) => logger.warn(line(parts)),
+    error: (...parts: unknown[]) => logger.error(line(parts)),
+  };
+}
 
 /** Over HTTP, Apollo would execute a subscription as a query and fail inside it (an internal error). */
 const subscriptionsOverWebSocketOnly: ApolloServerPlugin<RequestContext> = {
@@ -72,6 +85,7 @@ function describeRootTypes(schema: GraphQLSchema): GraphQLSchema {
         // Admission's rules refuse introspection when it is off, on every transport.
         introspection: true,
         includeStacktraceInErrorResponses: false,
+        logger: apolloLogger(),
         // Apollo refuses a request a page on another site could send without a CORS preflight (a GET, a form's
         // POST) unless it carries one of these headers. The API authenticates by the Authorization header alone,
         // never a cookie, and that header always needs a preflight, so a request with it needs nothing more.
