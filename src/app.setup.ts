@@ -5,6 +5,7 @@ import { AppConfig } from './config/app-config';
 import { HealthService } from './health/health.service';
 import { httpErrorHandler } from './http-errors';
 import { servePublicFiles } from './web/public-files';
+import { isGraphqlUrl } from './graphql/graphql-path';
 
 /**
  * What the HTTP server does around Nest's modules: the error handler, the pages, and the upgrade guard. main.ts
@@ -24,7 +25,7 @@ export async function setUpApp(app: NestExpressApplication, config: AppConfig): 
   // client gives up; a draining instance answers 503 so the balancer retries the handshake on another one
   // (a keep-alive connection from the balancer can still carry an upgrade after the listener has closed).
   app.getHttpServer().prependListener('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    if (!req.url?.startsWith('/graphql')) return void socket.destroy();
+    if (!isGraphqlUrl(req.url)) return void socket.destroy();
     if (health.isDraining) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     }

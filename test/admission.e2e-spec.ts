@@ -101,6 +101,28 @@ describe('one admission for every transport', () => {
     },
     { name: 'more aliases than allowed', query: aliases(31, 'me { id }'), code: 'GRAPHQL_VALIDATION_FAILED' },
     {
+      name: 'more aliases of __typename than allowed',
+      query: aliases(31, '__typename'),
+      code: 'GRAPHQL_VALIDATION_FAILED',
+    },
+    {
+      name: "a subscription's root field skipped",
+      query: 'subscription($c: ID!) { messageAdded(chatId: $c) @skip(if: true) { seq } }',
+      variables: { c: 'CHAT' },
+      code: 'GRAPHQL_VALIDATION_FAILED',
+    },
+    {
+      name: "a subscription's root field included by a variable",
+      query: 'subscription($i: Boolean!) { inbox @include(if: $i) { chatId } }',
+      variables: { i: true },
+      code: 'GRAPHQL_VALIDATION_FAILED',
+    },
+    {
+      name: "a subscription's root field skipped in a fragment",
+      query: 'subscription { ...F } fragment F on Subscription { inbox @skip(if: false) { chatId } }',
+      code: 'GRAPHQL_VALIDATION_FAILED',
+    },
+    {
       name: 'a list counted at the most it may return',
       query: '{ chats { messages(last: 100) { edges { node { content } } } } }',
       code: 'GRAPHQL_VALIDATION_FAILED',
@@ -222,10 +244,19 @@ describe('one admission for every transport', () => {
       // Over GET a mutation is refused, and its variables are in the URL: they must not reach the log either.
       await send('GET', signIn, { input });
     }
-    const lines = app.logs.split('\n').filter((line) => line.startsWith('{'));
+    // A password in the document beside an operation graphql-js cannot validate without throwing.
+    const beside = `mutation M { signIn(input: { email: "ann@example.com", password: "${password}" }) { token } } subscription S($i: Boolean!) { inbox @include(if: $i) { chatId } }`;
+    for (const transport of ['POST', 'ws'] as Transport[]) {
+      expect([transport, (await send(transport, beside, { i: true })).code]).toEqual([
+        transport,
+        'GRAPHQL_VALIDATION_FAILED',
+      ]);
+    }
+    const all = app.logs.split('\n');
+    expect(all.filter((line) => line.includes(password))).toEqual([]);
+    expect(all.filter((line) => line.includes(user.token))).toEqual([]);
+    const lines = all.filter((line) => line.startsWith('{'));
     expect(lines.length).toBeGreaterThan(0);
-    expect(lines.filter((line) => line.includes(password))).toEqual([]);
-    expect(lines.filter((line) => line.includes(user.token))).toEqual([]);
     expect(lines.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)).toEqual([]);
   });
 });

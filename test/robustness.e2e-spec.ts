@@ -194,6 +194,22 @@ describe('malformed requests', () => {
     expect(await res.text()).not.toMatch(LEAKS);
   });
 
+  it('upgrades to WebSocket on /graphql only, not on a path that merely starts with it', async () => {
+    const outcome = (path: string) =>
+      new Promise<string>((resolve) => {
+        const socket = new WebSocket(`${app.wsUrl.replace(/\/graphql$/, '')}${path}`, 'graphql-transport-ws');
+        socket.once('open', () => {
+          socket.close();
+          resolve('open');
+        });
+        socket.once('error', () => resolve('refused'));
+      });
+    expect(await outcome('/graphql')).toBe('open');
+    expect(await outcome('/graphql?x=1')).toBe('open');
+    expect(await outcome('/graphqlXYZ')).toBe('refused');
+    expect(await outcome('/graphql-other/graphql')).toBe('refused');
+  });
+
   it('never exposes internals in responses for a concurrent mix of bad and good requests', async () => {
     const before = await snapshot();
     const results = await Promise.all(

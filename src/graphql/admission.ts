@@ -20,6 +20,7 @@ import {
 import { AppConfig } from '../config/app-config';
 import { RequestContext } from '../common/request-context';
 import { complexityRule } from './complexity.rule';
+import { SubscriptionRootDirectivesRule } from './subscription-root.rule';
 
 /**
  * The validation rules every operation passes, on every transport, beyond graphql-js's own: the one place a rule
@@ -38,9 +39,11 @@ export function admissionRules(config: AppConfig): ValidationRule[] {
       ignoreIntrospection: true,
       ...reportAs(`Operation is nested deeper than the limit of ${maxDepth} levels`),
     }),
-    maxAliasesRule({ n: maxAliases, ...reportAs(`Operation has more than ${maxAliases} aliases`) }),
+    // Every alias counts, `__typename`'s too (graphql-armor lets those through by default, without limit).
+    maxAliasesRule({ n: maxAliases, allowList: [], ...reportAs(`Operation has more than ${maxAliases} aliases`) }),
     maxDirectivesRule({ n: maxDirectives, ...reportAs(`Operation has more than ${maxDirectives} directives`) }),
     complexityRule(maxComplexity),
+    SubscriptionRootDirectivesRule,
     ...(introspection ? [] : [NoSchemaIntrospectionCustomRule]),
   ];
 }
@@ -68,8 +71,10 @@ const MAX_CACHED_DOCUMENTS = 1000;
 /**
  * How an operation is admitted, whatever brought it: parsed with a token limit (graphql-js stops counting at the
  * limit, before it recurses further, so neither a huge nor a deeply nested document costs more than the limit),
- * then validated with graphql-js's rules and ADMISSION_RULES. Apollo runs exactly these (`parseOptions`,
- * `validationRules`) for HTTP; `admit` runs them for graphql-ws, which has no pipeline of its own.
+ * then validated with graphql-js's rules and ADMISSION_RULES. The HTTP transport asks `refusal` before Apollo
+ * sees a request (Apollo runs the same `parseOptions` and `validationRules` again, for a persisted query's text
+ * too, but a rule of graphql-js's that throws would make its answer a 500); `admit` runs them for graphql-ws,
+ * which has no pipeline of its own.
  */
 @Injectable()
 export class Admission {
@@ -84,6 +89,16 @@ export class Admission {
   ) {
     this.parseOptions = { maxTokens: config.graphql.maxTokens };
     this.allRules = [...specifiedRules, ...validationRules];
+  }
+
+  /**
+   * What is wrong with a query text, by the same parse and rules as `admit`; null when it is valid, or is not a
+   * text at all (that, and a persisted query's hash, is the HTTP pipeline's own to answer).
+   */
+  refusal(schema: GraphQLSchema, query: unknown): readonly GraphQLError[] | null {
+    if (typeof query !== 'string' || query.length === 0) return null;
+    const checked = this.document(schema, query);
+    return 'errors' in checked ? checked.errors : null;
   }
 
   admit(schema: GraphQLSchema, request: OperationRequest, contextValue: RequestContext): Admitted {
@@ -129,7 +144,15 @@ export class Admission {
     } catch (error) {
       return refuse(error instanceof GraphQLError ? error.message : 'Syntax Error', 'GRAPHQL_PARSE_FAILED');
     }
-    const errors = validate(schema, document, this.allRules);
+    let errors: readonly GraphQLError[];
+    try {
+      errors = validate(schema, document, this.allRules);
+    } catch (error) {
+      // A graphql-js rule that throws on a document it does not expect (its own single-root-field rule, given a
+      // root field under @include with a variable): the rule above reports what is wrong with it.
+      errors = validate(schema, document, [SubscriptionRootDirectivesRule]);
+      if (!errors.length) errors = [new GraphQLError(error instanceof Error ? error.message : 'Invalid document')];
+    }
     if (errors.length) {
       return {
         errors: errors.map(

@@ -1,18 +1,21 @@
 import { ApolloServer, HeaderMap, HTTPGraphQLRequest } from '@apollo/server';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost, ModuleRef } from '@nestjs/core';
-import { GraphQLModule } from '@nestjs/graphql';
+import { GraphQLModule, GraphQLSchemaHost } from '@nestjs/graphql';
+import { GraphQLError } from 'graphql';
 import accepts from 'accepts';
 import bodyParser from 'body-parser';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { AppConfig } from '../config/app-config';
+import { errorMessage } from '../common/errors';
 import { httpErrorBody, statusOf } from '../http-errors';
 import { HttpRequestLog } from '../logging/logging.module';
 import { publicFilesBuilt } from '../web/public-files';
+import { Admission } from './admission';
 import { ApolloHttpDriver } from './apollo-http.driver';
+import { GRAPHQL_PATH, isGraphqlUrl } from './graphql-path';
+import { ErrorFormatter } from './format-error';
 import { RequestContexts } from './request-contexts';
-
-const GRAPHQL_PATH = '/graphql';
 
 type ParsedRequest = IncomingMessage & { body?: unknown };
 
@@ -38,6 +41,9 @@ export class GraphqlHttpTransport implements OnApplicationBootstrap {
     private readonly moduleRef: ModuleRef,
     private readonly contexts: RequestContexts,
     private readonly requestLog: HttpRequestLog,
+    private readonly admission: Admission,
+    private readonly schemaHost: GraphQLSchemaHost,
+    private readonly errors: ErrorFormatter,
     config: AppConfig,
   ) {
     this.readJson = bodyParser.json({ limit: config.httpBodyLimit });
@@ -59,10 +65,8 @@ export class GraphqlHttpTransport implements OnApplicationBootstrap {
 
   /** /graphql, but for a browser opening it, which gets the IDE page from Express. */
   private takes(req: IncomingMessage): boolean {
-    const url = req.url ?? '';
-    const path = url.split('?', 1)[0];
-    if (path !== GRAPHQL_PATH && path !== `${GRAPHQL_PATH}/`) return false;
-    if (!this.idePage || req.method !== 'GET' || new URLSearchParams(url.slice(path.length)).has('query')) return true;
+    if (!isGraphqlUrl(req.url)) return false;
+    if (!this.idePage || req.method !== 'GET' || queryOf(req) !== undefined) return true;
     // Browsers list text/html first; curl (*/*) and GraphQL clients get Apollo's JSON.
     return accepts(req).type(['application/json', 'application/graphql-response+json', 'text/html']) !== 'text/html';
   }
@@ -71,7 +75,7 @@ export class GraphqlHttpTransport implements OnApplicationBootstrap {
     this.readJson(req, res, (error?: unknown) => {
       if (error) return this.refuse(res, statusOf(error));
       this.execute(req, res).catch((failure: unknown) => {
-        this.logger.error(`${req.method} ${GRAPHQL_PATH} failed: ${String(failure)}`);
+        this.logger.error(`${req.method} ${GRAPHQL_PATH} failed: ${errorMessage(failure)}`);
         if (!res.headersSent) this.refuse(res, 500);
         else res.destroy();
       });
@@ -79,6 +83,8 @@ export class GraphqlHttpTransport implements OnApplicationBootstrap {
   }
 
   private async execute(req: ParsedRequest, res: ServerResponse): Promise<void> {
+    const refused = this.admission.refusal(this.schemaHost.schema, queryOf(req));
+    if (refused) return this.refuseOperation(req, res, refused);
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
@@ -102,6 +108,15 @@ export class GraphqlHttpTransport implements OnApplicationBootstrap {
     res.end();
   }
 
+  /** An operation admission refused: 400, its errors formatted as Apollo would, in the type the client accepts. */
+  private refuseOperation(req: IncomingMessage, res: ServerResponse, errors: readonly GraphQLError[]): void {
+    const json = `${JSON.stringify({ errors: errors.map((error) => this.errors.format(error.toJSON(), error)) })}\n`;
+    const accepted = accepts(req).type(['application/json', 'application/graphql-response+json']);
+    const type = typeof accepted === 'string' ? accepted : 'application/json';
+    res.writeHead(400, { 'content-type': `${type}; charset=utf-8`, 'content-length': Buffer.byteLength(json) });
+    res.end(json);
+  }
+
   /** An HTTP-level refusal (the body could not be read), in the body the rest of the server gives it. */
   private refuse(res: ServerResponse, status: number): void {
     const json = JSON.stringify(httpErrorBody(status));
@@ -111,4 +126,17 @@ export class GraphqlHttpTransport implements OnApplicationBootstrap {
     });
     res.end(json);
   }
+}
+
+/** The query text of a GET's `query` parameter or of a POST's JSON body; anything else is Apollo's to refuse. */
+function queryOf(req: ParsedRequest): unknown {
+  if (req.method === 'GET') {
+    const url = req.url ?? '';
+    const at = url.indexOf('?');
+    return at === -1 ? undefined : (new URLSearchParams(url.slice(at)).get('query') ?? undefined);
+  }
+  const body = req.body;
+  return typeof body === 'object' && body !== null && !Array.isArray(body)
+    ? (body as { query?: unknown }).query
+    : undefined;
 }

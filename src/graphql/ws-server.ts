@@ -15,16 +15,17 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config/app-config';
+import { errorMessage } from '../common/errors';
 import { ConnectionInfo, RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { MetricsService } from '../metrics/metrics.service';
 import { Admission } from './admission';
 import { Fastlane, FastlaneTarget } from '../realtime/fastlane';
+import { isGraphqlUrl } from './graphql-path';
 import { ErrorFormatter } from './format-error';
 import { Heartbeat } from '../realtime/heartbeat';
 import { RequestContexts } from './request-contexts';
 import { UsersService } from '../users/users.service';
 
-const GRAPHQL_PATH = '/graphql';
 /** How long a socket may take to send connection_init (graphql-ws's 4408 after that). */
 const CONNECTION_INIT_TIMEOUT_MS = 10_000;
 /** graphql-ws's close code for a refused connection, as for an expired token: the client signs in again. */
@@ -125,7 +126,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
       socket.on('close', (code: number, reason: Buffer) => {
         this.heartbeat.forget(socket);
         closed(code, reason.toString()).catch((error: unknown) =>
-          logger.error(`graphql-ws close handling failed: ${String(error)}`),
+          logger.error(`graphql-ws close handling failed: ${errorMessage(error)}`),
         );
       });
     });
@@ -261,7 +262,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
 
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // main.ts refuses other paths and answers 503 while draining, before this listener runs.
-    if (!socket.writable || !request.url?.startsWith(GRAPHQL_PATH)) return;
+    if (!socket.writable || !isGraphqlUrl(request.url)) return;
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       this.streamOf.set(ws, socket);
       this.wss.emit('connection', ws, request);
@@ -319,7 +320,7 @@ class SocketAdapter implements ProtocolSocket {
     const { socket, logger } = this;
     socket.on('message', (data: Buffer) => {
       handle(String(data)).catch((error: unknown) => {
-        logger.error(`graphql-ws message handling failed: ${String(error)}`);
+        logger.error(`graphql-ws message handling failed: ${errorMessage(error)}`);
         socket.close(CloseCode.InternalServerError, 'Internal server error');
       });
     });
