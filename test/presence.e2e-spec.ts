@@ -171,6 +171,40 @@ describe.each<[string, RedisKind | null]>([
     expect(truth.map((g) => g.key)).toEqual([alice.id]);
   });
 
+  it('leaves no meta behind when members leave or are removed while their subscriptions start', async () => {
+    const chatId = await createChat(a.url, alice);
+    const people = await Promise.all(Array.from({ length: 8 }, (_, i) => signUp(a.url, `Racer${i}`)));
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(
+        people.map(async (person, i) => {
+          await joinChat(a.url, person, chatId);
+          const app = i % 2 ? b : a;
+          const subscription = presence(open(app, person), chatId);
+          // Leaving lands anywhere from before the subscription is admitted to after its STATE.
+          await new Promise((resolve) => setTimeout(resolve, (i + round * 3) % 8));
+          const leave =
+            i % 3 === 0
+              ? gql(
+                  a.url,
+                  'mutation($c: ID!, $u: ID!) { removeMember(chatId: $c, userId: $u) }',
+                  { c: chatId, u: person.id },
+                  alice.token,
+                )
+              : gql(app.url, 'mutation($id: ID!) { leaveChat(chatId: $id) }', { id: chatId }, person.token);
+          ok(await leave);
+          await subscription.done();
+        }),
+      );
+    }
+    // Nobody is left but Alice, who is not present here: not one meta, on either instance.
+    for (const app of [a, b]) {
+      await eventually(
+        () => readPresence(app.url, alice.token, chatId),
+        (groups) => groups.length === 0,
+      );
+    }
+  });
+
   it('makes setTyping one DIFF with refPrev, publishes nothing for the same value, and lapses by itself', async () => {
     const chatId = await sharedChat();
     const bobView = presence(open(b, bob), chatId, false);

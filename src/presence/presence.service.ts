@@ -69,26 +69,32 @@ export class PresenceService {
     await this.chats.assertMember(viewer, chatId);
     const queue = new LiveQueue<PresenceDelivery>(this.config.ws.maxQueuedEvents, connection, 'presence');
     this.metrics.subscriptions.inc({ kind: 'presence' });
-    const cleanups: (() => void | Promise<void>)[] = [() => this.metrics.subscriptions.dec({ kind: 'presence' })];
-    queue.onEnd(() => {
-      for (const cleanup of cleanups.reverse()) void Promise.resolve(cleanup()).catch(() => undefined);
-    });
+    // Undone in reverse when the subscription ends; one added after it has ended (a leave while it was being
+    // set up) is undone at once, so no meta or replica outlives it.
+    const cleanups: (() => void | Promise<void>)[] = [];
+    const undo = (cleanup: () => void | Promise<void>) => void Promise.resolve(cleanup()).catch(() => undefined);
+    const onEnd = (cleanup: () => void | Promise<void>) => (queue.closed ? undo(cleanup) : cleanups.push(cleanup));
+    queue.onEnd(() => cleanups.splice(0).reverse().forEach(undo));
+    onEnd(() => this.metrics.subscriptions.dec({ kind: 'presence' }));
     const offer = (event: PresenceDelivery) => queue.offer(event);
     const push = (event: PresenceDelivery) => this.membership.afterCheck(offer, event);
 
     try {
       // Before the watch: a leave while it is being set up ends the queue, and this cleanup must run then too.
-      cleanups.push(() => this.membership.unwatch(chatId, viewer.id, queue));
+      onEnd(() => this.membership.unwatch(chatId, viewer.id, queue));
       await this.membership.watch(chatId, viewer.id, queue);
       // Checked again now that leaves are watched: a leave in between would otherwise go unseen.
       await this.chats.assertMember(viewer, chatId);
 
       const replica = await this.tracker.acquire(chatId);
-      cleanups.push(() => this.tracker.release(replica));
+      onEnd(() => this.tracker.release(replica));
+      // Ended meanwhile (the viewer left): nothing is tracked for it.
+      if (queue.closed) return queue;
 
       let selfRef: string | null = null;
       if (track) {
         const meta = await this.newMeta(viewer);
+        if (queue.closed) return queue;
         // Counted and claimed in one tick (track() records the meta before it awaits), so concurrent
         // subscriptions on this instance cannot all slip under the cap.
         if (this.tracker.metasOf(replica, viewer.id) >= this.config.presence.maxMetasPerUser) {
@@ -97,14 +103,18 @@ export class PresenceService {
           );
         }
         selfRef = meta.trackKey;
-        cleanups.push(() => this.tracker.untrack(chatId, meta.trackKey));
-        const version = await this.tracker.track(chatId, meta);
-        await replica.reach(version);
+        const tracked = this.tracker.track(chatId, meta);
+        // Undone after it is done: an untrack that overtook the track would leave the meta behind.
+        onEnd(async () => {
+          await tracked.catch(() => undefined);
+          await this.tracker.untrack(chatId, meta.trackKey);
+        });
+        await replica.reach(await tracked);
       }
       if (queue.closed) return queue;
       // STATE and the listener start in the same tick, so every later change arrives as a DIFF, once.
       push({ kind: 'STATE', presences: groupByUser(replica.metas()), joins: [], leaves: [], selfRef });
-      cleanups.push(
+      onEnd(
         replica.listen((change) => {
           const diff = this.diffOf(change);
           push(new SharedEvent(diff, { 'PresenceEvent.selfRef': selfRef }, () => ({ ...diff, selfRef })));
