@@ -92,6 +92,10 @@ describe('accounts and chats (PostgreSQL)', () => {
       expect(errorCode(wrong)).toBe('UNAUTHENTICATED');
       expect(errorCode(unknown)).toBe('UNAUTHENTICATED');
       expect(wrong.errors![0].message).toBe(unknown.errors![0].message);
+      const unstorable = await gql(app.url, SIGN_IN, {
+        input: { email: 'car\u0000ol@example.com', password: 'password123' },
+      });
+      expect(errorCode(unstorable)).toBe('UNAUTHENTICATED');
     });
 
     it('needs a valid token for everything but signUp and signIn', async () => {

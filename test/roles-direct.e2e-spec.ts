@@ -185,6 +185,8 @@ describe('owners, members and direct chats', () => {
     expect(errorCode(await gql(a.url, ADD, { c: chatId }, ann.token))).toBe('BAD_USER_INPUT');
     expect(errorCode(await gql(a.url, ADD, { c: chatId, u: dan.id, e: dan.email }, ann.token))).toBe('BAD_USER_INPUT');
     expect(errorCode(await gql(a.url, ADD, { c: chatId, e: 'nobody@example.com' }, ann.token))).toBe('NOT_FOUND');
+    // Text no account can have (a NUL, which PostgreSQL cannot even store) is nobody's, not an internal error.
+    expect(errorCode(await gql(a.url, ADD, { c: chatId, e: 'no\u0000body@example.com' }, ann.token))).toBe('NOT_FOUND');
     ok(await gql(a.url, ADD, { c: chatId, e: `  ${dan.email.toUpperCase()} ` }, ann.token));
     expect((await roles(dan, chatId)).myRole).toBe('MEMBER');
   });

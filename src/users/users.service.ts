@@ -120,10 +120,10 @@ export class UsersService implements OnModuleInit {
     return viewer;
   }
 
-  /** The account an email names (as sign-up stored it: trimmed, lower-cased). */
+  /** The account an email names (as sign-up stored it: trimmed, lower-cased); none for what sign-up refuses. */
   async getByEmail(email: string): Promise<UserEntity | null> {
     const normalized = normalizeEmail(email);
-    return normalized.length <= 254 ? this.users.findByEmail(normalized) : null;
+    return 'value' in checkText('email', normalized, EMAIL_RULE) ? this.users.findByEmail(normalized) : null;
   }
 
   async getById(id: string): Promise<UserEntity | null> {
