@@ -216,6 +216,29 @@ describe('GraphQL over HTTP', () => {
     expect((await ask(app.url, op('{ __typename }'))).status).toBe(200);
   });
 
+  it('answers an unexpected failure as INTERNAL_SERVER_ERROR, logged once, without its SQL or parameters', async () => {
+    const before = app.logs.length;
+    // The database fails under the query: its table is gone for a moment.
+    await db.query('ALTER TABLE chat_members RENAME TO chat_members_away');
+    let answer: Answer;
+    try {
+      answer = await ask(app.url, op('{ chats { id } }'), { token: user.token });
+    } finally {
+      await db.query('ALTER TABLE chat_members_away RENAME TO chat_members');
+    }
+    expect([answer.status, codeOf(answer)]).toEqual([200, 'INTERNAL_SERVER_ERROR']);
+    expect(answer.body).not.toContain('chat_members');
+    const errors = app.logs
+      .slice(before)
+      .split('\n')
+      .filter((line) => line.startsWith('{') && (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('does not exist');
+    // The query's parameters (the viewer's id among them) and its text stay out of the log.
+    expect(errors[0]).not.toContain(user.id);
+    expect(errors[0]).not.toContain('SELECT');
+  });
+
   it('keeps a sane X-Request-Id, replaces any other, and logs each request under its id', async () => {
     const kept = await ask(app.url, op('{ __typename }'), { headers: { 'x-request-id': 'trace-42.a_b' } });
     expect(kept.headers.get('x-request-id')).toBe('trace-42.a_b');

@@ -2,6 +2,7 @@ import { ApolloServerOptions, ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloDriverConfig } from '@nestjs/apollo';
 import { Logger, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import { GraphQLError, GraphQLSchema, OperationTypeNode } from 'graphql';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { ApolloHttpDriver } from './apollo-http.driver';
 import { ErrorFormatter } from './format-error';
 import { GraphqlPipelineModule } from './graphql-pipeline.module';
 import { GraphqlHttpTransport } from './http-transport';
+import { ResolverErrorsFilter } from './resolver-errors.filter';
 import { GraphqlWsServer } from './ws-server';
 import { UsersModule } from '../users/users.module';
 
@@ -105,6 +107,6 @@ function describeRootTypes(schema: GraphQLSchema): GraphQLSchema {
     LoggingModule,
     UsersModule,
   ],
-  providers: [GraphqlHttpTransport, GraphqlWsServer],
+  providers: [GraphqlHttpTransport, GraphqlWsServer, { provide: APP_FILTER, useClass: ResolverErrorsFilter }],
 })
 export class GraphqlApiModule {}
