@@ -51,13 +51,3 @@ export class RateLimitedError extends DomainError {
     this.details.retryAfterMs = Math.max(1, Math.ceil(retryAfterMs));
   }
 }
-
-/**
- * An error for a log line: its message, never its string form, which for a GraphQL error goes on to quote the
- * lines of the document it points at, and a document may hold what a client sent (a password).
- */
-export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  // Only the first line: Apollo logs errors already turned into text, source lines and all.
-  return String(error).split('\n', 1)[0];
-}

@@ -2,7 +2,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { ExecutionResult, GraphQLError, GraphQLFormattedError, Kind } from 'graphql';
 import { AppConfig } from '../config/app-config';
-import { DomainError, errorMessage } from '../common/errors';
+import { DomainError } from '../common/errors';
+import { errorMessage } from '../logging/log-errors';
 import { isMissingUser } from '../database/postgres-errors';
 
 /** Codes a client may see as they are: its own mistakes, reported by Apollo or graphql-js. */

@@ -7,7 +7,7 @@ import { GraphQLModule } from '@nestjs/graphql';
 import { GraphQLError, GraphQLSchema, OperationTypeNode } from 'graphql';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
-import { errorMessage } from '../common/errors';
+import { errorMessage } from '../logging/log-errors';
 import { RequestContext } from '../common/request-context';
 import { LoggingModule } from '../logging/logging.module';
 import { Admission } from './admission';
@@ -66,9 +66,9 @@ function describeRootTypes(schema: GraphQLSchema): GraphQLSchema {
 /**
  * The GraphQL API: one pipeline, two transports. Every operation is admitted by Admission (parse with a token
  * limit, graphql-js's rules plus ADMISSION_RULES), runs with a context from RequestContexts, and has its errors
- * formatted and logged by ErrorFormatter. Apollo Server, configured from those three, answers HTTP (`POST
- * /graphql`, `GET /graphql?query=`; GraphqlHttpTransport hands it the requests); GraphqlWsServer carries
- * graphql-ws and calls the same three.
+ * formatted and logged by ErrorFormatter. GraphqlHttpTransport asks Admission, then hands HTTP (`POST /graphql`,
+ * `GET /graphql?query=`) to Apollo Server, configured from those three; GraphqlWsServer carries graphql-ws and
+ * calls the same three.
  */
 @Module({
   imports: [

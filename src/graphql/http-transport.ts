@@ -7,7 +7,7 @@ import accepts from 'accepts';
 import bodyParser from 'body-parser';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { AppConfig } from '../config/app-config';
-import { errorMessage } from '../common/errors';
+import { errorMessage } from '../logging/log-errors';
 import { httpErrorBody, statusOf } from '../http-errors';
 import { HttpRequestLog } from '../logging/logging.module';
 import { publicFilesBuilt } from '../web/public-files';
@@ -21,9 +21,11 @@ type ParsedRequest = IncomingMessage & { body?: unknown };
 
 /**
  * The HTTP transport, and the server's request listener: every request gets its log line, /graphql goes to
- * Apollo Server (`executeHTTPGraphQLRequest`: Apollo's own GraphQL-over-HTTP handling, its plugins, admission,
- * context and error formatting), everything else to Express (pages, health, metrics). The body is read by
- * body-parser, as in Apollo's standalone server, which this mirrors.
+ * Admission (a document it refuses is answered here, formatted by ErrorFormatter) and then to Apollo Server
+ * (`executeHTTPGraphQLRequest`: Apollo's own GraphQL-over-HTTP handling, its plugins, context and error
+ * formatting), everything else to Express (pages, health, metrics). The body is read by body-parser, as in
+ * Apollo's standalone server, which this mirrors. Apollo validates a document again, by the same rules, also for
+ * a persisted query's hash, whose text Admission does not see.
  *
  * Why not Apollo's Express integration: behind Express's router and middleware the same Apollo answered a
  * fraction of the requests it answers on its own, and sendMessage over HTTP (bench S5) fell to a third of its

@@ -15,7 +15,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config/app-config';
-import { errorMessage } from '../common/errors';
+import { errorMessage } from '../logging/log-errors';
 import { ConnectionInfo, RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../common/request-context';
 import { MetricsService } from '../metrics/metrics.service';
 import { Admission } from './admission';

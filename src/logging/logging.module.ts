@@ -5,6 +5,7 @@ import { LoggerModule } from 'nestjs-pino';
 import pino, { Logger } from 'pino';
 import PinoPretty from 'pino-pretty';
 import { AppConfig } from '../config/app-config';
+import { errorForLog } from './log-errors';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
@@ -37,15 +38,6 @@ function loggerFor(config: AppConfig): Logger {
     loggers.set(config, logger);
   }
   return logger;
-}
-
-/**
- * An error in a log line: its type, message and stack, and none of the values it carries, which may hold what users
- * sent (a failed query's SQL parameters, a driver's details; pino's own serializer writes every property).
- */
-export function errorForLog(error: unknown): { type: string; message: string; stack?: string } {
-  const { type, message, stack } = pino.stdSerializers.err(error as Error);
-  return { type, message, stack };
 }
 
 /** The request's id: the client's X-Request-Id when it is sane, a fresh one otherwise; sent back as X-Request-Id. */
