@@ -1,7 +1,7 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   DocumentNode,
   ExecutionArgs,
@@ -19,6 +19,7 @@ import {
 } from 'graphql';
 import { AppConfig } from '../config/app-config';
 import { RequestContext } from '../common/request-context';
+import { errorMessage } from '../logging/log-errors';
 import { complexityRule } from './complexity.rule';
 import { SubscriptionRootDirectivesRule } from './subscription-root.rule';
 
@@ -78,6 +79,7 @@ const MAX_CACHED_DOCUMENTS = 1000;
  */
 @Injectable()
 export class Admission {
+  private readonly logger = new Logger(Admission.name);
   readonly parseOptions: ParseOptions;
   private readonly allRules: readonly ValidationRule[];
   /** Valid documents by query text, least recently used first; bounded, so distinct queries cannot grow it. */
@@ -149,9 +151,13 @@ export class Admission {
       errors = validate(schema, document, this.allRules);
     } catch (error) {
       // A graphql-js rule that throws on a document it does not expect (its own single-root-field rule, given a
-      // root field under @include with a variable): the rule above reports what is wrong with it.
+      // root field under @include with a variable): SubscriptionRootDirectivesRule reports what is wrong with it.
       errors = validate(schema, document, [SubscriptionRootDirectivesRule]);
-      if (!errors.length) errors = [new GraphQLError(error instanceof Error ? error.message : 'Invalid document')];
+      // Anything else that throws is this server's fault, not the client's.
+      if (!errors.length) {
+        this.logger.error(`validation failed: ${errorMessage(error)}`);
+        return refuse('Internal server error', 'INTERNAL_SERVER_ERROR');
+      }
     }
     if (errors.length) {
       return {

@@ -10,7 +10,10 @@ import { GqlContextType } from '@nestjs/graphql';
 @Catch()
 export class ResolverErrorsFilter extends BaseExceptionFilter {
   override catch(exception: unknown, host: ArgumentsHost): unknown {
-    if (host.getType<GqlContextType>() === 'graphql') return exception;
+    // Returned, an Error is the field's error; anything else thrown would be taken for its value.
+    if (host.getType<GqlContextType>() === 'graphql') {
+      return exception instanceof Error ? exception : new Error(`thrown: ${String(exception)}`);
+    }
     return super.catch(exception, host);
   }
 }
