@@ -72,7 +72,11 @@ export class PresenceService {
     // Undone in reverse when the subscription ends; one added after it has ended (a leave while it was being
     // set up) is undone at once, so no meta or replica outlives it.
     const cleanups: (() => void | Promise<void>)[] = [];
-    const undo = (cleanup: () => void | Promise<void>) => void Promise.resolve(cleanup()).catch(() => undefined);
+    // Each on its own: one that throws does not keep the others from running.
+    const undo = (cleanup: () => void | Promise<void>) =>
+      void Promise.resolve()
+        .then(cleanup)
+        .catch(() => undefined);
     const onEnd = (cleanup: () => void | Promise<void>) => (queue.closed ? undo(cleanup) : cleanups.push(cleanup));
     queue.onEnd(() => cleanups.splice(0).reverse().forEach(undo));
     onEnd(() => this.metrics.subscriptions.dec({ kind: 'presence' }));
