@@ -90,6 +90,36 @@ describe('MembershipWatch', () => {
     }
   });
 
+  it('lets held deliveries go once re-checks have failed for some seconds, rather than hold them without end', async () => {
+    jest.useFakeTimers();
+    try {
+      const bus = new LocalEventBus();
+      let reconnected: (affected: AffectedTopics) => void = () => undefined;
+      jest.spyOn(bus as EventBus, 'onReconnect').mockImplementation((listener: (affected: AffectedTopics) => void) => {
+        reconnected = listener;
+        return () => undefined;
+      });
+      const isMember = jest.fn(() => Promise.reject(new Error('connection refused')));
+      const watch = new MembershipWatch(bus, { isMember } as unknown as ChatsRepository);
+      watch.onModuleInit();
+      await watch.watch(chatId, 'ann', { end: () => undefined, closed: false });
+      reconnected(() => true);
+      const delivered: string[] = [];
+      watch.afterCheck((item: string) => delivered.push(item), 'held');
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(delivered).toEqual([]);
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(delivered).toEqual(['held']);
+      const attempts = isMember.mock.calls.length;
+      expect(attempts).toBeGreaterThan(2);
+      // Given up: no more attempts.
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(isMember.mock.calls.length).toBe(attempts);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('does not watch a watcher that has ended already', async () => {
     const { bus, subscribe, watch, ended } = setUp();
     await watch.watch(chatId, 'ann', { end: () => ended.push('ended one'), closed: true });

@@ -1,12 +1,17 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { AffectedTopics, EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { topics } from '../pubsub/topics';
+import { errorMessage } from '../logging/log-errors';
 import { ChatsRepository } from './chats.repository';
 
 /** Members looked up per round when everything watched is checked again (each round is a few batched queries). */
 const RECHECK_ROUND = 1000;
-/** A re-check that failed (the database away) is tried again after this, doubling up to the most. */
-const RECHECK_RETRY_MS = { first: 250, most: 5000 };
+/**
+ * A re-check that failed (the database away) is tried again after `first` ms, then twice as long each time, until
+ * `last` ms is the next wait: then deliveries go on unchecked rather than pile up (presence changes, which need no
+ * database, go on arriving meanwhile).
+ */
+const RECHECK_RETRY_MS = { first: 250, last: 8000 };
 
 /** What watches a membership: a subscription's queue, ended when its viewer leaves the chat. */
 export interface MembershipWatcher {
@@ -33,8 +38,7 @@ class WatchedChat {
  * - when the bus lost its connection and got it back, so that events may be lost: every watched membership is
  *   looked up again, in batches, and those that are gone end as a leave ends them. Until that check is done, what
  *   the subscriptions would deliver waits (afterCheck), so nothing reaches a viewer who left meanwhile. A check that
- *   fails is tried again until it succeeds: what waits is what was published before, as nothing these
- *   subscriptions deliver is made without the database.
+ *   fails is tried again for some seconds (RECHECK_RETRY_MS), the deliveries waiting all the while.
  */
 @Injectable()
 export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
@@ -145,14 +149,16 @@ export class MembershipWatch implements OnModuleInit, OnModuleDestroy {
   }
 
   private async checkUntilDone(affected: AffectedTopics): Promise<void> {
-    for (let delay = RECHECK_RETRY_MS.first; !this.stopped; delay = Math.min(delay * 2, RECHECK_RETRY_MS.most)) {
+    for (let delay = RECHECK_RETRY_MS.first; ; delay *= 2) {
       try {
         await this.checkAll(affected);
         return;
       } catch (error) {
-        this.logger.warn(
-          `membership re-check failed, deliveries wait; trying again in ${delay} ms: ${(error as Error).message}`,
-        );
+        if (this.stopped || delay >= RECHECK_RETRY_MS.last) {
+          this.logger.error(`membership re-check failed, deliveries go on unchecked: ${errorMessage(error)}`);
+          return;
+        }
+        this.logger.warn(`membership re-check failed, deliveries wait; again in ${delay} ms: ${errorMessage(error)}`);
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
       }
     }
