@@ -34,7 +34,7 @@ const IDLE_MS = 10_000;
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 /** A first start creates the database; a start that takes longer than this is stuck. */
 const START_TIMEOUT_MS = 120_000;
-/** The app drains within SHUTDOWN_TIMEOUT_MS (8 s by default). */
+/** Longer than the app's drain (SHUTDOWN_TIMEOUT_MS) at its default. */
 const STOP_TIMEOUT_MS = 15_000;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const range = (xs) => `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
@@ -126,6 +126,7 @@ async function start(checkout, dataDir) {
 }
 
 async function stop(app) {
+  if (app.child.exitCode !== null || app.child.signalCode !== null) return;
   const exited = new Promise((done) => app.child.once('exit', done));
   app.child.kill('SIGTERM');
   const late = setTimeout(() => {

@@ -31,8 +31,7 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ PRESENCE_HEARTBEAT_MS: '2000', PRESENCE_LEASE_TTL_MS: '1000' })).toThrow(
       /PRESENCE_LEASE_TTL_MS: must be longer/,
     );
-    // Against the default heartbeat (1000 ms).
-    expect(() => parseEnv({ PORT: 'abc', PRESENCE_LEASE_TTL_MS: '500' })).toThrow(
+    expect(() => parseEnv({ PORT: 'abc', PRESENCE_HEARTBEAT_MS: '1000', PRESENCE_LEASE_TTL_MS: '500' })).toThrow(
       /PORT:[^]*PRESENCE_LEASE_TTL_MS: must be longer/,
     );
   });

@@ -79,7 +79,11 @@ export class ChatAdmin {
     if (this.closed) return;
     const gone = [...before].some((id) => !this.present.has(id) && this.listed.has(id));
     if (gone && this.loading) {
-      this.loading.then(() => this.load()).catch(this.context.onError);
+      // Its own failure is its caller's to report.
+      this.loading
+        .catch(() => undefined)
+        .then(() => this.load())
+        .catch(this.context.onError);
       return;
     }
     if (!gone && (this.loading || userIds.every((id) => this.listed.has(id)))) return;
