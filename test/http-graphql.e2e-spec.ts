@@ -196,6 +196,11 @@ describe('GraphQL over HTTP', () => {
       const answer = await request();
       expect([name, answer.status, codeOf(answer)]).toEqual([name, status, code]);
     }
+    // A syntax error says where.
+    const syntax = await ask(app.url, op('{ me { id '), { token });
+    expect((JSON.parse(syntax.body) as { errors: { locations?: unknown }[] }).errors[0].locations).toEqual([
+      { line: 1, column: 11 },
+    ]);
 
     const negotiated = await ask(app.url, op('{ __typename }'), {
       headers: { accept: 'application/graphql-response+json' },

@@ -144,7 +144,12 @@ export class Admission {
     try {
       document = parse(query, this.parseOptions);
     } catch (error) {
-      return refuse(error instanceof GraphQLError ? error.message : 'Syntax Error', 'GRAPHQL_PARSE_FAILED');
+      if (!(error instanceof GraphQLError)) return refuse('Syntax Error', 'GRAPHQL_PARSE_FAILED');
+      // Where in the document, as Apollo says it.
+      const { source, positions } = error;
+      return {
+        errors: [new GraphQLError(error.message, { source, positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })],
+      };
     }
     let errors: readonly GraphQLError[];
     try {
