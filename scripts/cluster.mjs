@@ -39,6 +39,8 @@ const STOP_TIMEOUT_MS = 15_000;
 const NGINX_GRACE_MS = 5_000;
 /** A signal within this long of the previous one is the same stop, delivered twice. */
 const REPEAT_SIGNAL_MS = 1_000;
+/** How long an exit of nginx waits for a signal that reached this process at the same time to be handled. */
+const SIGNAL_RACE_MS = 300;
 
 const DEFAULTS = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/chat_local',
@@ -431,7 +433,11 @@ async function main() {
     process.env,
   );
   nginx.exited.then(() => {
-    if (!finishing) void finish('nginx exited', true);
+    // A terminal's Ctrl-C reaches nginx too, which may be gone before this process has handled the same signal:
+    // a moment for that, so the Ctrl-C is the stop it is, not nginx failing (and then a second Ctrl-C).
+    setTimeout(() => {
+      if (!finishing) void finish('nginx exited', true);
+    }, SIGNAL_RACE_MS);
   });
   const url = `http://127.0.0.1:${options.port}`;
   try {
