@@ -78,16 +78,15 @@ export class ChatAdmin {
     this.present = new Set(userIds);
     if (this.closed) return;
     const gone = [...before].some((id) => !this.present.has(id) && this.listed.has(id));
-    if (gone && this.loading) {
-      // Its own failure is its caller's to report.
-      this.loading
+    if (gone) {
+      // After any read on its way (whose own failure is its caller's to report).
+      void (this.loading ?? Promise.resolve())
         .catch(() => undefined)
         .then(() => this.load())
         .catch(this.context.onError);
-      return;
+    } else if (!this.loading && userIds.some((id) => !this.listed.has(id))) {
+      this.load().catch(this.context.onError);
     }
-    if (!gone && (this.loading || userIds.every((id) => this.listed.has(id)))) return;
-    this.load().catch(this.context.onError);
   }
 
   /** Reads the roster and shows it; a read already on its way is the one waited for. */
