@@ -162,6 +162,26 @@ describe('embedded default (PostgreSQL under DATA_DIR, in-process bus)', () => {
     expect(await first.stop()).toBe(0);
   });
 
+  it('lets one of two apps started at once on a new DATA_DIR create and serve its database; the other refuses', async () => {
+    const dataDir = newDataDir();
+    const results = await Promise.allSettled([start(dataDir), start(dataDir)]);
+    const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const refused = results.flatMap((result) => (result.status === 'rejected' ? [String(result.reason)] : []));
+    expect(started).toHaveLength(1);
+    expect(refused).toEqual([expect.stringMatching(/DATA_DIR is in use/)]);
+
+    const [app] = started;
+    const alice = await signUp(app.url, 'Alice');
+    const chatId = await createChat(app.url, alice, 'first start');
+    await sendMessage(app.url, alice, chatId, 'kept');
+    expect(await app.stop()).toBe(0);
+    expect(readdirSync(dataDir).sort()).toEqual(['jwt-secret', 'postgres']);
+
+    const again = await start(dataDir);
+    expect(await lastSeqs(again, alice, chatId)).toEqual([1]);
+    expect(await again.stop()).toBe(0);
+  });
+
   it("keeps what a client sent out of its PostgreSQL's log lines: a taken email is refused, and not logged", async () => {
     // At debug, where the server's own narration is passed on too.
     const app = await AppProcess.start({ DATA_DIR: newDataDir(), JWT_SECRET: undefined, LOG_LEVEL: 'debug' });

@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { AppProcess, runToExit } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
@@ -40,6 +44,26 @@ describe('start-up', () => {
     }
   });
 
+  it('gives instances started at once on one DATA_DIR, without JWT_SECRET, the one secret the first wrote', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'chat-secret-'));
+    try {
+      // Each child waits for one moment on the clock, then reads its configuration: they race for the file.
+      const at = Date.now() + 1500;
+      const script = `
+        const { AppConfig } = require(${JSON.stringify(resolve('dist/config/app-config.js'))});
+        while (Date.now() < ${at});
+        process.stdout.write(AppConfig.fromEnvironment({ NODE_ENV: 'development', DATA_DIR: process.argv[1] }).jwtSecret);
+      `;
+      const secrets = await Promise.all(Array.from({ length: 6 }, () => runNode(script, dataDir)));
+      const kept = readFileSync(join(dataDir, 'jwt-secret'), 'utf8');
+      expect(kept.length).toBeGreaterThanOrEqual(16);
+      expect(secrets).toEqual(secrets.map(() => kept));
+      expect(readdirSync(dataDir)).toEqual(['jwt-secret']);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('says at info where it listens, which database and which bus, without Nest narration or a password', async () => {
     const db = await TestDatabase.create();
     const url = new URL(db.url);
@@ -66,3 +90,11 @@ describe('start-up', () => {
     }
   });
 });
+
+function runNode(script: string, ...args: string[]): Promise<string> {
+  return new Promise((done, fail) =>
+    execFile(process.execPath, ['-e', script, ...args], (error: Error | null, stdout: string) =>
+      error ? fail(error) : done(stdout),
+    ),
+  );
+}

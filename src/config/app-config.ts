@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createExclusive } from '../common/exclusive-file';
 import { Env, parseEnv, RedisTarget, redisTarget, trustList } from './config.schema';
 
 export interface RateLimit {
@@ -125,16 +126,29 @@ function durationToSeconds(value: string): number {
   return Number(match[1]) * unit;
 }
 
-/** Development only: a random secret kept under DATA_DIR so tokens survive a restart. */
+/**
+ * Development only: a random secret kept under DATA_DIR so tokens survive a restart. Instances started at once on
+ * one DATA_DIR all use the secret the first of them wrote, so each accepts the others' tokens.
+ */
 function loadOrCreateDevSecret(dataDir: string): string {
   const file = join(dataDir, 'jwt-secret');
-  if (existsSync(file)) {
-    const secret = readFileSync(file, 'utf8').trim();
-    if (secret.length >= 16) return secret;
-  }
+  const existing = readSecret(file);
+  if (existing !== undefined) return existing;
   mkdirSync(dataDir, { recursive: true });
   const secret = randomBytes(32).toString('base64url');
-  writeFileSync(file, secret, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  if (createExclusive(file, secret)) return secret;
+  const written = readSecret(file);
+  if (written !== undefined) return written;
+  // Too short to be one this app wrote: replaced whole.
+  const replacement = `${file}.new`;
+  rmSync(replacement, { force: true });
+  writeFileSync(replacement, secret, { mode: 0o600, flag: 'wx' });
+  renameSync(replacement, file);
   return secret;
+}
+
+function readSecret(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  const secret = readFileSync(file, 'utf8').trim();
+  return secret.length >= 16 ? secret : undefined;
 }

@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { createExclusive } from '../common/exclusive-file';
 
 /**
  * What the embedded PostgreSQL needs from the machine it runs on: its binaries, the user it runs as and how it is
@@ -218,6 +219,52 @@ function isAlive(pid: number): boolean {
 function procStat(pid: number): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** In DATA_DIR while an app starts its PostgreSQL: that app's pid and start time (see claimStart). */
+const START_CLAIM = 'postgres.starting';
+
+/**
+ * Claims DATA_DIR's PostgreSQL for this app's start, from before it looks for a leftover server until its own is
+ * ready; from then on the server's postmaster.pid says that an app uses it (see stopLeftoverPostmaster). Without
+ * the claim, two apps started at once on a new DATA_DIR both ran initdb into one directory. A claim whose app is
+ * gone (killed while it started) is taken over. Returns the release.
+ */
+export function claimStart(dataDir: string): () => void {
+  const file = join(dataDir, START_CLAIM);
+  const self = identityOf(process.pid) ?? String(process.pid);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (createExclusive(file, self)) return () => rmSync(file, { force: true });
+    let holder: string;
+    try {
+      holder = readFileSync(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    const pid = Number.parseInt(holder, 10);
+    if (Number.isSafeInteger(pid) && pid > 0 && identityOf(pid) === holder) {
+      throw new Error(
+        `DATA_DIR is in use: another app (pid ${pid}) is starting the PostgreSQL on ${dataDir}; ` +
+          'stop that app first, or give this one another DATA_DIR',
+      );
+    }
+    rmSync(file, { force: true });
+  }
+  throw new Error(`DATA_DIR is in use: another app is starting the PostgreSQL on ${dataDir}`);
+}
+
+/**
+ * A running process's pid and, on Linux, its start time, which a later process given the same pid does not share.
+ */
+function identityOf(pid: number): string | undefined {
+  if (!isAlive(pid)) return undefined;
+  if (platform() !== 'linux') return String(pid);
+  try {
+    return `${pid} ${procStat(pid)[19]}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

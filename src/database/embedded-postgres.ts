@@ -7,6 +7,7 @@ import { AppConfig } from '../config/app-config';
 import {
   setprivPrefix,
   binariesFor,
+  claimStart,
   postgresBinaries,
   postgresUser,
   readPostmasterLock,
@@ -66,6 +67,15 @@ export class EmbeddedPostgres {
     const pgDataDir = this.pgDataDir;
     mkdirSync(this.config.dataDir, { recursive: true });
     this.noteOldPgliteData();
+    const release = claimStart(this.config.dataDir);
+    try {
+      return await this.startClaimed(pgDataDir);
+    } finally {
+      release();
+    }
+  }
+
+  private async startClaimed(pgDataDir: string): Promise<PgConnectionTarget> {
     await stopLeftoverPostmaster(pgDataDir, (line) => this.logger.warn(line));
     const runAs = postgresUser(pgDataDir, (name) =>
       this.logger.warn(`created the system user "${name}" to run the embedded PostgreSQL (it does not run as root)`),
