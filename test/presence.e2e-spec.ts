@@ -203,6 +203,13 @@ describe.each<[string, RedisKind | null]>([
         (groups) => groups.length === 0,
       );
     }
+    // Nor a replica of the chat, with its bus subscription, held for a subscription that has ended.
+    for (const app of new Set([a, b])) {
+      await eventually(
+        () => readMetric(app.url, 'chat_presence_replicas'),
+        (replicas) => replicas === 0,
+      );
+    }
   });
 
   it('makes setTyping one DIFF with refPrev, publishes nothing for the same value, and lapses by itself', async () => {

@@ -54,6 +54,11 @@ export class MetricsService {
     help: 'Presence metas tracked by this instance',
     registers: [this.registry],
   });
+  readonly presenceReplicas = new Gauge({
+    name: 'chat_presence_replicas',
+    help: 'Chats whose presence this instance follows (a replica and a bus subscription each) for its subscribers',
+    registers: [this.registry],
+  });
   readonly reapedInstances = new Counter({
     name: 'chat_presence_reaped_instances_total',
     help: 'Dead instances whose presence this instance removed',

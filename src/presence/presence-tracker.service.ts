@@ -146,7 +146,11 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
     if (!pending) {
       pending = this.startReplica(chatId);
       this.replicas.set(chatId, pending);
-      pending.catch(() => this.replicas.delete(chatId));
+      this.metrics.presenceReplicas.set(this.replicas.size);
+      pending.catch(() => {
+        if (this.replicas.get(chatId) === pending) this.replicas.delete(chatId);
+        this.metrics.presenceReplicas.set(this.replicas.size);
+      });
     }
     const replica = await pending;
     // Released and stopped while this call waited: start afresh.
@@ -159,6 +163,7 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
     replica.users--;
     if (replica.users > 0) return;
     this.replicas.delete(replica.chatId);
+    this.metrics.presenceReplicas.set(this.replicas.size);
     this.replicaListeners.get(replica.chatId)?.();
     this.replicaListeners.delete(replica.chatId);
     replica.stop();
