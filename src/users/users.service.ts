@@ -90,11 +90,9 @@ export class UsersService implements OnModuleInit {
   }
 
   async signIn(input: SignInInput): Promise<AuthResult> {
-    const email = normalizeEmail(input.email);
+    const email = storedEmail(input.email);
     // What sign-up could not have stored is not looked up; counted as sign-up counts it (code points).
-    const storable =
-      'value' in checkText('email', email, EMAIL_RULE) &&
-      'value' in checkText('password', input.password, PASSWORD_RULE);
+    const storable = email !== null && 'value' in checkText('password', input.password, PASSWORD_RULE);
     const user = storable ? await this.users.findWithPasswordByEmail(email) : null;
     // One message for an unknown email and a wrong password, so sign-in does not reveal who has an account.
     // An unknown email still pays for one verification, so timing does not tell either.
@@ -122,8 +120,8 @@ export class UsersService implements OnModuleInit {
 
   /** The account an email names (as sign-up stored it: trimmed, lower-cased); none for what sign-up refuses. */
   async getByEmail(email: string): Promise<UserEntity | null> {
-    const normalized = normalizeEmail(email);
-    return 'value' in checkText('email', normalized, EMAIL_RULE) ? this.users.findByEmail(normalized) : null;
+    const stored = storedEmail(email);
+    return stored === null ? null : this.users.findByEmail(stored);
   }
 
   async getById(id: string): Promise<UserEntity | null> {
@@ -151,6 +149,12 @@ export class UsersService implements OnModuleInit {
     if (this.knownUserIds.size >= KNOWN_USERS_CAP) this.knownUserIds.clear();
     this.knownUserIds.add(id);
   }
+}
+
+/** An email as sign-up stores it, or null for one that sign-up's text rule refuses (its length, a NUL): no account has it. */
+function storedEmail(email: string): string | null {
+  const normalized = normalizeEmail(email);
+  return 'value' in checkText('email', normalized, EMAIL_RULE) ? normalized : null;
 }
 
 export function normalizeEmail(email: string): string {
