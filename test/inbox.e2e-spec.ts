@@ -7,7 +7,7 @@ import { connect, Recorder, WsClientHandle } from './support/ws';
 jest.setTimeout(90_000);
 
 const MARK_READ = 'mutation($c: ID!, $s: Int!) { markRead(chatId: $c, seq: $s) }';
-const SUMMARY = 'id roomName lastSeq lastReadSeq unreadCount myRole lastMessage { seq content }';
+const SUMMARY = 'id roomName lastSeq lastReadSeq unreadCount myRole lastRevision lastMessage { seq content }';
 
 interface Summary {
   id: string;
@@ -16,6 +16,7 @@ interface Summary {
   lastReadSeq: number;
   unreadCount: number;
   myRole: string | null;
+  lastRevision: number;
   lastMessage: { seq: number; content: string } | null;
 }
 
@@ -72,7 +73,9 @@ describe('read state and the inbox', () => {
 
   beforeAll(async () => {
     db = await TestDatabase.create();
-    [a, b] = await Promise.all([0, 1].map(() => AppProcess.start({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL })));
+    // Sends race in bursts here; the message limit is not what is tested.
+    const env = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, RATE_LIMIT_MESSAGES_BURST: '500' };
+    [a, b] = await Promise.all([0, 1].map(() => AppProcess.start(env)));
     [ann, bob] = await Promise.all([signUp(a.url, 'Ann'), signUp(a.url, 'Bob')]);
   });
 
@@ -208,6 +211,35 @@ describe('read state and the inbox', () => {
 
     expect(feed.data.map((event) => event.chat?.lastMessage?.content)).not.toContain('older, edited');
     expect(listOf(feed.data).get(chatId)).toEqual((await summaries(b, bob)).find((chat) => chat.id === chatId));
+  });
+
+  it('tells messages in the order sent, and the sender’s own read position, when sends race on two instances', async () => {
+    const chatId = await createChat(a.url, ann, 'racing');
+    const cat = await signUp(a.url, 'Cat');
+    await Promise.all([joinChat(a.url, bob, chatId), joinChat(a.url, cat, chatId)]);
+    const feed = inbox(open(a, cat));
+    await feed.until(() => listOf(feed.data).has(chatId), 'the first summary');
+    for (let round = 0; round < 8; round++) {
+      // Commits on two instances finish in any order, and their publishes reach this instance so.
+      const others = Array.from({ length: 16 }, (_, i) =>
+        sendMessage(i % 2 ? b.url : a.url, i % 2 ? bob : ann, chatId, `round ${round}, ${i}`),
+      );
+      const sends = [
+        ...others.slice(0, 8),
+        sendMessage(b.url, cat, chatId, `round ${round}, mine`),
+        ...others.slice(8),
+      ];
+      const sent = await Promise.all(sends);
+      const own = sent[8].seq;
+      const lastSeq = Math.max(...sent.map((message) => message.seq));
+      await feed.until(() => (listOf(feed.data).get(chatId)?.lastSeq ?? 0) >= lastSeq, `round ${round}`);
+      // The list reads as the chat does: Cat's own message moved Cat's read position.
+      await feed.until(() => listOf(feed.data).get(chatId)?.lastReadSeq === own, `round ${round}: read up to ${own}`);
+      const shown = listOf(feed.data).get(chatId);
+      expect(shown).toEqual((await summaries(a, cat)).find((chat) => chat.id === chatId));
+    }
+    const told = feed.data.filter((event) => event.chatId === chatId).map((event) => event.chat!.lastSeq);
+    expect(told).toEqual([...told].sort((x, y) => x - y));
   });
 
   it('keeps one user’s inboxes on two instances in step: messages, reading, entering and leaving', async () => {

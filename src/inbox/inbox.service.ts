@@ -9,6 +9,7 @@ import { ConnectionInfo } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 import { MessageRecord } from '../messages/message-record';
 import { fromEvent, MessagesService } from '../messages/messages.service';
+import { ReorderWindow } from '../messages/reorder-window';
 import { AffectedTopics, EventBus, Unsubscribe } from '../pubsub/event-bus';
 import { InboxSignal, MembershipEvent, topics } from '../pubsub/topics';
 import { Viewer } from '../users/token.service';
@@ -19,6 +20,14 @@ import { InboxEventModel } from './models/inbox-event.model';
  * lists the chat, with the subscriber's read position, unread count and role as its personal values.
  */
 export type InboxDelivery = InboxEventModel | SharedEvent<InboxEventModel>;
+
+/** What arrived for a chat whose state is still being read (see Inbox.update). */
+interface Early {
+  /** The newest message, or the newest change of it. */
+  record?: MessageRecord;
+  lastReadSeq: number;
+  lastRevision: number;
+}
 
 /** One chat in one inbox: what its summary is made of. */
 interface Entry {
@@ -119,7 +128,7 @@ export class InboxService {
       const created = new Followers();
       created.ready = Promise.allSettled([
         this.bus.subscribe(topics.messages(chatId), (event) =>
-          this.membership.afterCheck(created.tell, fromEvent(event)),
+          this.membership.afterCheck(created.offer, fromEvent(event)),
         ),
         // An edit or delete changes the list's preview when it is of the chat's newest message.
         this.bus.subscribe(topics.messageChanges(chatId), (event) =>
@@ -174,6 +183,7 @@ export class InboxService {
     const followers = this.followers.get(chatId);
     if (!followers?.inboxes.delete(inbox) || followers.inboxes.size > 0) return;
     this.followers.delete(chatId);
+    followers.stop();
     void followers.ready.then((unsubscribe) => unsubscribe?.()).catch(() => undefined);
   }
 
@@ -193,19 +203,29 @@ class Followers {
   readonly inboxes = new Set<Inbox>();
   ready: Promise<Unsubscribe | null> = Promise.resolve(null);
   private chat?: ChatEntity;
-
-  /** A new message, to every inbox that lists the chat, with the summary they share. */
-  readonly tell = (record: MessageRecord): void => {
+  /**
+   * New messages in seq order: the bus can bring a chat's publishes out of order (two commits finishing together,
+   * or on two instances), and the list is told of each message in the order they were sent.
+   */
+  private readonly ordered = new ReorderWindow<MessageRecord>((record) => {
     const shared = this.summaryOf(record);
     for (const inbox of this.inboxes) inbox.message(record, shared);
-  };
+  });
+
+  /** A new message, to every inbox that lists the chat, with the summary they share. */
+  readonly offer = (record: MessageRecord): void => this.ordered.offer(record);
 
   readonly changedMessage = (record: MessageRecord): void => {
+    if (this.chat) this.chat = withRevision(this.chat, record.revision);
     for (const inbox of this.inboxes) inbox.messageChanged(record);
   };
 
   known(chat: ChatEntity): void {
-    this.chat = chat;
+    this.chat = this.chat ? withRevision(chat, this.chat.lastRevision) : chat;
+  }
+
+  stop(): void {
+    this.ordered.clear();
   }
 
   renamed(roomName: string): void {
@@ -228,7 +248,7 @@ class Inbox {
    * What arrived for a followed chat before its state was read: the read may predate it, so it is merged in
    * when the state comes (the newest message, and the highest read position).
    */
-  private readonly early = new Map<string, { record?: MessageRecord; lastReadSeq: number }>();
+  private readonly early = new Map<string, Early>();
   readonly following = new Set<string>();
   /** The membership watch of each followed chat. */
   readonly watchers = new Map<string, { end(): void; closed: boolean }>();
@@ -270,18 +290,29 @@ class Inbox {
 
   message(record: MessageRecord, shared: InboxEventModel | null): void {
     const entry = this.entries.get(record.chatId);
+    const ownSeq = record.user.id === this.viewer.id ? record.seq : 0;
     if (!entry) {
       // Followed, its state still being read: kept, in case the read is older than this message.
       if (!this.following.has(record.chatId)) return;
       const early = this.earlyOf(record.chatId);
       if (record.seq > (early.record?.seq ?? 0)) early.record = record;
-      if (record.user.id === this.viewer.id) early.lastReadSeq = Math.max(early.lastReadSeq, record.seq);
+      early.lastReadSeq = Math.max(early.lastReadSeq, ownSeq);
       return;
     }
-    if (record.seq <= entry.lastSeq) return;
-    const lastReadSeq = record.user.id === this.viewer.id ? Math.max(entry.lastReadSeq, record.seq) : entry.lastReadSeq;
+    const lastReadSeq = Math.max(entry.lastReadSeq, ownSeq);
+    if (record.seq <= entry.lastSeq) {
+      // Not news to the list (a read got there first, or the bus brought it past the reorder window), but sending
+      // it moved the viewer's read position, which that read may predate.
+      if (lastReadSeq > entry.lastReadSeq) this.tell(record.chatId, { ...entry, lastReadSeq });
+      return;
+    }
     const next = { ...entry, lastSeq: record.seq, lastMessage: record, lastReadSeq };
-    if (!shared?.chat || shared.chat.roomName !== entry.chat.roomName) {
+    const sharedChat = shared?.chat;
+    if (
+      !sharedChat ||
+      sharedChat.roomName !== entry.chat.roomName ||
+      sharedChat.lastRevision !== entry.chat.lastRevision
+    ) {
       this.tell(record.chatId, next);
       return;
     }
@@ -299,15 +330,20 @@ class Inbox {
   messageChanged(record: MessageRecord): void {
     const entry = this.entries.get(record.chatId);
     if (entry) {
+      // Every change moves the chat's lastRevision; the list shows it with the next event when this is not one.
+      const chat = withRevision(entry.chat, record.revision);
       const shown = entry.lastMessage;
       if (shown?.id === record.id && record.revision > shown.revision) {
-        this.tell(record.chatId, { ...entry, lastMessage: record });
+        this.tell(record.chatId, { ...entry, chat, lastMessage: record });
+      } else if (chat !== entry.chat) {
+        this.entries.set(record.chatId, { ...entry, chat });
       }
       return;
     }
     // State still being read: kept, in case the read is older than this change (update() sorts it out).
     if (!this.following.has(record.chatId)) return;
     const early = this.earlyOf(record.chatId);
+    early.lastRevision = Math.max(early.lastRevision, record.revision);
     const kept = early.record;
     if (!kept || record.seq > kept.seq || (kept.id === record.id && record.revision > kept.revision)) {
       early.record = record;
@@ -331,6 +367,7 @@ class Inbox {
             : state.lastMessage;
       state = {
         ...state,
+        chat: withRevision(state.chat, early.lastRevision),
         lastSeq: Math.max(state.lastSeq, record?.seq ?? 0),
         lastMessage,
         lastReadSeq: Math.max(state.lastReadSeq, early.lastReadSeq),
@@ -343,6 +380,7 @@ class Inbox {
     }
     const lastSeq = Math.max(entry.lastSeq, state.lastSeq);
     const lastReadSeq = Math.max(entry.lastReadSeq, state.lastReadSeq);
+    const chat = withRevision(state.chat, entry.chat.lastRevision);
     const lastMessage =
       lastSeq > entry.lastSeq
         ? state.lastMessage
@@ -352,12 +390,13 @@ class Inbox {
     if (
       lastSeq === entry.lastSeq &&
       lastReadSeq === entry.lastReadSeq &&
-      state.chat.roomName === entry.chat.roomName &&
+      chat.roomName === entry.chat.roomName &&
+      chat.lastRevision === entry.chat.lastRevision &&
       lastMessage === entry.lastMessage
     ) {
       return;
     }
-    this.tell(chatId, { ...entry, chat: state.chat, lastSeq, lastReadSeq, lastMessage });
+    this.tell(chatId, { ...entry, chat, lastSeq, lastReadSeq, lastMessage });
   }
 
   /** A rename, or a new owner: every member's list shows them (in `memberships`), theirs with its new role. */
@@ -371,9 +410,9 @@ class Inbox {
     }
   }
 
-  private earlyOf(chatId: string): { record?: MessageRecord; lastReadSeq: number } {
+  private earlyOf(chatId: string): Early {
     let early = this.early.get(chatId);
-    if (!early) this.early.set(chatId, (early = { lastReadSeq: 0 }));
+    if (!early) this.early.set(chatId, (early = { lastReadSeq: 0, lastRevision: 0 }));
     return early;
   }
 
@@ -389,6 +428,11 @@ class Inbox {
     this.entries.set(chatId, entry);
     this.queue.offer(summary(chatId, entry));
   }
+}
+
+/** The chat with `lastRevision` raised to `revision`; the same object when that is not higher. */
+function withRevision(chat: ChatEntity, revision: number): ChatEntity {
+  return revision > chat.lastRevision ? { ...chat, lastRevision: revision } : chat;
 }
 
 /** Of two states of one message, the later revision; `shown` when it is not older. */

@@ -14,10 +14,6 @@ import { fromEvent, MessagesService } from './messages.service';
 import { ReorderWindow } from './reorder-window';
 import { SeqSequencer, Sequenced, SequencerIo } from './seq-sequencer';
 
-/** How long a chat's feed holds an event that skips ahead, waiting for the ones before it from the bus. */
-const REORDER_WINDOW_MS = 25;
-/** The most events a feed holds for one gap; past it the streams read the gap from the store at once. */
-const MAX_HELD = 100;
 const FAILURE_LOG_INTERVAL_MS = 5000;
 
 export type StreamKindName = 'messageAdded' | 'messageChanged';
@@ -214,13 +210,9 @@ class ChatFeed {
   readonly unsubscribes: Unsubscribe[] = [];
   ready!: Promise<void>;
   closed = false;
-  private readonly ordered = new ReorderWindow<Positioned>(
-    (record) => {
-      for (const stream of this.streams) stream.arrived(record);
-    },
-    REORDER_WINDOW_MS,
-    MAX_HELD,
-  );
+  private readonly ordered = new ReorderWindow<Positioned>((record) => {
+    for (const stream of this.streams) stream.arrived(record);
+  });
 
   readonly key: string;
 

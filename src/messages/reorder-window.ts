@@ -1,5 +1,10 @@
 import { Sequenced } from './seq-sequencer';
 
+/** How long an event that skips ahead is held, waiting for the ones before it from the bus. */
+const REORDER_WINDOW_MS = 25;
+/** The most events held for one gap; past it they go on at once (a reader reads the gap from the store). */
+const MAX_HELD = 100;
+
 /**
  * Puts one chat's live events back in seq order before its streams see them. Publishes of a chat can reach the
  * bus out of order (two commits finishing together, or on two instances), and every stream would answer the gap
@@ -14,8 +19,8 @@ export class ReorderWindow<T extends Sequenced> {
 
   constructor(
     private readonly pass: (item: T) => void,
-    private readonly windowMs: number,
-    private readonly maxHeld: number,
+    private readonly windowMs = REORDER_WINDOW_MS,
+    private readonly maxHeld = MAX_HELD,
   ) {}
 
   offer(item: T): void {
