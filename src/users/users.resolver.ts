@@ -8,7 +8,7 @@ import { SignUpInput } from './dto/sign-up.input';
 import { AuthPayloadModel } from './models/auth-payload.model';
 import { UserModel } from './models/user.model';
 import { Viewer } from './token.service';
-import { normalizeEmail, UsersService } from './users.service';
+import { storedEmail, UsersService } from './users.service';
 import { byAddress, RateLimit } from '../limits/rate-limit.decorator';
 
 @Resolver(() => UserModel)
@@ -57,8 +57,11 @@ export class UsersResolver {
   }
 }
 
-/** The account a sign-in names: its email as sign-up stored it (null for input that cannot name one). */
+/**
+ * The account a sign-in names: its email as sign-up stored it, the form signIn looks up (null for input that
+ * cannot name one, which signIn does not look up either).
+ */
 function accountKey(input: unknown): string | null {
   const email = (input as { email?: unknown } | undefined)?.email;
-  return typeof email === 'string' && email.length <= 254 ? normalizeEmail(email) : null;
+  return typeof email === 'string' ? storedEmail(email) : null;
 }

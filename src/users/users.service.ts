@@ -152,11 +152,11 @@ export class UsersService implements OnModuleInit {
 }
 
 /** An email as sign-up stores it, or null for one that sign-up's text rule refuses (its length, a NUL): no account has it. */
-function storedEmail(email: string): string | null {
+export function storedEmail(email: string): string | null {
   const normalized = normalizeEmail(email);
   return 'value' in checkText('email', normalized, EMAIL_RULE) ? normalized : null;
 }
 
-export function normalizeEmail(email: string): string {
+function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
