@@ -232,6 +232,32 @@ describe('one admission for every transport', () => {
     }
   });
 
+  it('answers variables with many mistakes with one short BAD_USER_INPUT on every transport', async () => {
+    // Each unknown field is a mistake, and graphql-js quotes the whole value in each: up to 50 quotes per answer.
+    const unknown = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`unknown${i}`, i]));
+    const signUpWith = 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }';
+    const input = { email: 'many@example.com', firstName: 'Many', password: 'password123', ...unknown };
+    const chatAs = 'query($id: ID!) { chat(id: $id) { id } }';
+    for (const [transport, query, variables] of [
+      ['POST', signUpWith, { input }],
+      ['ws', signUpWith, { input }],
+      ['GET', chatAs, { id: unknown }],
+      ['POST', chatAs, { id: unknown }],
+      ['ws', chatAs, { id: unknown }],
+    ] as [Transport, string, Record<string, unknown>][]) {
+      const answer = await send(transport, query, variables);
+      const errors = (JSON.parse(answer.raw) as { errors: { extensions: { code: string } }[] }).errors;
+      expect([transport, errors.map((error) => error.extensions.code)]).toEqual([transport, ['BAD_USER_INPUT']]);
+      expect(answer.raw.length).toBeLessThan(1000);
+      if (answer.status !== undefined) expect(answer.status).toBe(400);
+    }
+    // Nothing was signed up.
+    const taken = await send('POST', signUpWith, {
+      input: { email: 'many@example.com', firstName: 'M', password: 'password123' },
+    });
+    expect(taken.code).toBeUndefined();
+  });
+
   it('logs no client mistake at error level, and no password, over WebSocket or HTTP', async () => {
     const password = 'never-in-a-log-4e1f';
     const signIn = 'mutation($input: SignInInput!) { signIn(input: $input) { token } }';

@@ -18,6 +18,8 @@ const PUBLIC_REQUEST_CODES = new Set([
 ]);
 
 const SUGGESTION = / ?Did you mean .*$/;
+/** The longest message a client's own mistake is answered with. */
+const MAX_MESSAGE_LENGTH = 500;
 
 /**
  * The one place errors become what clients see, over HTTP and WebSocket, and the one place an error is logged:
@@ -78,9 +80,20 @@ export class ErrorFormatter {
   private publicMessage(code: string, message: string): string {
     // The parser's own errors are GraphQLErrors; anything else (an engine's stack overflow) says nothing useful.
     if (code === 'GRAPHQL_PARSE_FAILED' && !message.startsWith('Syntax Error')) return 'Syntax Error';
-    if (code === 'GRAPHQL_VALIDATION_FAILED' && !this.suggestions) return message.replace(SUGGESTION, '');
-    return message;
+    if (code === 'GRAPHQL_VALIDATION_FAILED' && !this.suggestions) message = message.replace(SUGGESTION, '');
+    return shortened(message);
   }
+}
+
+/**
+ * graphql-js quotes what it refuses (a variable's whole value, say), so a client's mistake would come back as large
+ * as the request; the start says what is wrong.
+ */
+function shortened(message: string): string {
+  if (message.length <= MAX_MESSAGE_LENGTH) return message;
+  // Not through the middle of a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(message[MAX_MESSAGE_LENGTH - 1]) ? MAX_MESSAGE_LENGTH - 1 : MAX_MESSAGE_LENGTH;
+  return `${message.slice(0, end)}…`;
 }
 
 /**

@@ -46,6 +46,18 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin<RequestContext> = {
   }),
 };
 
+/** Variables are admitted over HTTP as over graphql-ws (Admission.variableRefusal), before anything executes. */
+function admittedVariables(admission: Admission): ApolloServerPlugin<RequestContext> {
+  return {
+    requestDidStart: async () => ({
+      didResolveOperation: async ({ schema, operation, request }) => {
+        const refused = operation && admission.variableRefusal(schema, operation, request.variables);
+        if (refused) throw refused;
+      },
+    }),
+  };
+}
+
 /**
  * Nest's code-first decorators describe every type but the root ones, where the IDE's documentation starts. Set on
  * the built schema (the generated SDL included); a description changes nothing in how operations run.
@@ -96,6 +108,7 @@ function describeRootTypes(schema: GraphQLSchema): GraphQLSchema {
         validationRules: admission.validationRules,
         plugins: [
           subscriptionsOverWebSocketOnly,
+          admittedVariables(admission),
           // Apollo's default cache-control plugin wraps every field resolver to compute a cache policy that nothing
           // here uses (responses are per viewer); without it, resolvers run unwrapped.
           ApolloServerPluginCacheControlDisabled(),
