@@ -232,6 +232,27 @@ describe('one admission for every transport', () => {
     }
   });
 
+  it('exempts introspection from the depth limit, a type looked up by name as much as the whole schema', async () => {
+    const ofTypes = (levels: number): string => (levels ? `name ofType { ${ofTypes(levels - 1)} }` : 'name');
+    const deep = `fields { type { ${ofTypes(9)} } }`;
+    for (const query of [
+      `{ __type(name: "Chat") { ${deep} } }`,
+      `{ ...T } fragment T on Query { __type(name: "Chat") { ${deep} } }`,
+    ]) {
+      for (const transport of ['POST', 'GET', 'ws'] as Transport[]) {
+        const answer = await send(transport, query);
+        expect([transport, answer.code]).toEqual([transport, undefined]);
+        const { data } = JSON.parse(answer.raw) as { data: { __type: { fields: unknown[] } } };
+        expect(data.__type.fields.length).toBeGreaterThan(0);
+      }
+    }
+    // What is not introspection beside it still counts.
+    const beside = `{ __type(name: "Chat") { name } me { a { b { c { d { e { f { g { h { i { j } } } } } } } } } } }`;
+    const refused = await send('POST', beside);
+    expect(refused.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(refused.raw).toMatch(/deeper than the limit/);
+  });
+
   it('answers variables with many mistakes with one short BAD_USER_INPUT on every transport', async () => {
     // Each unknown field is a mistake, and graphql-js quotes the whole value in each: up to 50 quotes per answer.
     const unknown = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`unknown${i}`, i]));

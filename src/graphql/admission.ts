@@ -3,7 +3,9 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  ASTNode,
   DocumentNode,
+  FragmentDefinitionNode,
   ExecutionArgs,
   GraphQLSchema,
   getOperationAST,
@@ -17,6 +19,7 @@ import {
   validate,
   ValidationContext,
   ValidationRule,
+  visit,
 } from 'graphql';
 import { AppConfig } from '../config/app-config';
 import { RequestContext } from '../common/request-context';
@@ -34,13 +37,15 @@ export const ADMISSION_RULES = Symbol('ADMISSION_RULES');
 export function admissionRules(config: AppConfig): ValidationRule[] {
   const { maxDepth, maxAliases, maxDirectives, maxComplexity, introspection } = config.graphql;
   return [
-    maxDepthRule({
-      n: maxDepth,
-      // Depth counts fields: a fragment is not a level of its own.
-      flattenFragments: true,
-      ignoreIntrospection: true,
-      ...reportAs(`Operation is nested deeper than the limit of ${maxDepth} levels`),
-    }),
+    exemptingTypeLookups(
+      maxDepthRule({
+        n: maxDepth,
+        // Depth counts fields: a fragment is not a level of its own.
+        flattenFragments: true,
+        ignoreIntrospection: true,
+        ...reportAs(`Operation is nested deeper than the limit of ${maxDepth} levels`),
+      }),
+    ),
     // Every alias counts, `__typename`'s too (graphql-armor lets those through by default, without limit).
     maxAliasesRule({ n: maxAliases, allowList: [], ...reportAs(`Operation has more than ${maxAliases} aliases`) }),
     maxDirectivesRule({ n: maxDirectives, ...reportAs(`Operation has more than ${maxDirectives} directives`) }),
@@ -48,6 +53,35 @@ export function admissionRules(config: AppConfig): ValidationRule[] {
     SubscriptionRootDirectivesRule,
     ...(introspection ? [] : [NoSchemaIntrospectionCustomRule]),
   ];
+}
+
+/**
+ * graphql-armor's `ignoreIntrospection` exempts `__schema` from the depth limit, but not `__type` (one type looked
+ * up by name, as tools do), which is introspection as much. The depth rule sees each operation, and each fragment
+ * it spreads, without its `__type` fields: linear in the document, as the rule itself is.
+ */
+function exemptingTypeLookups(rule: ValidationRule): ValidationRule {
+  return (context) => {
+    const fragments = new Map<string, FragmentDefinitionNode | undefined>();
+    const getFragment = (name: string): FragmentDefinitionNode | undefined => {
+      if (!fragments.has(name)) {
+        const fragment = context.getFragment(name);
+        fragments.set(name, fragment ? withoutTypeLookups(fragment) : undefined);
+      }
+      return fragments.get(name);
+    };
+    const visitor = rule(Object.create(context, { getFragment: { value: getFragment } }) as ValidationContext) as {
+      OperationDefinition: { enter: (this: unknown, node: OperationDefinitionNode) => void };
+    };
+    const enter = visitor.OperationDefinition.enter;
+    return {
+      OperationDefinition: { enter: (node) => enter.call(visitor, withoutTypeLookups(node)) },
+    };
+  };
+}
+
+function withoutTypeLookups<T extends ASTNode>(node: T): T {
+  return visit(node, { Field: (field) => (field.name.value === '__type' ? null : undefined) });
 }
 
 /** graphql-armor's rules throw by default; reported instead, they read like every other validation error. */
