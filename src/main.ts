@@ -43,6 +43,7 @@ async function bootstrap(): Promise<void> {
   logger.log(`instance ${config.instanceId} listening on http://${hostPort(config.host, port)}`);
   logger.log(`database: ${describeDatabase(config)}`);
   logger.log(`bus: ${describeBus(config)}`);
+  for (const broken of config.promisesBroken) logger.warn(broken);
   // Last line of defence: a promise some library let go of must not take every client's connection down.
   process.on('unhandledRejection', (reason: unknown) => {
     logger.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createExclusive } from '../common/exclusive-file';
-import { Env, parseEnv, RedisTarget, redisTarget, trustList } from './config.schema';
+import { Env, parseEnv, promisesBroken, RedisTarget, redisTarget, trustList } from './config.schema';
 
 export interface RateLimit {
   perSecond: number;
@@ -63,8 +63,11 @@ export class AppConfig {
     maxMetasPerUser: number;
   };
   readonly shutdownTimeoutMs: number;
+  /** Valid settings that break a time limit clients are promised; said at start-up. */
+  readonly promisesBroken: readonly string[];
 
   constructor(env: Env) {
+    this.promisesBroken = promisesBroken(env);
     this.nodeEnv = env.NODE_ENV;
     this.port = env.PORT;
     this.metricsPort = env.METRICS_PORT;

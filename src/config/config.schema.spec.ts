@@ -1,4 +1,4 @@
-import { ConfigError, parseEnv, redisTarget } from './config.schema';
+import { ConfigError, parseEnv, promisesBroken, redisTarget } from './config.schema';
 
 describe('parseEnv', () => {
   it('applies defaults to an empty environment', () => {
@@ -25,6 +25,30 @@ describe('parseEnv', () => {
     expect(problems).toMatch(/^REDIS_URL:/m);
     expect(problems).toMatch(/^PRESENCE_HEARTBEAT_MS: must be greater than 0/m);
     expect(problems).toMatch(/^JWT_SECRET: is required when NODE_ENV=production/m);
+  });
+
+  it('reads numbers written in decimal digits only, and refuses what would reach a timer too large', () => {
+    expect(parseEnv({ PORT: ' 4000 ', GRAPHQL_MAX_ALIASES: '0' })).toMatchObject({
+      PORT: 4000,
+      GRAPHQL_MAX_ALIASES: 0,
+    });
+    for (const bad of [' ', '0x1271', '4.625e3', '4000.0', '1_000', 'Infinity', '99999999999999999999']) {
+      expect(() => parseEnv({ PORT: bad })).toThrow(/PORT: must be a whole number|PORT: must be 0-65535/);
+      expect(() => parseEnv({ GRAPHQL_MAX_ALIASES: bad })).toThrow(/GRAPHQL_MAX_ALIASES: must be/);
+    }
+    // Node's timers fire at once past 2^31 - 1 ms: a keep-alive that large would ping every millisecond.
+    expect(() => parseEnv({ WS_KEEPALIVE_MS: '3000000000' })).toThrow(/WS_KEEPALIVE_MS: must be at most 2147483647/);
+    expect(() => parseEnv({ PRESENCE_TYPING_TIMEOUT_MS: '2147483648' })).toThrow(/PRESENCE_TYPING_TIMEOUT_MS/);
+  });
+
+  it('says which valid settings break a time limit clients are promised', () => {
+    expect(promisesBroken(parseEnv({}))).toEqual([]);
+    expect(promisesBroken(parseEnv({ SHUTDOWN_TIMEOUT_MS: '10000', PRESENCE_LEASE_TTL_MS: '9000' }))).toEqual([]);
+    const broken = promisesBroken(parseEnv({ SHUTDOWN_TIMEOUT_MS: '10001', PRESENCE_LEASE_TTL_MS: '60000' }));
+    expect(broken).toEqual([
+      expect.stringMatching(/^SHUTDOWN_TIMEOUT_MS is over 10000/),
+      expect.stringMatching(/^PRESENCE_LEASE_TTL_MS \+ PRESENCE_HEARTBEAT_MS is 61000 ms/),
+    ]);
   });
 
   it('requires the presence lease to outlive the heartbeat, also among other bad variables', () => {

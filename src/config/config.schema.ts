@@ -6,14 +6,35 @@ import { z } from 'zod';
  * Everything is parsed here once at start; the rest of the code receives a typed AppConfig.
  */
 const boolish = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const int = () => z.coerce.number({ invalid_type_error: 'must be a whole number' }).int('must be a whole number');
-const positiveInt = (fallback: number) => int().positive('must be greater than 0').default(fallback);
-const nonNegativeInt = (fallback: number) => int().nonnegative('must be 0 or more').default(fallback);
+/** Decimal digits, around them white space: Number() alone would also read ' ' as 0, and '0x1f' or '1e3'. */
+const DECIMAL = /^\s*[+-]?\d+\s*$/;
+const int = (rules: (n: z.ZodNumber) => z.ZodNumber = (n) => n) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' ? (DECIMAL.test(value) ? Number(value) : Number.NaN) : value),
+    rules(
+      z
+        .number({ invalid_type_error: 'must be a whole number' })
+        .int('must be a whole number')
+        .max(Number.MAX_SAFE_INTEGER, 'must be a whole number'),
+    ),
+  );
+const positiveInt = (fallback: number) => int((n) => n.positive('must be greater than 0')).default(fallback);
+const nonNegativeInt = (fallback: number) => int((n) => n.nonnegative('must be 0 or more')).default(fallback);
+/** Node's timers take at most 2^31 - 1 ms, and fire at once (every millisecond, for an interval) past it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const milliseconds = (fallback: number, min = 1) =>
+  int((n) =>
+    n
+      .min(min, min === 0 ? 'must be 0 or more' : min === 1 ? 'must be greater than 0' : `must be at least ${min}`)
+      .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS}`),
+  ).default(fallback);
+/** Clients are promised that SIGTERM ends an instance, and that a dead instance's presence leaves, within 10 s. */
+const PROMISED_MS = 10_000;
 
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: int().min(0, 'must be 0-65535').max(65535, 'must be 0-65535').default(3000),
-  METRICS_PORT: int().min(0, 'must be 0-65535').max(65535, 'must be 0-65535').optional(),
+  PORT: int((n) => n.min(0, 'must be 0-65535').max(65535, 'must be 0-65535')).default(3000),
+  METRICS_PORT: int((n) => n.min(0, 'must be 0-65535').max(65535, 'must be 0-65535')).optional(),
   HOST: z.string().min(1).optional(),
   DATABASE_URL: z
     .string()
@@ -68,12 +89,12 @@ export const envSchema = z.object({
   WS_MAX_QUEUED_EVENTS: positiveInt(1000),
   WS_MAX_BUFFERED_BYTES: positiveInt(4 * 1024 * 1024),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(100),
-  WS_KEEPALIVE_MS: int().min(1000, 'must be at least 1000').default(30_000),
-  PRESENCE_HEARTBEAT_MS: positiveInt(1000),
-  PRESENCE_LEASE_TTL_MS: positiveInt(3000),
-  PRESENCE_TYPING_TIMEOUT_MS: positiveInt(5000),
+  WS_KEEPALIVE_MS: milliseconds(30_000, 1000),
+  PRESENCE_HEARTBEAT_MS: milliseconds(1000),
+  PRESENCE_LEASE_TTL_MS: milliseconds(3000),
+  PRESENCE_TYPING_TIMEOUT_MS: milliseconds(5000),
   PRESENCE_MAX_METAS_PER_USER: positiveInt(20),
-  SHUTDOWN_TIMEOUT_MS: nonNegativeInt(8000),
+  SHUTDOWN_TIMEOUT_MS: milliseconds(8000, 0),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -113,6 +134,26 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   problems.push(...crossFieldProblems(cleaned));
   if (problems.length || !result.success) throw new ConfigError(problems);
   return result.data;
+}
+
+/**
+ * Settings that are valid but break a time limit clients are promised (an operator's choice, said at start-up):
+ * a drain longer than 10 s, or a presence lease that with the heartbeat (a dead instance's lease runs out, then a
+ * live one's next heartbeat removes its presence) takes longer than 10 s.
+ */
+export function promisesBroken(env: Env): string[] {
+  const broken: string[] = [];
+  if (env.SHUTDOWN_TIMEOUT_MS > PROMISED_MS) {
+    broken.push(`SHUTDOWN_TIMEOUT_MS is over ${PROMISED_MS}: SIGTERM may take longer than the promised 10 s`);
+  }
+  const presenceGone = env.PRESENCE_LEASE_TTL_MS + env.PRESENCE_HEARTBEAT_MS;
+  if (presenceGone > PROMISED_MS) {
+    broken.push(
+      `PRESENCE_LEASE_TTL_MS + PRESENCE_HEARTBEAT_MS is ${presenceGone} ms: a dead instance's presence may stay ` +
+        'longer than the promised 10 s',
+    );
+  }
+  return broken;
 }
 
 /**
