@@ -171,6 +171,35 @@ describe('accounts and chats (PostgreSQL)', () => {
       expect(mine.chats.map((c) => c.id)).toContain(chatId);
     });
 
+    it('pages publicChats newest first, 200 at a time, each public chat once', async () => {
+      for (let batch = 0; batch < 11; batch++) {
+        await Promise.all(Array.from({ length: 20 }, (_, i) => createChat(app.url, carol, `many ${batch}.${i}`)));
+      }
+      const secret = await createChat(app.url, carol, 'not listed', true);
+      const page = async (after?: string) =>
+        ok(
+          await gql<{ publicChats: { id: string; createdAt: string }[] }>(
+            app.url,
+            'query($after: ID) { publicChats(after: $after) { id createdAt } }',
+            { after },
+            bob.token,
+          ),
+        ).publicChats;
+      const pages = [await page()];
+      while (pages[pages.length - 1].length === 200) pages.push(await page(pages[pages.length - 1].at(-1)!.id));
+      const listed = pages.flat();
+      const rows = await db.query<{ id: string }>(
+        'SELECT id FROM chats WHERE NOT is_private ORDER BY created_at DESC, id',
+      );
+      expect(pages.length).toBeGreaterThan(1);
+      expect(listed.map((chat) => chat.id)).toEqual(rows.map((row) => row.id));
+      for (const bad of [secret, '00000000-0000-4000-8000-000000000000', 'not an id']) {
+        expect(
+          errorCode(await gql(app.url, 'query($a: ID) { publicChats(after: $a) { id } }', { a: bad }, bob.token)),
+        ).toBe('BAD_USER_INPUT');
+      }
+    });
+
     it('keeps private chats private: not listed, not joinable, not readable', async () => {
       const chatId = await createChat(app.url, alice, 'secret', true);
       const pub = ok(

@@ -259,14 +259,16 @@ export class ChatsRepository {
       .getMany();
   }
 
-  publicChats(): Promise<ChatEntity[]> {
-    return this.chats
-      .createQueryBuilder('c')
-      .where('NOT c.is_private')
-      .orderBy('c.created_at', 'DESC')
-      .addOrderBy('c.id')
-      .limit(PUBLIC_CHATS_LIMIT)
-      .getMany();
+  /** A page of public chats, newest first; after `after`, the last of the page before, when given. */
+  publicChats(after?: ChatEntity): Promise<ChatEntity[]> {
+    const query = this.chats.createQueryBuilder('c').where('NOT c.is_private');
+    if (after) {
+      query.andWhere('(c.created_at < :createdAt OR (c.created_at = :createdAt AND c.id > :id))', {
+        createdAt: after.createdAt,
+        id: after.id,
+      });
+    }
+    return query.orderBy('c.created_at', 'DESC').addOrderBy('c.id').limit(PUBLIC_CHATS_LIMIT).getMany();
   }
 
   /** The memberships of several chats in one query, longest-standing first, for the members DataLoaders. */

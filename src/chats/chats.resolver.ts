@@ -40,9 +40,19 @@ export class ChatsResolver {
   }
 
   @MaxItems(PUBLIC_CHATS_LIMIT)
-  @Query(() => [ChatModel], { description: 'public chats anyone may join' })
-  publicChats(): Promise<ChatModel[]> {
-    return this.chats.publicChats();
+  @Query(() => [ChatModel], {
+    description: `public chats anyone may join, newest first, ${PUBLIC_CHATS_LIMIT} at a time (the next ones with after)`,
+  })
+  publicChats(
+    @Args('after', {
+      type: () => ID,
+      nullable: true,
+      description:
+        'the id of the last chat of the page before: the ones after it (BAD_USER_INPUT when not a public chat)',
+    })
+    after?: string | null,
+  ): Promise<ChatModel[]> {
+    return this.chats.publicChats(after);
   }
 
   @Query(() => ChatModel, {

@@ -204,8 +204,12 @@ export class ChatsService {
     return this.chats.findByIds(chatIds.filter(isUuid));
   }
 
-  publicChats(): Promise<ChatEntity[]> {
-    return this.chats.publicChats();
+  /** Public chats, newest first, a page at a time; `after` is the id of the last chat of the page before. */
+  async publicChats(after?: string | null): Promise<ChatEntity[]> {
+    if (after == null) return this.chats.publicChats();
+    const last = isUuid(after) ? await this.chats.findById(after) : null;
+    if (!last || last.isPrivate) throw new BadInputError('after must be the id of a public chat');
+    return this.chats.publicChats(last);
   }
 
   /** The membership check for a batch-loaded member list, so N chats cost no N extra queries. */
