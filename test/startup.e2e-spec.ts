@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AppProcess, runToExit } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
 import { ok, gql, signUp } from './support/gql';
+import { eventually } from './support/presence';
 import { MIGRATIONS } from '../src/database/migrations';
 
 describe('start-up', () => {
@@ -46,19 +47,42 @@ describe('start-up', () => {
 
   it('gives instances started at once on one DATA_DIR, without JWT_SECRET, the one secret the first wrote', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'chat-secret-'));
+    const barrier = mkdtempSync(join(tmpdir(), 'chat-barrier-'));
     try {
-      // Each child waits for one moment on the clock, then reads its configuration: they race for the file.
-      const at = Date.now() + 1500;
+      // Each child loads the configuration code, says it is ready, then waits for the others: they race for the file.
       const script = `
+        const { existsSync, writeFileSync } = require('node:fs');
         const { AppConfig } = require(${JSON.stringify(resolve('dist/config/app-config.js'))});
-        while (Date.now() < ${at});
-        process.stdout.write(AppConfig.fromEnvironment({ NODE_ENV: 'development', DATA_DIR: process.argv[1] }).jwtSecret);
+        const [dataDir, barrier, me] = process.argv.slice(1);
+        writeFileSync(barrier + '/ready-' + me, '');
+        while (!existsSync(barrier + '/go'));
+        process.stdout.write(AppConfig.fromEnvironment({ NODE_ENV: 'development', DATA_DIR: dataDir }).jwtSecret);
       `;
-      const secrets = await Promise.all(Array.from({ length: 6 }, () => runNode(script, dataDir)));
+      const children = Array.from({ length: 6 }, (_, i) => runNode(script, dataDir, barrier, String(i)));
+      await eventually(
+        async () => readdirSync(barrier).length,
+        (ready) => ready === children.length,
+      );
+      writeFileSync(join(barrier, 'go'), '');
+      const secrets = await Promise.all(children);
       const kept = readFileSync(join(dataDir, 'jwt-secret'), 'utf8');
       expect(kept.length).toBeGreaterThanOrEqual(16);
       expect(secrets).toEqual(secrets.map(() => kept));
       expect(readdirSync(dataDir)).toEqual(['jwt-secret']);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(barrier, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start on a generated secret file it cannot use, and leaves the file as it was', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'chat-secret-'));
+    try {
+      writeFileSync(join(dataDir, 'jwt-secret'), 'short');
+      const { code, output } = await runToExit({ NODE_ENV: 'development', DATA_DIR: dataDir, JWT_SECRET: undefined });
+      expect(code).not.toBe(0);
+      expect(output).toMatch(/JWT_SECRET: unset, and .*jwt-secret holds no usable secret/);
+      expect(readFileSync(join(dataDir, 'jwt-secret'), 'utf8')).toBe('short');
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createExclusive } from '../common/exclusive-file';
-import { Env, parseEnv, promisesBroken, RedisTarget, redisTarget, trustList } from './config.schema';
+import { ConfigError, Env, parseEnv, promisesBroken, RedisTarget, redisTarget, trustList } from './config.schema';
 
 export interface RateLimit {
   perSecond: number;
@@ -135,23 +135,24 @@ function durationToSeconds(value: string): number {
  */
 function loadOrCreateDevSecret(dataDir: string): string {
   const file = join(dataDir, 'jwt-secret');
-  const existing = readSecret(file);
-  if (existing !== undefined) return existing;
-  mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(32).toString('base64url');
-  if (createExclusive(file, secret)) return secret;
-  const written = readSecret(file);
-  if (written !== undefined) return written;
-  // Too short to be one this app wrote: replaced whole.
-  const replacement = `${file}.new`;
-  rmSync(replacement, { force: true });
-  writeFileSync(replacement, secret, { mode: 0o600, flag: 'wx' });
-  renameSync(replacement, file);
+  let secret = readSecret(file);
+  if (secret === undefined) {
+    mkdirSync(dataDir, { recursive: true });
+    const created = randomBytes(32).toString('base64url');
+    secret = createExclusive(file, created) ? created : readSecret(file);
+  }
+  if (secret === null || secret === undefined) {
+    // Not one this app wrote; replacing it would race with another instance starting.
+    throw new ConfigError([
+      `JWT_SECRET: unset, and ${file} holds no usable secret (16 characters at least): remove the file, or set JWT_SECRET`,
+    ]);
+  }
   return secret;
 }
 
-function readSecret(file: string): string | undefined {
+/** The secret in `file`; undefined when there is no file, null when what it holds is too short to be one. */
+function readSecret(file: string): string | null | undefined {
   if (!existsSync(file)) return undefined;
   const secret = readFileSync(file, 'utf8').trim();
-  return secret.length >= 16 ? secret : undefined;
+  return secret.length >= 16 ? secret : null;
 }

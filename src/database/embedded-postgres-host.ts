@@ -4,6 +4,7 @@ import {
   cpSync,
   existsSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
@@ -13,7 +14,6 @@ import {
 } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createExclusive } from '../common/exclusive-file';
 
 /**
  * What the embedded PostgreSQL needs from the machine it runs on: its binaries, the user it runs as and how it is
@@ -221,52 +221,6 @@ function procStat(pid: number): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
-/** In DATA_DIR while an app starts its PostgreSQL: that app's pid and start time (see claimStart). */
-const START_CLAIM = 'postgres.starting';
-
-/**
- * Claims DATA_DIR's PostgreSQL for this app's start, from before it looks for a leftover server until its own is
- * ready; from then on the server's postmaster.pid says that an app uses it (see stopLeftoverPostmaster). Without
- * the claim, two apps started at once on a new DATA_DIR both ran initdb into one directory. A claim whose app is
- * gone (killed while it started) is taken over. Returns the release.
- */
-export function claimStart(dataDir: string): () => void {
-  const file = join(dataDir, START_CLAIM);
-  const self = identityOf(process.pid) ?? String(process.pid);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    if (createExclusive(file, self)) return () => rmSync(file, { force: true });
-    let holder: string;
-    try {
-      holder = readFileSync(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw error;
-    }
-    const pid = Number.parseInt(holder, 10);
-    if (Number.isSafeInteger(pid) && pid > 0 && identityOf(pid) === holder) {
-      throw new Error(
-        `DATA_DIR is in use: another app (pid ${pid}) is starting the PostgreSQL on ${dataDir}; ` +
-          'stop that app first, or give this one another DATA_DIR',
-      );
-    }
-    rmSync(file, { force: true });
-  }
-  throw new Error(`DATA_DIR is in use: another app is starting the PostgreSQL on ${dataDir}`);
-}
-
-/**
- * A running process's pid and, on Linux, its start time, which a later process given the same pid does not share.
- */
-function identityOf(pid: number): string | undefined {
-  if (!isAlive(pid)) return undefined;
-  if (platform() !== 'linux') return String(pid);
-  try {
-    return `${pid} ${procStat(pid)[19]}`;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * A run that was killed can leave its postmaster running on the data directory (where the parent death signal
  * is not available) and always leaves its postmaster.pid and socket directory. Stops that postmaster (fast
@@ -279,13 +233,8 @@ export async function stopLeftoverPostmaster(pgDataDir: string, log: (line: stri
   if (!lock) return;
   const identity = identify(lock.pid, pgDataDir);
   if (identity === 'ours') {
-    const owner = liveNodeParent(lock.pid);
-    if (owner !== undefined) {
-      throw new Error(
-        `DATA_DIR is in use: the PostgreSQL on ${pgDataDir} (pid ${lock.pid}) belongs to a running app (pid ${owner}); ` +
-          'stop that app first, or give this one another DATA_DIR',
-      );
-    }
+    const inUse = inUseError(pgDataDir);
+    if (inUse) throw inUse;
     log(`stopping the embedded PostgreSQL (pid ${lock.pid}) that an earlier run left on ${pgDataDir}`);
     process.kill(lock.pid, 'SIGINT');
     if (!(await exited(lock.pid, 10_000))) {
@@ -301,6 +250,41 @@ export async function stopLeftoverPostmaster(pgDataDir: string, log: (line: stri
   if (identity !== 'unknown' && lock.socketDir && isOurSocketDir(lock.socketDir)) {
     rmSync(lock.socketDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The refusal to start when the PostgreSQL serving `pgDataDir` belongs to another app that still runs (one that
+ * started at once with this one may have taken it first); undefined when it does not.
+ */
+export function inUseError(pgDataDir: string): Error | undefined {
+  const lock = readPostmasterLock(pgDataDir);
+  if (!lock || lock.pid === process.pid || identify(lock.pid, pgDataDir) !== 'ours') return undefined;
+  const owner = liveNodeParent(lock.pid);
+  if (owner === undefined || owner === process.pid) return undefined;
+  return new Error(
+    `DATA_DIR is in use: the PostgreSQL on ${pgDataDir} (pid ${lock.pid}) belongs to a running app (pid ${owner}); ` +
+      'stop that app first, or give this one another DATA_DIR',
+  );
+}
+
+/**
+ * Where initdb makes a new cluster for this process: beside the data directory, named by the app's pid, so that
+ * apps started at once on a new DATA_DIR each make their own and the first renamed into place wins. Removes
+ * what killed starts left: such directories of processes that are gone, and the unnamed one of earlier versions.
+ */
+export function initDirectory(pgDataDir: string): string {
+  const parent = dirname(pgDataDir);
+  const prefix = `${basename(pgDataDir)}.init`;
+  for (const name of readdirSync(parent)) {
+    if (name !== prefix && !name.startsWith(`${prefix}-`)) continue;
+    const pid = Number(name.slice(prefix.length + 1));
+    if (name === prefix || !Number.isSafeInteger(pid) || pid <= 0 || (pid !== process.pid && !isAlive(pid))) {
+      rmSync(join(parent, name), { recursive: true, force: true });
+    }
+  }
+  const partial = `${pgDataDir}.init-${process.pid}`;
+  rmSync(partial, { recursive: true, force: true });
+  return partial;
 }
 
 /**

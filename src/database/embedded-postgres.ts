@@ -7,7 +7,8 @@ import { AppConfig } from '../config/app-config';
 import {
   setprivPrefix,
   binariesFor,
-  claimStart,
+  initDirectory,
+  inUseError,
   postgresBinaries,
   postgresUser,
   readPostmasterLock,
@@ -67,15 +68,6 @@ export class EmbeddedPostgres {
     const pgDataDir = this.pgDataDir;
     mkdirSync(this.config.dataDir, { recursive: true });
     this.noteOldPgliteData();
-    const release = claimStart(this.config.dataDir);
-    try {
-      return await this.startClaimed(pgDataDir);
-    } finally {
-      release();
-    }
-  }
-
-  private async startClaimed(pgDataDir: string): Promise<PgConnectionTarget> {
     await stopLeftoverPostmaster(pgDataDir, (line) => this.logger.warn(line));
     const runAs = postgresUser(pgDataDir, (name) =>
       this.logger.warn(`created the system user "${name}" to run the embedded PostgreSQL (it does not run as root)`),
@@ -94,7 +86,8 @@ export class EmbeddedPostgres {
       await this.whenReady(child, end, pgDataDir, runAs);
     } catch (error) {
       await this.stop();
-      throw error;
+      // Started at once with another app on this DATA_DIR, whose server took the data directory first.
+      throw inUseError(pgDataDir) ?? error;
     }
     this.logger.log(`embedded PostgreSQL (pid ${child.pid}) at ${pgDataDir}`);
     this.target = { host: this.socketDir, port: SOCKET_PORT, user: 'postgres', database: 'postgres' };
@@ -138,11 +131,11 @@ export class EmbeddedPostgres {
 
   /**
    * A new cluster goes into a sibling directory renamed into place once complete, so a start interrupted here
-   * leaves no half-made data directory that the next start would take for a real one.
+   * leaves no half-made data directory that the next start would take for a real one; of apps started at once,
+   * the first to finish puts its cluster in place and the others use it.
    */
   private async initialise(initdb: string, pgDataDir: string, runAs: RunAs | undefined): Promise<void> {
-    const partial = `${pgDataDir}.init`;
-    rmSync(partial, { recursive: true, force: true });
+    const partial = initDirectory(pgDataDir);
     mkdirSync(partial, { mode: 0o700 });
     if (runAs) chownSync(partial, runAs.uid, runAs.gid);
     this.logger.log(`creating the embedded PostgreSQL data directory ${pgDataDir}`);
@@ -163,7 +156,13 @@ export class EmbeddedPostgres {
     if (how !== 'exit code 0') {
       throw new Error(`initdb failed (${how}):\n${withHint(how, output.text(), runAs, pgDataDir)}`);
     }
-    renameSync(partial, pgDataDir);
+    try {
+      renameSync(partial, pgDataDir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !existsSync(join(pgDataDir, 'PG_VERSION'))) throw error;
+      rmSync(partial, { recursive: true, force: true });
+    }
   }
 
   /** Runs a PostgreSQL program as `runAs` (see setprivPrefix), and with the parent death signal when asked. */
