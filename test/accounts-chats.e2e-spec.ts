@@ -176,6 +176,12 @@ describe('accounts and chats (PostgreSQL)', () => {
         await Promise.all(Array.from({ length: 20 }, (_, i) => createChat(app.url, carol, `many ${batch}.${i}`)));
       }
       const secret = await createChat(app.url, carol, 'not listed', true);
+      // Within one millisecond, two by two in the same microsecond: pages must part on the stored time and the id.
+      await db.query(
+        `UPDATE chats SET created_at = timestamptz '2026-01-01 00:00:00.5+00' + (n / 2) * interval '1 microsecond'
+         FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM chats WHERE NOT is_private) numbered
+         WHERE chats.id = numbered.id`,
+      );
       const page = async (after?: string) =>
         ok(
           await gql<{ publicChats: { id: string; createdAt: string }[] }>(

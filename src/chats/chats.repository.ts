@@ -259,14 +259,15 @@ export class ChatsRepository {
       .getMany();
   }
 
-  /** A page of public chats, newest first; after `after`, the last of the page before, when given. */
-  publicChats(after?: ChatEntity): Promise<ChatEntity[]> {
+  /** A page of public chats, newest first; after the chat `afterId` names (the last of the page before), if given. */
+  publicChats(afterId?: string): Promise<ChatEntity[]> {
     const query = this.chats.createQueryBuilder('c').where('NOT c.is_private');
-    if (after) {
-      query.andWhere('(c.created_at < :createdAt OR (c.created_at = :createdAt AND c.id > :id))', {
-        createdAt: after.createdAt,
-        id: after.id,
-      });
+    if (afterId) {
+      // Compared with the stored time, in microseconds: a Date read back would have lost them.
+      // Compared with the stored time, to the microsecond (a Date read back would have lost those), and read once
+      // for the query, so the index on (created_at DESC, id) starts the page at it.
+      const at = '(SELECT a.created_at FROM chats a WHERE a.id = :after)';
+      query.andWhere(`c.created_at <= ${at} AND (c.created_at < ${at} OR c.id > :after)`, { after: afterId });
     }
     return query.orderBy('c.created_at', 'DESC').addOrderBy('c.id').limit(PUBLIC_CHATS_LIMIT).getMany();
   }

@@ -209,7 +209,7 @@ export class ChatsService {
     if (after == null) return this.chats.publicChats();
     const last = isUuid(after) ? await this.chats.findById(after) : null;
     if (!last || last.isPrivate) throw new BadInputError('after must be the id of a public chat');
-    return this.chats.publicChats(last);
+    return this.chats.publicChats(last.id);
   }
 
   /** The membership check for a batch-loaded member list, so N chats cost no N extra queries. */
