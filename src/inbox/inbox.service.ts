@@ -199,7 +199,8 @@ export class InboxService {
  * The inboxes of this instance that list one chat, and the chat as they show it: a new message's summary is
  * built once for all of them.
  */
-class Followers {
+/** @internal exported for its spec */
+export class Followers {
   readonly inboxes = new Set<Inbox>();
   ready: Promise<Unsubscribe | null> = Promise.resolve(null);
   private chat?: ChatEntity;
@@ -217,6 +218,8 @@ class Followers {
 
   readonly changedMessage = (record: MessageRecord): void => {
     if (this.chat) this.chat = withRevision(this.chat, record.revision);
+    // A change of a message held back for order: the message goes on as it now is.
+    if (this.ordered.replaceHeld(record)) return;
     for (const inbox of this.inboxes) inbox.messageChanged(record);
   };
 
@@ -282,7 +285,9 @@ class Inbox {
     }
     const entry = this.entries.get(signal.chatId);
     if (!entry) {
-      if (this.following.has(signal.chatId)) this.earlyOf(signal.chatId).lastReadSeq = signal.lastReadSeq;
+      if (!this.following.has(signal.chatId)) return;
+      const early = this.earlyOf(signal.chatId);
+      early.lastReadSeq = Math.max(early.lastReadSeq, signal.lastReadSeq);
       return;
     }
     if (signal.lastReadSeq > entry.lastReadSeq) this.tell(signal.chatId, { ...entry, lastReadSeq: signal.lastReadSeq });
@@ -297,6 +302,7 @@ class Inbox {
       const early = this.earlyOf(record.chatId);
       if (record.seq > (early.record?.seq ?? 0)) early.record = record;
       early.lastReadSeq = Math.max(early.lastReadSeq, ownSeq);
+      early.lastRevision = Math.max(early.lastRevision, record.revision);
       return;
     }
     const lastReadSeq = Math.max(entry.lastReadSeq, ownSeq);
@@ -306,13 +312,11 @@ class Inbox {
       if (lastReadSeq > entry.lastReadSeq) this.tell(record.chatId, { ...entry, lastReadSeq });
       return;
     }
-    const next = { ...entry, lastSeq: record.seq, lastMessage: record, lastReadSeq };
+    // Edited while it was held back for order, it carries its revision.
+    const chat = withRevision(entry.chat, record.revision);
+    const next = { ...entry, chat, lastSeq: record.seq, lastMessage: record, lastReadSeq };
     const sharedChat = shared?.chat;
-    if (
-      !sharedChat ||
-      sharedChat.roomName !== entry.chat.roomName ||
-      sharedChat.lastRevision !== entry.chat.lastRevision
-    ) {
+    if (!sharedChat || sharedChat.roomName !== chat.roomName || sharedChat.lastRevision !== chat.lastRevision) {
       this.tell(record.chatId, next);
       return;
     }

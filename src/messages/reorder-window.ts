@@ -2,14 +2,15 @@ import { Sequenced } from './seq-sequencer';
 
 /** How long an event that skips ahead is held, waiting for the ones before it from the bus. */
 const REORDER_WINDOW_MS = 25;
-/** The most events held for one gap; past it they go on at once (a reader reads the gap from the store). */
+/** The most events held for one gap; past it they go on at once. */
 const MAX_HELD = 100;
 
 /**
- * Puts one chat's live events back in seq order before its streams see them. Publishes of a chat can reach the
- * bus out of order (two commits finishing together, or on two instances), and every stream would answer the gap
- * with a read of the store; so an event that skips ahead is held briefly for the ones before it, and only a gap
- * that outlasts the window (an event the bus really lost) reaches the streams, which then read it from the store.
+ * Puts one chat's live events back in seq order before its readers see them. Publishes of a chat can reach the
+ * bus out of order (two commits finishing together, or on two instances), so an event that skips ahead is held
+ * briefly for the ones before it; a gap that outlasts the window (an event the bus lost, or one very late) lets
+ * what is held go on, and the late event still goes on when it comes. messageAdded's streams then read the gap
+ * from the store; the inbox tells only what is newer than what a list shows.
  */
 export class ReorderWindow<T extends Sequenced> {
   /** The seq after the highest passed on; unknown until the first event. */
@@ -36,6 +37,13 @@ export class ReorderWindow<T extends Sequenced> {
     this.held.set(item.seq, item);
     if (this.held.size >= this.maxHeld) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+  }
+
+  /** Puts a newer state of an item it holds (the same seq) in its place; returns whether it held one. */
+  replaceHeld(item: T): boolean {
+    if (!this.held.has(item.seq)) return false;
+    this.held.set(item.seq, item);
+    return true;
   }
 
   /** Passes on what is held, in order, without waiting for the gap before it. */
