@@ -25,4 +25,18 @@ describe('ErrorFormatter', () => {
     expect(formatted.extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR' });
     expect(formatted.message).toBe('Internal server error');
   });
+
+  it('keeps schema names out of a variable error when suggestions are off, and cuts a long message', () => {
+    const production = new ErrorFormatter(
+      AppConfig.fromEnvironment({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }),
+    );
+    const message = `Variable "$input" got invalid value { ${'x'.repeat(600)} }; Field "emial" is not defined by type "SignUpInput". Did you mean "email"?`;
+    const error = new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+    const suggested = formatter.format(error.toJSON(), error).message;
+    expect(suggested).toHaveLength(501);
+    expect(production.format({ message: message.slice(600), extensions: { code: 'BAD_USER_INPUT' } }, error)).toEqual({
+      message: message.slice(600).replace(' Did you mean "email"?', ''),
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  });
 });

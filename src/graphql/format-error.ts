@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { ExecutionResult, GraphQLError, GraphQLFormattedError, Kind } from 'graphql';
+import { ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
 import { AppConfig } from '../config/app-config';
 import { DomainError } from '../common/errors';
 import { errorMessage } from '../logging/log-errors';
@@ -67,21 +67,15 @@ export class ErrorFormatter {
    */
   formatResult = (result: ExecutionResult): GraphQLFormattedError[] | undefined => {
     if (!result.errors?.length) return undefined;
-    // No `data` and no resolver's error: graphql-js refused the variables before any resolver ran, which Apollo
-    // reports as BAD_USER_INPUT; so is it here, whatever error a scalar's parser gave as the cause.
-    const refused = !('data' in result);
-    return result.errors.map((error) =>
-      refused && !error.extensions?.code && (!error.originalError || isVariableError(error))
-        ? this.format({ ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } }, new GraphQLError(error.message))
-        : this.format(error.toJSON(), error),
-    );
+    // Variables were admitted before execution (Admission.variableRefusal), so these are the resolvers' own.
+    return result.errors.map((error) => this.format(error.toJSON(), error));
   };
 
   private publicMessage(code: string, message: string): string {
     // The parser's own errors are GraphQLErrors; anything else (an engine's stack overflow) says nothing useful.
     if (code === 'GRAPHQL_PARSE_FAILED' && !message.startsWith('Syntax Error')) return 'Syntax Error';
-    if (code === 'GRAPHQL_VALIDATION_FAILED' && !this.suggestions) message = message.replace(SUGGESTION, '');
-    return shortened(message);
+    // Validation and variables errors alike suggest names of the schema ("Did you mean …").
+    return shortened(this.suggestions ? message : message.replace(SUGGESTION, ''));
   }
 }
 
@@ -104,9 +98,4 @@ function isUncodedRefusal(error: unknown): error is GraphQLError {
   if (!(error instanceof GraphQLError) || error.extensions.code !== undefined) return false;
   const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
   return typeof status === 'number' && status >= 400 && status < 500;
-}
-
-/** graphql-js reports a variable it could not coerce at the variable's definition (as Apollo tells them apart). */
-function isVariableError(error: GraphQLError): boolean {
-  return error.nodes?.length === 1 && error.nodes[0].kind === Kind.VARIABLE_DEFINITION;
 }
