@@ -2,7 +2,9 @@ import WebSocket from 'ws';
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_REDIS_URL } from './support/env';
-import { signUp } from './support/gql';
+import { createChat, gql, ok, signUp, TestUser } from './support/gql';
+import { readMetric } from './support/app-process';
+import { eventually } from './support/presence';
 import { connect } from './support/ws';
 
 /** What a raw socket sees: the close code and whether the server answered anything before it. */
@@ -48,6 +50,45 @@ describe('WebSocket limits', () => {
     expect((await fetch(`${app.url}/health/live`)).status).toBe(200);
   });
 
+  it('runs nothing a socket sends once its token expired, and drops one whose client stopped reading', async () => {
+    const user = await signUp(app.url, 'Bea');
+    const chatId = await createChat(app.url, user, 'after expiry');
+    const before = await readMetric(app.url, 'chat_ws_connections');
+    const socket = new WebSocket(app.wsUrl, 'graphql-transport-ws');
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${user.token}` } }));
+    await new Promise((resolve) => socket.once('message', resolve));
+    expect(await readMetric(app.url, 'chat_ws_connections')).toBe(before + 1);
+    // The client stops reading, so it never sees the 4403, and keeps sending.
+    (socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    const send = (id: string) =>
+      socket.send(
+        JSON.stringify({
+          id,
+          type: 'subscribe',
+          payload: {
+            query: 'mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }',
+            variables: { input: { chatId, content: `sent as ${id}` } },
+          },
+        }),
+      );
+    send('before');
+    await eventually(
+      () => lastSeqOf(app, user.token, chatId),
+      (seq) => seq === 1,
+    );
+    // The token lives 3 s (JWT_EXPIRES_IN); a tick of the heartbeat later, the socket is closed.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    for (let i = 0; i < 5; i++) send(`after ${i}`);
+    await eventually(
+      () => readMetric(app.url, 'chat_ws_connections'),
+      (open) => open === before,
+      5_000,
+    );
+    expect(await lastSeqOf(app, await signIn(app, user), chatId)).toBe(1);
+    socket.terminate();
+  });
+
   it('closes a socket with 4403 when its token expires', async () => {
     const user = await signUp(app.url, 'Ann');
     const issuedAt = Date.now();
@@ -66,3 +107,23 @@ describe('WebSocket limits', () => {
     }
   });
 });
+
+async function signIn(app: AppProcess, user: TestUser): Promise<string> {
+  return ok(
+    await gql<{ signIn: { token: string } }>(
+      app.url,
+      'mutation($input: SignInInput!) { signIn(input: $input) { token } }',
+      { input: { email: user.email, password: 'correct horse battery' } },
+    ),
+  ).signIn.token;
+}
+
+async function lastSeqOf(app: AppProcess, token: string, chatId: string): Promise<number> {
+  const read = await gql<{ chat: { lastSeq: number } }>(
+    app.url,
+    'query($id: ID!) { chat(id: $id) { lastSeq } }',
+    { id: chatId },
+    token,
+  );
+  return ok(read).chat.lastSeq;
+}

@@ -22,7 +22,7 @@ import { Admission } from './admission';
 import { Fastlane, FastlaneTarget } from '../realtime/fastlane';
 import { isGraphqlUrl } from './graphql-path';
 import { ErrorFormatter } from './format-error';
-import { Heartbeat } from '../realtime/heartbeat';
+import { closeSocket, Heartbeat } from '../realtime/heartbeat';
 import { RequestContexts } from './request-contexts';
 import { UsersService } from '../users/users.service';
 
@@ -145,7 +145,8 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     const gone = userId === null ? await this.goneAmongConnectedUsers() : new Set([userId]);
     for (const socket of this.wss.clients) {
       const viewerId = this.viewerOf.get(socket);
-      if (viewerId !== undefined && gone.has(viewerId)) socket.close(ACCOUNT_GONE_CODE, 'Account no longer exists');
+      if (viewerId !== undefined && gone.has(viewerId))
+        closeSocket(socket, ACCOUNT_GONE_CODE, 'Account no longer exists');
     }
   }
 
@@ -173,7 +174,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     this.stopListening?.();
     this.heartbeat.stop();
     this.httpServer?.off('upgrade', this.onUpgrade);
-    for (const socket of this.wss.clients) socket.close(1001, 'Going away');
+    for (const socket of this.wss.clients) closeSocket(socket, 1001, 'Going away');
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
@@ -313,15 +314,17 @@ class SocketAdapter implements ProtocolSocket {
   }
 
   close(code: number, reason: string): void {
-    this.socket.close(code, reason);
+    closeSocket(this.socket, code, reason);
   }
 
   onMessage(handle: (data: string) => Promise<void>): void {
     const { socket, logger } = this;
     socket.on('message', (data: Buffer) => {
+      // Closing (its token expired, say): what the client sends meanwhile is not run.
+      if (socket.readyState !== WebSocket.OPEN) return;
       handle(String(data)).catch((error: unknown) => {
         logger.error(`graphql-ws message handling failed: ${errorMessage(error)}`);
-        socket.close(CloseCode.InternalServerError, 'Internal server error');
+        closeSocket(socket, CloseCode.InternalServerError, 'Internal server error');
       });
     });
   }
@@ -340,16 +343,14 @@ class WsConnection implements ConnectionInfo {
 
   close(code: number, reason: string): void {
     if (code === SLOW_CONSUMER_CLOSE_CODE) closeSlow(this.socket, this.metrics, reason);
-    else this.socket.close(code, reason);
+    else closeSocket(this.socket, code, reason);
   }
 }
 
 function closeSlow(socket: WebSocket, metrics: MetricsService, reason: string): void {
   if (socket.readyState !== WebSocket.OPEN) return;
   metrics.slowConsumers.inc();
-  socket.close(SLOW_CONSUMER_CLOSE_CODE, reason);
-  // A client that stopped reading will not complete the closing handshake either.
-  setTimeout(() => socket.terminate(), 1000).unref();
+  closeSocket(socket, SLOW_CONSUMER_CLOSE_CODE, reason);
 }
 
 /** Where a fastlane operation's frames go: its socket. */

@@ -6,6 +6,21 @@ export interface WatchedSocket {
   on(event: 'pong', listener: () => void): unknown;
 }
 
+/**
+ * How long a socket this server closes may take to complete the closing handshake before its connection is
+ * dropped; `ws` would wait 30 s, and a client that stopped reading never completes it.
+ */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * How this server closes a socket, whatever the reason: the close frame, then the connection dropped if the peer
+ * has not answered within CLOSE_GRACE_MS, so its subscriptions (and presence) end then at the latest.
+ */
+export function closeSocket(socket: Pick<WatchedSocket, 'close' | 'terminate'>, code: number, reason: string): void {
+  socket.close(code, reason);
+  setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
+}
+
 /** graphql-ws's close code for a socket that did not send connection_init in time. */
 const INIT_TIMEOUT_CODE = 4408;
 /** graphql-ws's close code for a refused connection: the client reconnects with a fresh token and resumes. */
@@ -109,7 +124,7 @@ export class Heartbeat<S extends WatchedSocket> {
     for (const [socket, deadline] of this.awaitingInit) {
       if (deadline > now) continue;
       this.awaitingInit.delete(socket);
-      socket.close(INIT_TIMEOUT_CODE, 'Connection initialisation timeout');
+      closeSocket(socket, INIT_TIMEOUT_CODE, 'Connection initialisation timeout');
     }
     const slot = this.slots[this.cursor];
     this.cursor = (this.cursor + 1) % this.slots.length;
@@ -134,7 +149,7 @@ export class Heartbeat<S extends WatchedSocket> {
       this.expiring.delete(second);
       for (const socket of sockets) {
         this.expiryOf.delete(socket);
-        socket.close(EXPIRED_CODE, 'Token expired');
+        closeSocket(socket, EXPIRED_CODE, 'Token expired');
       }
     }
     this.nextExpiry = next;
