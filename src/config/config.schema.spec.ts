@@ -43,10 +43,13 @@ describe('parseEnv', () => {
 
   it('says which valid settings break a time limit clients are promised', () => {
     expect(promisesBroken(parseEnv({}))).toEqual([]);
-    expect(promisesBroken(parseEnv({ SHUTDOWN_TIMEOUT_MS: '10000', PRESENCE_LEASE_TTL_MS: '9000' }))).toEqual([]);
-    const broken = promisesBroken(parseEnv({ SHUTDOWN_TIMEOUT_MS: '10001', PRESENCE_LEASE_TTL_MS: '60000' }));
+    expect(promisesBroken(parseEnv({ SHUTDOWN_TIMEOUT_MS: '9999', PRESENCE_LEASE_TTL_MS: '9000' }))).toEqual([]);
+    const broken = promisesBroken(
+      parseEnv({ SHUTDOWN_TIMEOUT_MS: '10000', PRESENCE_LEASE_TTL_MS: '60000', PRESENCE_TYPING_TIMEOUT_MS: '1500' }),
+    );
     expect(broken).toEqual([
-      expect.stringMatching(/^SHUTDOWN_TIMEOUT_MS is over 10000/),
+      expect.stringMatching(/^SHUTDOWN_TIMEOUT_MS is 10000 or more/),
+      expect.stringMatching(/^PRESENCE_TYPING_TIMEOUT_MS is not 5000/),
       expect.stringMatching(/^PRESENCE_LEASE_TTL_MS \+ PRESENCE_HEARTBEAT_MS is 61000 ms/),
     ]);
   });

@@ -30,6 +30,8 @@ const milliseconds = (fallback: number, min = 1) =>
   ).default(fallback);
 /** Clients are promised that SIGTERM ends an instance, and that a dead instance's presence leaves, within 10 s. */
 const PROMISED_MS = 10_000;
+/** Clients are promised that `typing: true` lapses after 5 s unless set again. */
+const PROMISED_TYPING_MS = 5000;
 
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -138,13 +140,21 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
 
 /**
  * Settings that are valid but break a time limit clients are promised (an operator's choice, said at start-up):
- * a drain longer than 10 s, or a presence lease that with the heartbeat (a dead instance's lease runs out, then a
- * live one's next heartbeat removes its presence) takes longer than 10 s.
+ * a drain of 10 s or more, a presence lease that with the heartbeat (a dead instance's lease runs out, then a
+ * live one's next heartbeat removes its presence) takes longer than 10 s, or typing lapsing other than after 5 s.
  */
 export function promisesBroken(env: Env): string[] {
   const broken: string[] = [];
-  if (env.SHUTDOWN_TIMEOUT_MS > PROMISED_MS) {
-    broken.push(`SHUTDOWN_TIMEOUT_MS is over ${PROMISED_MS}: SIGTERM may take longer than the promised 10 s`);
+  // At the timeout the process exits 1: only a drain shorter than 10 s ends within them.
+  if (env.SHUTDOWN_TIMEOUT_MS >= PROMISED_MS) {
+    broken.push(
+      `SHUTDOWN_TIMEOUT_MS is ${PROMISED_MS} or more: SIGTERM may not end the process within the promised 10 s`,
+    );
+  }
+  if (env.PRESENCE_TYPING_TIMEOUT_MS !== PROMISED_TYPING_MS) {
+    broken.push(
+      `PRESENCE_TYPING_TIMEOUT_MS is not ${PROMISED_TYPING_MS}: typing lapses other than after the promised 5 s`,
+    );
   }
   const presenceGone = env.PRESENCE_LEASE_TTL_MS + env.PRESENCE_HEARTBEAT_MS;
   if (presenceGone > PROMISED_MS) {
