@@ -158,6 +158,35 @@ describe('presence when instances and Redis fail', () => {
     expect(flatten(after)).toHaveLength(4);
   });
 
+  it('answers presence calls while Redis stalls, instead of waiting for it, and converges once it answers', async () => {
+    const [a, b] = [apps[0], await start()];
+    const chatId = await createChat(a.url, alice);
+    const watcher = presence(open(a, alice), chatId);
+    await watcher.until(() => applyEvents(watcher.data).size === 1, "alice's meta");
+    const SET = 'mutation($c: ID!, $t: Boolean!) { setTyping(chatId: $c, typing: $t) }';
+    const READ = 'query($c: ID!) { chat(id: $c) { presence { key } } }';
+    redis.suspend();
+    // Resumed in any case, so a failure here cannot leave the other tests a stopped Redis.
+    const resumed = new Promise((resolve) => setTimeout(resolve, 8_000)).then(() => redis.resume());
+    try {
+      const started = Date.now();
+      // b has no replica of the chat: its read goes to Redis, as the typing flag does.
+      const answers = await Promise.all([
+        gql(a.url, SET, { c: chatId, t: true }, alice.token),
+        gql(b.url, READ, { c: chatId }, alice.token),
+      ]);
+      expect(Date.now() - started).toBeLessThan(6_000);
+      expect(answers.map((answer) => errorCode(answer))).toEqual(['INTERNAL_SERVER_ERROR', 'INTERNAL_SERVER_ERROR']);
+    } finally {
+      await resumed;
+    }
+    await eventually(
+      () => readPresence(b.url, alice.token, chatId),
+      (groups) => groups.length === 1,
+    );
+    expect(errorCode(await gql(a.url, SET, { c: chatId, t: false }, alice.token))).toBeUndefined();
+  });
+
   it('bounds metas per user per chat, and rate-limits typing floods but not a normal pace', async () => {
     const app = await start({ PRESENCE_MAX_METAS_PER_USER: '2' });
     const chatId = await createChat(app.url, alice);

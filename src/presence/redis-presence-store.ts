@@ -22,6 +22,10 @@ import { LapseResult, PresenceStore, TypingResult } from './presence-store';
  * The per-chat scripts take KEYS = [metas, version, epoch(, owned)] and
  * ARGV = [publish command, channel, chat, epoch to start if there is none, ...].
  */
+
+/** How long a presence command may go unanswered before it fails; the health check gives Redis as long. */
+const COMMAND_TIMEOUT_MS = 2000;
+
 const CHAT_CHANGE = `
 local function epochOf()
   local epoch = redis.call('GET', KEYS[3])
@@ -207,8 +211,11 @@ export class RedisPresenceStore extends PresenceStore {
     this.prefix = settings.keyPrefix;
     this.redis = openRedis(settings, instanceId, 'presence', {
       maxRetriesPerRequest: 1,
-      // While Redis is away, fail fast instead of queueing: the service reconciles when it is back.
+      // While Redis is away, or answers nothing, fail fast instead of queueing or waiting: the service reconciles
+      // when it is back. A command that timed out may still run once Redis answers again, but Redis runs one
+      // connection's commands in the order they were sent: an untrack after a track that timed out undoes it.
       offlineQueue: false,
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
     });
     this.publishCommand = isCluster(this.redis) ? 'SPUBLISH' : 'PUBLISH';
     for (const [name, { lua, keys }] of Object.entries(SCRIPTS)) {

@@ -15,6 +15,11 @@ export interface ConnectionOptions {
   /** Queue commands while disconnected (true) or fail them at once (false). */
   offlineQueue: boolean;
   maxRetriesPerRequest: number;
+  /**
+   * Fail a command Redis has not answered within this long. Without it a command waits as long as the connection
+   * looks alive: a Redis that stalls (paused, a partition TCP has not noticed) would hold its callers for minutes.
+   */
+  commandTimeoutMs?: number;
   /** Commands issued in one tick leave in one write (per node on a cluster). */
   autoPipelining?: boolean;
   /** On a cluster: SSUBSCRIBE through one subscriber connection per master. */
@@ -44,6 +49,7 @@ export function openRedis(
       ? new Redis(target.url, {
           retryStrategy: backoff,
           maxRetriesPerRequest: options.maxRetriesPerRequest,
+          commandTimeout: options.commandTimeoutMs,
           enableOfflineQueue: options.offlineQueue,
           enableAutoPipelining: options.autoPipelining ?? false,
           connectionName,
@@ -75,6 +81,7 @@ function nodeOptions(
     password: target.password,
     tls: target.tls ? {} : undefined,
     maxRetriesPerRequest: options.maxRetriesPerRequest,
+    commandTimeout: options.commandTimeoutMs,
     connectionName,
   };
 }

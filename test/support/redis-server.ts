@@ -29,6 +29,15 @@ export class TestRedis {
     return redisCommand(this.port, ...args);
   }
 
+  /** Stops the server answering (SIGSTOP) while its connections stay open, as a stalled host or a partition would. */
+  suspend(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
