@@ -55,15 +55,20 @@ describe('start-up', () => {
         const { AppConfig } = require(${JSON.stringify(resolve('dist/config/app-config.js'))});
         const [dataDir, barrier, me] = process.argv.slice(1);
         writeFileSync(barrier + '/ready-' + me, '');
-        while (!existsSync(barrier + '/go'));
+        const giveUp = Date.now() + 30000;
+        while (!existsSync(barrier + '/go') && Date.now() < giveUp);
         process.stdout.write(AppConfig.fromEnvironment({ NODE_ENV: 'development', DATA_DIR: dataDir }).jwtSecret);
       `;
       const children = Array.from({ length: 6 }, (_, i) => runNode(script, dataDir, barrier, String(i)));
-      await eventually(
-        async () => readdirSync(barrier).length,
-        (ready) => ready === children.length,
-      );
-      writeFileSync(join(barrier, 'go'), '');
+      try {
+        await eventually(
+          async () => readdirSync(barrier).length,
+          (ready) => ready === children.length,
+        );
+      } finally {
+        // Whatever happened, the children go on and end.
+        writeFileSync(join(barrier, 'go'), '');
+      }
       const secrets = await Promise.all(children);
       const kept = readFileSync(join(dataDir, 'jwt-secret'), 'utf8');
       expect(kept.length).toBeGreaterThanOrEqual(16);

@@ -263,7 +263,6 @@ export class ChatsRepository {
   publicChats(afterId?: string): Promise<ChatEntity[]> {
     const query = this.chats.createQueryBuilder('c').where('NOT c.is_private');
     if (afterId) {
-      // Compared with the stored time, in microseconds: a Date read back would have lost them.
       // Compared with the stored time, to the microsecond (a Date read back would have lost those), and read once
       // for the query, so the index on (created_at DESC, id) starts the page at it.
       const at = '(SELECT a.created_at FROM chats a WHERE a.id = :after)';

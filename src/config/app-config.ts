@@ -139,13 +139,27 @@ function loadOrCreateDevSecret(dataDir: string): string {
   if (secret === undefined) {
     mkdirSync(dataDir, { recursive: true });
     const created = randomBytes(32).toString('base64url');
-    secret = createExclusive(file, created) ? created : readSecret(file);
+    secret = createExclusive(file, created) ? created : readWritten(file);
   }
   if (secret === null || secret === undefined) {
     // Not one this app wrote; replacing it would race with another instance starting.
     throw new ConfigError([
       `JWT_SECRET: unset, and ${file} holds no usable secret (16 characters at least): remove the file, or set JWT_SECRET`,
     ]);
+  }
+  return secret;
+}
+
+/**
+ * The secret another instance has just created: whole at once where the file system has hard links, but written
+ * in place (so briefly empty) where it has none, hence read again for a moment before it counts as unusable.
+ */
+function readWritten(file: string): string | null | undefined {
+  const deadline = Date.now() + 1000;
+  let secret = readSecret(file);
+  while (secret === null && Date.now() < deadline) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    secret = readSecret(file);
   }
   return secret;
 }

@@ -190,6 +190,9 @@ function identify(pid: number, pgDataDir: string): Identity {
     try {
       return realpathSync(`/proc/${pid}/cwd`) === realpathSync(pgDataDir) ? 'ours' : 'other';
     } catch {
+      // Another user's process, read by a root without CAP_SYS_PTRACE (a container's): its arguments still say.
+      const dataDir = dataDirArgument(pid);
+      if (dataDir !== undefined) return dataDir === resolve(pgDataDir) ? 'ours' : 'other';
       return isAlive(pid) ? 'unknown' : 'gone';
     }
   }
@@ -198,6 +201,17 @@ function identify(pid: number, pgDataDir: string): Identity {
     return command.includes(`-D ${pgDataDir}`) ? 'ours' : 'other';
   } catch {
     return 'unknown';
+  }
+}
+
+/** The `-D` argument a process was started with (resolved), as /proc/<pid>/cmdline shows it; undefined when unread. */
+function dataDirArgument(pid: number): string | undefined {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const at = args.indexOf('-D');
+    return at === -1 || at + 1 >= args.length ? '' : resolve(args[at + 1]);
+  } catch {
+    return undefined;
   }
 }
 

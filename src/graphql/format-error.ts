@@ -17,7 +17,8 @@ const PUBLIC_REQUEST_CODES = new Set([
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 
-const SUGGESTION = / ?Did you mean .*$/;
+/** graphql-js's own ending (` Did you mean "a", "b", or "c"?`), not words a client's quoted value may hold. */
+const SUGGESTION = / ?Did you mean (?:"[^"]*"(?:,? or |, )?)+\?$/;
 /** The longest message a client's own mistake is answered with. */
 const MAX_MESSAGE_LENGTH = 500;
 

@@ -39,13 +39,15 @@ describe('Followers (one chat, the inboxes of one instance that list it)', () =>
   it('tells a message edited while it was held as it now is, and a change of one already told as a change', () => {
     followers.offer(record(1));
     followers.offer(record(3));
+    followers.changedMessage(record(3, 2));
+    // An older change arriving after a newer one changes nothing.
     followers.changedMessage(record(3, 1));
     followers.offer(record(2));
     followers.changedMessage(record(2, 2));
     expect(told).toEqual([
       [1, 0],
       [2, 0],
-      [3, 1],
+      [3, 2],
       ['changed', 2, 2],
     ]);
   });

@@ -218,8 +218,8 @@ export class Followers {
 
   readonly changedMessage = (record: MessageRecord): void => {
     if (this.chat) this.chat = withRevision(this.chat, record.revision);
-    // A change of a message held back for order: the message goes on as it now is.
-    if (this.ordered.replaceHeld(record)) return;
+    // A change of a message held back for order: the message goes on as it now is (changes may come out of order).
+    if (this.ordered.replaceHeld(record, (held) => record.revision > held.revision)) return;
     for (const inbox of this.inboxes) inbox.messageChanged(record);
   };
 

@@ -39,10 +39,14 @@ export class ReorderWindow<T extends Sequenced> {
     else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
   }
 
-  /** Puts a newer state of an item it holds (the same seq) in its place; returns whether it held one. */
-  replaceHeld(item: T): boolean {
-    if (!this.held.has(item.seq)) return false;
-    this.held.set(item.seq, item);
+  /**
+   * Puts another state of an item it holds (the same seq) in its place when `newer` says so; returns whether it
+   * held one.
+   */
+  replaceHeld(item: T, newer: (held: T) => boolean): boolean {
+    const held = this.held.get(item.seq);
+    if (!held) return false;
+    if (newer(held)) this.held.set(item.seq, item);
     return true;
   }
 

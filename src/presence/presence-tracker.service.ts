@@ -95,6 +95,8 @@ export class PresenceTracker implements OnModuleInit, OnApplicationShutdown {
       return await this.store.join(chatId, meta);
     } catch (error) {
       this.disown(owned);
+      // A join that timed out still runs once Redis answers; this leave, sent after it, then undoes it.
+      void this.store.leave(chatId, this.instanceId, [meta.trackKey]).catch(() => undefined);
       throw error;
     }
   }

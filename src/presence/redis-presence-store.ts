@@ -213,7 +213,8 @@ export class RedisPresenceStore extends PresenceStore {
       maxRetriesPerRequest: 1,
       // While Redis is away, or answers nothing, fail fast instead of queueing or waiting: the service reconciles
       // when it is back. A command that timed out may still run once Redis answers again, but Redis runs one
-      // connection's commands in the order they were sent: an untrack after a track that timed out undoes it.
+      // connection's commands in the order they were sent: PresenceTracker follows a join that failed with a
+      // leave, which undoes it if it ran.
       offlineQueue: false,
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
     });
