@@ -21,17 +21,25 @@ export class HttpDrain {
     });
   }
 
-  close(): Promise<void> {
+  /**
+   * `graceMs`: how long requests in flight may take; one still unanswered then (a client that stopped sending its
+   * body, say) is cut, so it cannot hold the shutdown to its timeout. Upgraded sockets (WebSockets) are not the
+   * HTTP server's connections any more, and are left alone.
+   */
+  close(graceMs: number): Promise<void> {
     this.server.close();
     // close() ends the connections that are idle now; one with a request in flight would otherwise stay open
     // until its keep-alive timeout after the response, holding the exit back by seconds.
     const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
+    const cut = setTimeout(() => this.server.closeAllConnections(), graceMs);
     return new Promise<void>((resolve) => {
       this.settled = resolve;
       if (this.inFlight === 0) resolve();
     }).finally(() => {
       clearInterval(sweep);
-      this.server.closeIdleConnections();
+      clearTimeout(cut);
+      // What is left holds no request: idle keep-alives, and connections whose request headers never came.
+      this.server.closeAllConnections();
     });
   }
 }

@@ -6,6 +6,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { setUpApp } from './app.setup';
 import { AppConfig } from './config/app-config';
+import { GraphqlWsServer } from './graphql/ws-server';
 import { ConfigError } from './config/config.schema';
 import { HealthService } from './health/health.service';
 import { HttpDrain } from './http-drain';
@@ -51,9 +52,9 @@ async function bootstrap(): Promise<void> {
 }
 
 /**
- * SIGTERM/SIGINT: report not ready, stop accepting and answer the requests in flight, then close (graphql-ws
- * closes every socket with 1001 so clients reconnect elsewhere; modules release what they hold), and exit 0; past
- * the timeout, exit 1 rather than hang.
+ * SIGTERM/SIGINT: report not ready, close every WebSocket with 1001 (clients reconnect elsewhere), stop accepting
+ * and answer the requests in flight (cutting those still unanswered at half the timeout), then close (modules
+ * release what they hold), and exit 0; past the timeout, exit 1 rather than hang.
  */
 function installShutdown(app: NestExpressApplication, drain: HttpDrain, config: AppConfig, logger: Logger): void {
   let stopping = false;
@@ -66,11 +67,13 @@ function installShutdown(app: NestExpressApplication, drain: HttpDrain, config: 
       logger.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
       process.exit(1);
     }, config.shutdownTimeoutMs).unref();
-    // Stop accepting first, so the balancer sends new connections (reconnecting clients among them) elsewhere,
-    // and let the requests in flight be answered before the modules they need go; Nest's own close of the
-    // server later finds it already closed.
+    // WebSockets go at once, whatever HTTP is doing: their clients reconnect elsewhere, and their presence leaves.
+    app.get(GraphqlWsServer).goAway();
+    // Stop accepting, so the balancer sends new connections (reconnecting clients among them) elsewhere, and let
+    // the requests in flight be answered, for half the time there is, before the modules they need go; Nest's own
+    // close of the server later finds it already closed.
     drain
-      .close()
+      .close(config.shutdownTimeoutMs / 2)
       .then(() => app.close())
       .then(() => process.exit(0))
       .catch((error: unknown) => {

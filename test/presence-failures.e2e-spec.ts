@@ -1,3 +1,4 @@
+import { connect as connectTcp } from 'node:net';
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_KEY_PREFIX } from './support/env';
@@ -82,6 +83,34 @@ describe('presence when instances and Redis fail', () => {
     expect(elapsed).toBeLessThan(1000);
     const truth = await readPresence(observer.url, alice.token, chatId);
     expect(truth.map((g) => g.key)).toEqual([alice.id]);
+  });
+
+  it('SIGTERM beside a request stalled mid-body and one mid-headers: still 1001, leaves at once, exit 0', async () => {
+    const observer = apps[0];
+    const victim = await start();
+    const { bobGone } = await scene(observer, victim);
+    const victimSockets = handles.slice(-2);
+    const port = Number(new URL(victim.url).port);
+    const stalled = [
+      'POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n{"qu',
+      'GET /health/live HTTP/1.1\r\nHost: x\r\n',
+    ].map((start) => {
+      const socket = connectTcp(port, '127.0.0.1', () => socket.write(start));
+      socket.on('error', () => undefined);
+      return socket;
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const t0 = Date.now();
+      const stopped = victim.stop('SIGTERM');
+      await bobGone();
+      expect(Date.now() - t0).toBeLessThan(1000);
+      for (const socket of victimSockets) expect((await socket.closed).code).toBe(1001);
+      expect(await stopped).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      for (const socket of stalled) socket.destroy();
+    }
   });
 
   it("SIGKILL: the instance's metas leave within 5 s and no ghost remains", async () => {

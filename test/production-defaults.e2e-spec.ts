@@ -38,6 +38,10 @@ describe('production defaults', () => {
     expect((await fetch(`${app.url}/chat.js`)).status).toBe(200);
     expect((await fetch(`${app.url}/chat.js.map`)).status).toBe(404);
     expect((await fetch(`${app.url}/ide.js.map`)).status).toBe(404);
+    // Nor by another spelling of the same path.
+    for (const path of ['/chat.js%2Emap', '/chat.js.ma%70', '/chat.js%2emap']) {
+      expect([path, (await fetch(`${app.url}${path}`)).status]).toEqual([path, 404]);
+    }
   });
 
   it('serves /metrics on METRICS_PORT only', async () => {

@@ -169,12 +169,19 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
     return gone;
   }
 
-  /** Every socket is told to go elsewhere (1001), so its client reconnects to another instance and resumes. */
+  /**
+   * Shutdown's first step, before HTTP requests have drained: every socket is told to go elsewhere (1001), so its
+   * client reconnects to another instance and resumes, and its subscriptions (presence among them) end now.
+   */
+  goAway(): void {
+    this.httpServer?.off('upgrade', this.onUpgrade);
+    for (const socket of this.wss.clients) closeSocket(socket, 1001, 'Going away');
+  }
+
   async onModuleDestroy(): Promise<void> {
     this.stopListening?.();
     this.heartbeat.stop();
-    this.httpServer?.off('upgrade', this.onUpgrade);
-    for (const socket of this.wss.clients) closeSocket(socket, 1001, 'Going away');
+    this.goAway();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 

@@ -48,10 +48,19 @@ export function servePublicFiles(app: NestExpressApplication, config: AppConfig)
   });
   // Source maps show the pages' source: production serves none (a request for one gets the 404 of a missing file).
   const noSourceMaps = (req: Request, res: ServerResponse, next: () => void): void => {
-    if (req.path.endsWith('.map')) next();
+    if (isSourceMap(req.path)) next();
     else void serve(req, res, next);
   };
   app.use(config.isProduction ? noSourceMaps : serve);
+}
+
+/** As serve-static will read the path: decoded (`/chat.js%2Emap` is the map); one it cannot decode is refused. */
+function isSourceMap(path: string): boolean {
+  try {
+    return decodeURIComponent(path).toLowerCase().endsWith('.map');
+  } catch {
+    return true;
+  }
 }
 
 export function publicFilesBuilt(): boolean {
