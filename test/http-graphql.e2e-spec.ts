@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect as connectTcp } from 'node:net';
 import { AppProcess } from './support/app-process';
 import { TestDatabase } from './support/database';
 import { TEST_KEY_PREFIX, TEST_REDIS_URL } from './support/env';
@@ -207,6 +208,25 @@ describe('GraphQL over HTTP', () => {
     });
     expect(negotiated.headers.get('content-type')).toBe('application/graphql-response+json; charset=utf-8');
     expect(negotiated.body).toBe('{"data":{"__typename":"Query"}}\n');
+  });
+
+  it('answers a request whose target is in the absolute form (http://host/graphql)', async () => {
+    const { port } = new URL(app.url);
+    const body = JSON.stringify({ query: '{ __typename }' });
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = connectTcp(Number(port), '127.0.0.1', () =>
+        socket.end(
+          `POST http://127.0.0.1:${port}/graphql HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        ),
+      );
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toContain('{"data":{"__typename":"Query"}}');
   });
 
   it('refuses a body that is not a JSON object with BAD_REQUEST, and stays up', async () => {

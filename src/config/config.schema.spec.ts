@@ -54,6 +54,13 @@ describe('parseEnv', () => {
     ]);
   });
 
+  it('refuses a metrics port that is the API port, and takes two different ones or a free one', () => {
+    expect(() => parseEnv({ PORT: '4000', METRICS_PORT: '4000' })).toThrow(/METRICS_PORT: must differ from PORT/);
+    expect(() => parseEnv({ METRICS_PORT: '3000' })).toThrow(/METRICS_PORT: must differ from PORT/);
+    expect(parseEnv({ PORT: '4000', METRICS_PORT: '4001' })).toMatchObject({ PORT: 4000, METRICS_PORT: 4001 });
+    expect(parseEnv({ PORT: '0', METRICS_PORT: '0' })).toMatchObject({ PORT: 0, METRICS_PORT: 0 });
+  });
+
   it('requires the presence lease to outlive the heartbeat, also among other bad variables', () => {
     expect(() => parseEnv({ PRESENCE_HEARTBEAT_MS: '2000', PRESENCE_LEASE_TTL_MS: '1000' })).toThrow(
       /PRESENCE_LEASE_TTL_MS: must be longer/,

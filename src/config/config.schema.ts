@@ -175,6 +175,11 @@ function crossFieldProblems(raw: Record<string, string | undefined>): string[] {
   if (raw.NODE_ENV === 'production' && !raw.JWT_SECRET) {
     problems.push('JWT_SECRET: is required when NODE_ENV=production');
   }
+  const port = envSchema.shape.PORT.safeParse(raw.PORT);
+  const metricsPort = envSchema.shape.METRICS_PORT.safeParse(raw.METRICS_PORT);
+  if (port.success && metricsPort.success && metricsPort.data !== undefined && metricsPort.data !== 0) {
+    if (metricsPort.data === port.data) problems.push('METRICS_PORT: must differ from PORT');
+  }
   const leaseTtl = envSchema.shape.PRESENCE_LEASE_TTL_MS.safeParse(raw.PRESENCE_LEASE_TTL_MS);
   const heartbeat = envSchema.shape.PRESENCE_HEARTBEAT_MS.safeParse(raw.PRESENCE_HEARTBEAT_MS);
   if (leaseTtl.success && heartbeat.success && leaseTtl.data <= heartbeat.data) {
