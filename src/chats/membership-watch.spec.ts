@@ -55,12 +55,7 @@ describe('MembershipWatch', () => {
   it('holds deliveries after a bus reconnect until a re-check succeeds, trying again while the database fails', async () => {
     jest.useFakeTimers();
     try {
-      const bus = new LocalEventBus();
-      let reconnected: (affected: AffectedTopics) => void = () => undefined;
-      jest.spyOn(bus as EventBus, 'onReconnect').mockImplementation((listener: (affected: AffectedTopics) => void) => {
-        reconnected = listener;
-        return () => undefined;
-      });
+      const { bus, reconnected } = busThatReconnects();
       let failures = 2;
       const isMember = jest.fn(async (_chatId: string, userId: string) => {
         if (failures > 0) {
@@ -75,7 +70,7 @@ describe('MembershipWatch', () => {
       await watch.watch(chatId, 'ann', { end: () => ended.push('ann'), closed: false });
       await watch.watch(chatId, 'bob', { end: () => ended.push('bob'), closed: false });
 
-      reconnected(() => true);
+      reconnected();
       const delivered: string[] = [];
       watch.afterCheck((item: string) => delivered.push(item), 'held');
       await jest.advanceTimersByTimeAsync(100);
@@ -93,17 +88,12 @@ describe('MembershipWatch', () => {
   it('lets held deliveries go once re-checks have failed for some seconds, rather than hold them without end', async () => {
     jest.useFakeTimers();
     try {
-      const bus = new LocalEventBus();
-      let reconnected: (affected: AffectedTopics) => void = () => undefined;
-      jest.spyOn(bus as EventBus, 'onReconnect').mockImplementation((listener: (affected: AffectedTopics) => void) => {
-        reconnected = listener;
-        return () => undefined;
-      });
+      const { bus, reconnected } = busThatReconnects();
       const isMember = jest.fn(() => Promise.reject(new Error('connection refused')));
       const watch = new MembershipWatch(bus, { isMember } as unknown as ChatsRepository);
       watch.onModuleInit();
       await watch.watch(chatId, 'ann', { end: () => undefined, closed: false });
-      reconnected(() => true);
+      reconnected();
       const delivered: string[] = [];
       watch.afterCheck((item: string) => delivered.push(item), 'held');
       await jest.advanceTimersByTimeAsync(5_000);
@@ -128,3 +118,14 @@ describe('MembershipWatch', () => {
     expect(ended).toEqual([]);
   });
 });
+
+/** An in-process bus whose reconnect the test triggers: `reconnected()` tells its listener every topic was affected. */
+function busThatReconnects(): { bus: LocalEventBus; reconnected: () => void } {
+  const bus = new LocalEventBus();
+  let listener: (affected: AffectedTopics) => void = () => undefined;
+  jest.spyOn(bus as EventBus, 'onReconnect').mockImplementation((added: (affected: AffectedTopics) => void) => {
+    listener = added;
+    return () => undefined;
+  });
+  return { bus, reconnected: () => listener(() => true) };
+}
