@@ -247,7 +247,7 @@ export async function stopLeftoverPostmaster(pgDataDir: string, log: (line: stri
   if (!lock) return;
   const identity = identify(lock.pid, pgDataDir);
   if (identity === 'ours') {
-    const inUse = inUseError(pgDataDir);
+    const inUse = usedByRunningApp(pgDataDir, lock.pid);
     if (inUse) throw inUse;
     log(`stopping the embedded PostgreSQL (pid ${lock.pid}) that an earlier run left on ${pgDataDir}`);
     process.kill(lock.pid, 'SIGINT');
@@ -272,11 +272,15 @@ export async function stopLeftoverPostmaster(pgDataDir: string, log: (line: stri
  */
 export function inUseError(pgDataDir: string): Error | undefined {
   const lock = readPostmasterLock(pgDataDir);
-  if (!lock || lock.pid === process.pid || identify(lock.pid, pgDataDir) !== 'ours') return undefined;
-  const owner = liveNodeParent(lock.pid);
+  return lock && identify(lock.pid, pgDataDir) === 'ours' ? usedByRunningApp(pgDataDir, lock.pid) : undefined;
+}
+
+/** The refusal, for a postmaster already known to serve `pgDataDir`, when the app that started it still runs. */
+function usedByRunningApp(pgDataDir: string, postmaster: number): Error | undefined {
+  const owner = liveNodeParent(postmaster);
   if (owner === undefined || owner === process.pid) return undefined;
   return new Error(
-    `DATA_DIR is in use: the PostgreSQL on ${pgDataDir} (pid ${lock.pid}) belongs to a running app (pid ${owner}); ` +
+    `DATA_DIR is in use: the PostgreSQL on ${pgDataDir} (pid ${postmaster}) belongs to a running app (pid ${owner}); ` +
       'stop that app first, or give this one another DATA_DIR',
   );
 }

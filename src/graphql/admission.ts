@@ -237,6 +237,6 @@ function refuse(message: string, code: string): { errors: readonly GraphQLError[
   return { errors: [new GraphQLError(message, { extensions: { code } })] };
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -14,6 +14,7 @@ import { Admission } from './admission';
 import { ApolloHttpDriver } from './apollo-http.driver';
 import { ErrorFormatter } from './format-error';
 import { GraphqlPipelineModule } from './graphql-pipeline.module';
+import { GRAPHQL_PATH } from './graphql-path';
 import { GraphqlHttpTransport } from './http-transport';
 import { ResolverErrorsFilter } from './resolver-errors.filter';
 import { GraphqlWsServer } from './ws-server';
@@ -94,7 +95,7 @@ function describeRootTypes(schema: GraphQLSchema): GraphQLSchema {
         sortSchema: true,
         transformSchema: describeRootTypes,
         transformAutoSchemaFile: true,
-        path: '/graphql',
+        path: GRAPHQL_PATH,
         playground: false,
         // Admission's rules refuse introspection when it is off, on every transport.
         introspection: true,

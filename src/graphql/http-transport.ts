@@ -11,7 +11,7 @@ import { errorMessage } from '../logging/log-errors';
 import { httpErrorBody, statusOf } from '../http-errors';
 import { HttpRequestLog } from '../logging/logging.module';
 import { publicFilesBuilt } from '../web/public-files';
-import { Admission } from './admission';
+import { Admission, isPlainObject } from './admission';
 import { ApolloHttpDriver } from './apollo-http.driver';
 import { GRAPHQL_PATH, isGraphqlUrl } from './graphql-path';
 import { ErrorFormatter } from './format-error';
@@ -114,20 +114,18 @@ export class GraphqlHttpTransport implements OnApplicationBootstrap {
   private refuseOperation(req: IncomingMessage, res: ServerResponse, errors: readonly GraphQLError[]): void {
     const json = `${JSON.stringify({ errors: errors.map((error) => this.errors.format(error.toJSON(), error)) })}\n`;
     const accepted = accepts(req).type(['application/json', 'application/graphql-response+json']);
-    const type = typeof accepted === 'string' ? accepted : 'application/json';
-    res.writeHead(400, { 'content-type': `${type}; charset=utf-8`, 'content-length': Buffer.byteLength(json) });
-    res.end(json);
+    sendJson(res, 400, json, typeof accepted === 'string' ? accepted : 'application/json');
   }
 
   /** An HTTP-level refusal (the body could not be read), in the body the rest of the server gives it. */
   private refuse(res: ServerResponse, status: number): void {
-    const json = JSON.stringify(httpErrorBody(status));
-    res.writeHead(status, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(json),
-    });
-    res.end(json);
+    sendJson(res, status, JSON.stringify(httpErrorBody(status)));
   }
+}
+
+function sendJson(res: ServerResponse, status: number, json: string, type = 'application/json'): void {
+  res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'content-length': Buffer.byteLength(json) });
+  res.end(json);
 }
 
 /** The query text of a GET's `query` parameter or of a POST's JSON body; anything else is Apollo's to refuse. */
@@ -138,7 +136,5 @@ function queryOf(req: ParsedRequest): unknown {
     return at === -1 ? undefined : (new URLSearchParams(url.slice(at)).get('query') ?? undefined);
   }
   const body = req.body;
-  return typeof body === 'object' && body !== null && !Array.isArray(body)
-    ? (body as { query?: unknown }).query
-    : undefined;
+  return isPlainObject(body) ? body.query : undefined;
 }

@@ -20,7 +20,6 @@ import { ConnectionInfo, RequestContext, SLOW_CONSUMER_CLOSE_CODE } from '../com
 import { MetricsService } from '../metrics/metrics.service';
 import { Admission } from './admission';
 import { Fastlane, FastlaneTarget } from '../realtime/fastlane';
-import { isGraphqlUrl } from './graphql-path';
 import { ErrorFormatter } from './format-error';
 import { closeSocket, Heartbeat } from '../realtime/heartbeat';
 import { RequestContexts } from './request-contexts';
@@ -70,6 +69,7 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
   };
   private stopListening?: () => void;
   private httpServer?: HttpServer;
+  private goneAway = false;
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -174,6 +174,8 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
    * client reconnects to another instance and resumes, and its subscriptions (presence among them) end now.
    */
   goAway(): void {
+    if (this.goneAway) return;
+    this.goneAway = true;
     this.httpServer?.off('upgrade', this.onUpgrade);
     for (const socket of this.wss.clients) closeSocket(socket, 1001, 'Going away');
   }
@@ -269,8 +271,8 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnModuleDestroy,
   }
 
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    // main.ts refuses other paths and answers 503 while draining, before this listener runs.
-    if (!socket.writable || !isGraphqlUrl(request.url)) return;
+    // app.setup.ts's listener, which runs first, refuses other paths and answers 503 while draining.
+    if (!socket.writable) return;
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       this.streamOf.set(ws, socket);
       this.wss.emit('connection', ws, request);

@@ -23,7 +23,7 @@ import { LapseResult, PresenceStore, TypingResult } from './presence-store';
  * ARGV = [publish command, channel, chat, epoch to start if there is none, ...].
  */
 
-/** How long a presence command may go unanswered before it fails; the health check gives Redis as long. */
+/** How long a presence command may go unanswered before it fails, rather than hold its caller. */
 const COMMAND_TIMEOUT_MS = 2000;
 
 const CHAT_CHANGE = `
